@@ -1,0 +1,28 @@
+"""Alerts: rules over readings, the alert lifecycle, the durable outbox and webhook delivery."""
+
+from alerts.engine import AlertEvent, RuleEngine, alert_data
+from alerts.outbox import Delivery, Event, WebhookOutbox
+from alerts.profiles import BUILT_IN_PROFILES, MetricSpec, Profile
+from alerts.store import AlertFilter, AlertStore
+from alerts.subscriptions import EVENT_TYPES, Subscription, SubscriptionStore
+from alerts.webhooks import UnsafeWebhookUrl, WebhookDispatcher, check_webhook_url
+
+__all__ = [
+    "BUILT_IN_PROFILES",
+    "EVENT_TYPES",
+    "AlertEvent",
+    "AlertFilter",
+    "AlertStore",
+    "Delivery",
+    "Event",
+    "MetricSpec",
+    "Profile",
+    "RuleEngine",
+    "Subscription",
+    "SubscriptionStore",
+    "UnsafeWebhookUrl",
+    "WebhookDispatcher",
+    "WebhookOutbox",
+    "alert_data",
+    "check_webhook_url",
+]

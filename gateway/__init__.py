@@ -1,0 +1,1 @@
+"""The composition root: settings, domain types, registry, REST API, CLI and wiring."""

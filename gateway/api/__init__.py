@@ -1,0 +1,28 @@
+"""The REST API: one router per resource; routes translate HTTP to gateway services."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI
+
+from gateway.api import alerts, assets, dead_letters, operations, recalls, subscriptions
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
+
+
+def create_api(gateway: Gateway) -> FastAPI:
+    api = FastAPI(
+        title="Boomerang",
+        version="0.1.0",
+        description="Tracks what comes back: returns, recalls, rentals. "
+        "Authenticate with `Authorization: Bearer KEY`.",
+    )
+    api.state.gateway = gateway
+    for module in (assets, recalls, alerts, subscriptions, dead_letters, operations):
+        api.include_router(module.router)
+    return api
+
+
+__all__ = ["create_api"]

@@ -1,0 +1,57 @@
+"""Dependencies every router shares: the gateway services and API-key scopes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from gateway.registry import ApiKey
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
+
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer KEY`")
+
+
+def get_gateway(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+def require(scope: str) -> Callable[..., Any]:
+    async def check(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> ApiKey:
+        if credentials is None:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "an API key is required: Authorization: Bearer KEY",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        key = get_gateway(request).keys.check(credentials.credentials)
+        if key is None or key.revoked_at is not None:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED, "unknown or revoked API key",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        if not key.allows(scope):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, f"this key has scope {key.scope!r}; {scope!r} needed"
+            )
+        return key
+
+    return check
+
+
+GatewayDep = Annotated["Gateway", Depends(get_gateway)]
+ReadKey = Annotated[ApiKey, Depends(require("read"))]
+WriteKey = Annotated[ApiKey, Depends(require("write"))]
+AdminKey = Annotated[ApiKey, Depends(require("admin"))]
+
+
+def not_found(what: str, ident: str) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, f"no {what} with id {ident!r}")

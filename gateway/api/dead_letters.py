@@ -1,0 +1,34 @@
+"""`/api/v1/dead-letters`: what ingest could not accept, and why."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from gateway.api._deps import GatewayDep, ReadKey
+from gateway.api.schemas import DeadLetterOut, Page
+
+router = APIRouter(prefix="/api/v1/dead-letters", tags=["dead-letters"])
+
+
+@router.get("", response_model=Page[DeadLetterOut])
+async def list_dead_letters(
+    gateway: GatewayDep,
+    _: ReadKey,
+    tag_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[int | None, Query(description="next_cursor of the previous page")] = None,
+) -> Page[DeadLetterOut]:
+    stored = gateway.dead_letters.list(limit=limit + 1, before_id=cursor, tag_id=tag_id)
+    more = len(stored) > limit
+    stored = stored[:limit]
+    items = [
+        DeadLetterOut(
+            id=s.id, received_at=s.letter.received_at, topic=s.letter.topic,
+            tag_id=s.letter.tag_id, reason=s.letter.reason,
+            payload=s.letter.payload.decode("utf-8", errors="replace"),
+        )
+        for s in stored
+    ]
+    return Page[DeadLetterOut](items=items, next_cursor=str(stored[-1].id) if more else None)

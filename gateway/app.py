@@ -1,0 +1,260 @@
+"""The composition root: builds every part from the settings, wires the flow
+(broker -> ingest -> sinks and rules -> alerts -> webhooks) and owns start-up and shut-down."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sqlite3
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import uvicorn
+
+from alerts import (
+    AlertEvent,
+    AlertStore,
+    Profile,
+    RuleEngine,
+    SubscriptionStore,
+    WebhookDispatcher,
+    WebhookOutbox,
+)
+from gateway.api import create_api
+from gateway.domain import Alert, Asset, Recall
+from gateway.registry import AssetRegistry, KeyStore
+from gateway.settings import Settings
+from ingest import DeadLetterStore, IngestPipeline, MqttConsumer
+from ingest.decoders import NativeDecoder
+from ingest.sinks import (
+    InfluxV1Sink,
+    InfluxV2Sink,
+    Point,
+    PointBatcher,
+    SqliteTelemetrySink,
+    TelemetrySink,
+)
+
+log = logging.getLogger(__name__)
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event that SIGINT or SIGTERM sets; call inside the running loop."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def open_state_db(settings: Settings) -> sqlite3.Connection:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(settings.state_db)
+    db.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL mode survives a process crash; only an OS crash can lose the last commits.
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA busy_timeout=5000")
+    return db
+
+
+def build_sink(settings: Settings) -> TelemetrySink:
+    if settings.influx_url is None:
+        return SqliteTelemetrySink(settings.telemetry_db)
+    url = str(settings.influx_url)
+    if settings.influx_token is not None:
+        assert settings.influx_org and settings.influx_bucket  # checked by Settings
+        return InfluxV2Sink(url, settings.influx_org, settings.influx_bucket,
+                            settings.influx_token.get_secret_value())
+    password = settings.influx_password.get_secret_value() if settings.influx_password else None
+    return InfluxV1Sink(url, settings.influx_db, settings.influx_user, password)
+
+
+def alert_point(event: AlertEvent) -> Point:
+    alert = event.alert
+    return Point(
+        "alerts",
+        {"asset_id": alert.asset_id, "kind": str(alert.kind), "severity": str(alert.severity)},
+        {
+            "alert_id": alert.id,
+            "state": str(alert.state),
+            "summary": alert.summary,
+            "value": float(alert.value) if alert.value is not None else 0.0,
+        },
+        alert.updated_at or alert.opened_at,
+    )
+
+
+class EmbeddedApiServer(uvicorn.Server):
+    """Uvicorn inside our own loop: the gateway, not uvicorn, owns the signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+@dataclass
+class Gateway:
+    settings: Settings
+    db: sqlite3.Connection
+    registry: AssetRegistry
+    keys: KeyStore
+    dead_letters: DeadLetterStore
+    alerts: AlertStore
+    subscriptions: SubscriptionStore
+    outbox: WebhookOutbox
+    engine: RuleEngine
+    dispatcher: WebhookDispatcher
+    batcher: PointBatcher
+    pipeline: IngestPipeline
+    consumer: MqttConsumer
+    started_at: datetime = field(default_factory=utc_now)
+    api_port: int | None = None
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        *,
+        extra_profiles: Sequence[Profile] = (),
+        clock: Callable[[], datetime] = utc_now,
+    ) -> Gateway:
+        """Must run inside the event loop (the MQTT client and the queues bind to it)."""
+        db = open_state_db(settings)
+        registry = AssetRegistry(db)
+        alert_store = AlertStore(db)
+        subscriptions = SubscriptionStore(db)
+        outbox = WebhookOutbox(db)
+        engine = RuleEngine(alert_store, outbox, subscriptions, clock)
+        for profile in extra_profiles:
+            engine.profiles[profile.name] = profile
+        for asset in registry.assets():
+            engine.upsert_asset(asset)
+        for recall in registry.recalls():
+            engine.upsert_recall(recall)
+        dispatcher = WebhookDispatcher(
+            outbox, subscriptions, retry_schedule_s=settings.webhook_retry_schedule_s,
+            timeout_s=settings.webhook_timeout_s,
+        )
+        engine.outbox_written = dispatcher.wake
+        dead_letters = DeadLetterStore(db)
+        batcher = PointBatcher(
+            build_sink(settings),
+            max_points=settings.batch_max_points,
+            max_delay_s=settings.batch_max_delay_s,
+        )
+        pipeline = IngestPipeline(
+            decoders=[NativeDecoder(settings.topic_prefix)],
+            batcher=batcher,
+            dead_letters=dead_letters,
+            binding_of=registry.binding_of,
+            on_readings=engine.on_readings,
+        )
+        batcher.on_rejected = pipeline.dead_letter_points
+        engine.listeners.append(lambda event: batcher.offer([alert_point(event)]))
+        mqtt = settings.mqtt
+        consumer = MqttConsumer(
+            host=mqtt.host, port=mqtt.port, username=mqtt.username, password=mqtt.password,
+            tls=mqtt.tls, client_id=settings.mqtt_client_id, protocol=settings.mqtt_protocol,
+            session_expiry_s=settings.mqtt_session_expiry_s,
+            shared_group=settings.shared_group, topic_filters=pipeline.topic_filters(),
+            handle=pipeline.handle,
+        )
+        admin = settings.admin_key.get_secret_value() if settings.admin_key else None
+        return cls(
+            settings=settings, db=db, registry=registry, keys=KeyStore(db, admin),
+            dead_letters=dead_letters, alerts=alert_store, subscriptions=subscriptions,
+            outbox=outbox, engine=engine, dispatcher=dispatcher, batcher=batcher,
+            pipeline=pipeline, consumer=consumer,
+        )
+
+    # Services the API calls ----------------------------------------------------------------
+
+    def create_asset(self, asset: Asset) -> Asset:
+        created = self.registry.create_asset(asset)
+        self.engine.upsert_asset(created)
+        return created
+
+    def create_recall(self, recall: Recall) -> Recall:
+        created = self.registry.create_recall(recall)
+        self.engine.upsert_recall(created)
+        return created
+
+    def acknowledge_alert(self, alert_id: str, by: str, note: str) -> Alert | None:
+        return self.engine.acknowledge(alert_id, by, note)
+
+    def resolve_alert(self, alert_id: str, by: str, note: str) -> Alert | None:
+        return self.engine.resolve(alert_id, by, note)
+
+    def readiness(self) -> dict[str, bool]:
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("ROLLBACK")
+            state_ok = True
+        except sqlite3.Error:
+            state_ok = False
+        return {
+            "broker_connected": self.consumer.connected.is_set(),
+            "telemetry_sink_writable": self.batcher.healthy,
+            "state_store_writable": state_ok,
+        }
+
+    # Lifecycle ----------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event, *, serve_api: bool = True) -> None:
+        """Run every part until `stop` is set, then shut down in order: stop consuming,
+        flush the telemetry batches, stop delivering, stop answering."""
+        sink = self.batcher.sink
+        if isinstance(sink, InfluxV1Sink):
+            await sink.ensure_database()
+        batcher_task = asyncio.create_task(self.batcher.run(), name="batcher")
+        dispatcher_task = asyncio.create_task(self.dispatcher.run(), name="webhooks")
+        consumer_task = asyncio.create_task(self.consumer.run(), name="mqtt")
+        api_task: asyncio.Task[None] | None = None
+        server: EmbeddedApiServer | None = None
+        if serve_api:
+            config = uvicorn.Config(
+                create_api(self), host=self.settings.api_host, port=self.settings.api_port,
+                log_level="warning", lifespan="off",
+            )
+            server = EmbeddedApiServer(config)
+            api_task = asyncio.create_task(server.serve(), name="api")
+            # uvicorn offers only a flag for "listening", no event to await.
+            while not server.started and not api_task.done():  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+            if api_task.done():
+                api_task.result()  # raises the bind error, for example
+                raise RuntimeError(
+                    f"REST API could not listen on {self.settings.api_host}:"
+                    f"{self.settings.api_port} (BOOMERANG_API_HOST / BOOMERANG_API_PORT)"
+                )
+            self.api_port = server.servers[0].sockets[0].getsockname()[1]
+            log.info("REST API on http://%s:%d (docs at /docs)", self.settings.api_host,
+                     self.api_port)
+        parts = [batcher_task, dispatcher_task, consumer_task] + ([api_task] if api_task else [])
+        stop_task = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([stop_task, *parts], return_when=asyncio.FIRST_COMPLETED)
+        try:
+            for task in done:
+                if task is not stop_task and task.exception() is not None:
+                    log.error("%s stopped: %r", task.get_name(), task.exception())
+        finally:
+            stop_task.cancel()
+            consumer_task.cancel()
+            await asyncio.gather(consumer_task, return_exceptions=True)
+            await self.batcher.close()
+            await asyncio.gather(batcher_task, return_exceptions=True)
+            dispatcher_task.cancel()
+            await asyncio.gather(dispatcher_task, return_exceptions=True)
+            if server is not None and api_task is not None:
+                server.should_exit = True
+                await asyncio.gather(api_task, return_exceptions=True)
+            await sink.close()
+            self.db.close()
+            log.info("gateway stopped")

@@ -1,0 +1,206 @@
+"""The `boomerang` command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gateway.settings import Settings, SettingsError, load_settings
+
+app = typer.Typer(
+    help="Boomerang: tracks what comes back (returns, recalls, rentals). "
+    "Settings come from BOOMERANG_* variables and the TOML file named by BOOMERANG_CONFIG.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+keys_app = typer.Typer(help="API keys (stored hashed in the state database).",
+                       no_args_is_help=True)
+config_app = typer.Typer(help="Settings.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(config_app, name="config")
+
+
+def setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=level,
+        format="ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("amqtt", "transitions", "httpx", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        typer.echo(f"boomerang: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve() -> None:
+    """Run the gateway against the configured broker, InfluxDB (or SQLite) and webhooks."""
+    settings = settings_or_exit()
+    setup_logging()
+
+    async def main() -> None:
+        from gateway.app import Gateway, stop_on_signals
+
+        gateway = Gateway.build(settings)
+        await gateway.run(stop_on_signals())
+
+    asyncio.run(main())
+
+
+@app.command()
+def demo(
+    mqtt_port: Annotated[int, typer.Option(help="Port of the in-process MQTT broker")] = 1884,
+    api_port: Annotated[int, typer.Option(help="Port of the REST API")] = 8080,
+    webhook_port: Annotated[int, typer.Option(help="Port of the demo webhook receiver")] = 8081,
+    tags: Annotated[int, typer.Option(help="How many simulated tags")] = 50,
+    rate: Annotated[float, typer.Option(help="Readings per second, all tags together")] = 25.0,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Keep state here (default: a fresh temporary folder)")
+    ] = None,
+    duration: Annotated[
+        float | None, typer.Option(help="Stop by itself after this many seconds")
+    ] = None,
+) -> None:
+    """Everything embedded, nothing to install: starts an in-process MQTT broker (MQTT 3.1.1 on
+    127.0.0.1:--mqtt-port, default 1884), the gateway with SQLite state and telemetry, the REST
+    API on http://127.0.0.1:--api-port (default 8080, docs at /docs), a webhook receiver on
+    --webhook-port (default 8081) that verifies each delivery's signature, and the simulator
+    driving --tags tags (returns of several flows and rentals, with a temperature excursion, a
+    recalled lot, a rental past due and a tag sending malformed payloads). Prints a live count
+    and each alert as it opens. Ctrl-C stops it."""
+    from gateway.demo import DemoOptions, run_demo
+
+    setup_logging("WARNING")
+    options = DemoOptions(mqtt_port=mqtt_port, api_port=api_port, webhook_port=webhook_port,
+                          tags=tags, rate=rate, data_dir=data_dir, duration_s=duration)
+    sys.exit(asyncio.run(run_demo(options)))
+
+
+@app.command()
+def sim(
+    broker: Annotated[str, typer.Option(help="mqtt://[user:pass@]host:port")] = (
+        "mqtt://127.0.0.1:1883"
+    ),
+    tags: Annotated[int, typer.Option(help="How many tags")] = 50,
+    rate: Annotated[float, typer.Option(help="Readings per second, all tags together")] = 10.0,
+    faults: Annotated[
+        str, typer.Option(help="Comma-separated: excursion,recall,overdue,malformed; or none")
+    ] = "excursion,recall,overdue,malformed",
+    seed: Annotated[int, typer.Option(help="Same seed, same fleet")] = 1,
+    duration: Annotated[float | None, typer.Option(help="Seconds; default: until Ctrl-C")] = None,
+    protocol: Annotated[str, typer.Option(help="MQTT protocol: 5 or 3.1.1")] = "5",
+    tag_password: Annotated[
+        str | None,
+        typer.Option(help="Each tag logs in as its tag id with this password (broker ACLs)"),
+    ] = None,
+    register_api: Annotated[
+        str | None, typer.Option(help="Register the fleet's assets and recalls at this API first")
+    ] = None,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="BOOMERANG_API_KEY", help="Key for --register-api")
+    ] = None,
+    cold_chain_profile: Annotated[str, typer.Option(help="Profile of cold-chain tags")] = (
+        "cold_chain"
+    ),
+) -> None:
+    """The device simulator: tags moving between real cities, publishing contract readings."""
+    import device_sim
+
+    setup_logging("WARNING")
+    chosen = frozenset() if faults == "none" else frozenset(
+        f.strip() for f in faults.split(",") if f.strip()
+    )
+    unknown = chosen - device_sim.ALL_FAULTS
+    if unknown:
+        typer.echo(f"--faults: unknown {', '.join(sorted(unknown))}; known: "
+                   f"{', '.join(sorted(device_sim.ALL_FAULTS))}", err=True)
+        raise typer.Exit(2)
+    if protocol not in ("5", "3.1.1"):
+        typer.echo("--protocol: must be 5 or 3.1.1", err=True)
+        raise typer.Exit(2)
+    plan = device_sim.plan_fleet(tags, seed=seed, faults=chosen,
+                                 cold_chain_profile=cold_chain_profile)
+
+    async def main() -> None:
+        if register_api:
+            if not api_key:
+                typer.echo("--api-key (or BOOMERANG_API_KEY) is needed with --register-api",
+                           err=True)
+                raise typer.Exit(2)
+            await device_sim.register_fleet(plan, register_api, api_key)
+        stats = device_sim.SimStats()
+        config = device_sim.SimConfig(broker_url=broker, rate=rate, protocol=protocol,
+                                      tag_password=tag_password, duration_s=duration)
+        from gateway.app import stop_on_signals
+
+        await device_sim.run_simulator(plan, config, stats=stats, stop=stop_on_signals())
+        typer.echo(json.dumps({"sent": stats.sent, "malformed_sent": stats.malformed_sent}))
+
+    asyncio.run(main())
+
+
+@keys_app.command("create")
+def keys_create(
+    scope: Annotated[str, typer.Option(help="read, write or admin")] = "read",
+    name: Annotated[str, typer.Option(help="Who or what the key is for")] = "",
+) -> None:
+    """Create an API key; the key is printed this once."""
+    from gateway.app import open_state_db
+    from gateway.registry import KeyStore
+
+    settings = settings_or_exit()
+    db = open_state_db(settings)
+    try:
+        key, secret = KeyStore(db).create(scope, name)
+    except ValueError as exc:
+        typer.echo(f"--{exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(json.dumps({"id": key.id, "scope": key.scope, "name": key.name, "key": secret}))
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List API keys (ids, scopes, names; never the keys)."""
+    from gateway.app import open_state_db
+    from gateway.registry import KeyStore
+
+    db = open_state_db(settings_or_exit())
+    for key in KeyStore(db).list():
+        typer.echo(json.dumps({"id": key.id, "scope": key.scope, "name": key.name,
+                               "created_at": key.created_at.isoformat(),
+                               "revoked": key.revoked_at is not None}))
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str) -> None:
+    """Revoke an API key by id."""
+    from gateway.app import open_state_db
+    from gateway.registry import KeyStore
+
+    db = open_state_db(settings_or_exit())
+    if not KeyStore(db).revoke(key_id):
+        typer.echo(f"no active key {key_id}", err=True)
+        raise typer.Exit(1)
+
+
+@config_app.command("check")
+def config_check() -> None:
+    """Print the effective settings (secrets masked); exit 2 on a bad setting."""
+    settings = settings_or_exit()
+    typer.echo(json.dumps(settings.masked(), indent=2))
+
+
+def main() -> None:
+    app()

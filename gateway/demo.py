@@ -1,0 +1,214 @@
+"""`boomerang demo`: the whole path on one machine with nothing installed: an in-process
+broker, the gateway on SQLite, the REST API, a webhook receiver and the simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import socket
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import uvicorn
+from amqtt.broker import Broker
+from fastapi import FastAPI, Request, Response
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+import device_sim
+from alerts import AlertEvent, MetricSpec, Profile
+from gateway.app import EmbeddedApiServer, Gateway, stop_on_signals
+from gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DEMO_COLD_CHAIN = Profile(
+    name="demo_cold_chain",
+    description="The demo's cold chain: 2-8 C, 20 s tolerance, so an excursion shows quickly",
+    metrics={"temp_c": MetricSpec(min=2, max=8, min_duration_s=20, hysteresis=0.5)},
+)
+
+
+@dataclass
+class DemoOptions:
+    mqtt_port: int = 1884
+    api_port: int = 8080
+    webhook_port: int = 8081
+    tags: int = 50
+    rate: float = 25.0
+    data_dir: Path | None = None
+    duration_s: float | None = None
+
+
+def _port_free(port: int, flag: str) -> str | None:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return f"port {port} is in use; choose another with {flag}"
+    return None
+
+
+class WebhookReceiver:
+    """A subscriber like an ERP would run: verifies every signature, counts deliveries."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.secret: str | None = None
+        self.received = 0
+        self.bad_signatures = 0
+        self.app = FastAPI()
+        self.app.post("/hook")(self.hook)
+
+    async def hook(self, request: Request) -> Response:
+        body = await request.body()
+        if self.secret is None:
+            return Response(status_code=503)
+        try:
+            event = Webhook(self.secret).verify(body, dict(request.headers))
+        except WebhookVerificationError:
+            self.bad_signatures += 1
+            return Response(status_code=400)
+        self.received += 1
+        alert = event.get("data", {}).get("alert", {})
+        self.console.print(
+            f"[dim]webhook[/] [green]signature ok[/] {event['type']} "
+            f"{alert.get('kind', '')} {alert.get('asset_id', '')}"
+        )
+        return Response(status_code=204)
+
+
+async def run_demo(options: DemoOptions) -> int:
+    console = Console()
+    for port, flag in ((options.mqtt_port, "--mqtt-port"), (options.api_port, "--api-port"),
+                       (options.webhook_port, "--webhook-port")):
+        problem = _port_free(port, flag)
+        if problem:
+            console.print(f"[red]boomerang demo:[/] {problem}")
+            return 2
+    with contextlib.ExitStack() as stack:
+        data_dir = options.data_dir or Path(
+            stack.enter_context(tempfile.TemporaryDirectory(prefix="boomerang-demo-"))
+        )
+        return await _run(options, console, data_dir)
+
+
+async def _run(options: DemoOptions, console: Console, data_dir: Path) -> int:
+    stop = stop_on_signals()
+    broker = Broker(
+        {
+            "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{options.mqtt_port}"}},
+            "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {
+                "allow_anonymous": True}},
+        }
+    )
+    await broker.start()
+    admin_key = "bmr_demo_" + secrets.token_urlsafe(16)
+    settings = Settings(
+        mqtt_url=f"mqtt://127.0.0.1:{options.mqtt_port}",
+        mqtt_protocol="3.1.1",  # the embedded broker speaks MQTT 3.1.1 only
+        data_dir=data_dir,
+        api_port=options.api_port,
+        admin_key=admin_key,  # type: ignore[arg-type]
+        webhook_allow_private=True,
+        batch_max_delay_s=0.25,
+    )
+    gateway = Gateway.build(settings, extra_profiles=[DEMO_COLD_CHAIN])
+    receiver = WebhookReceiver(console)
+    receiver_server = EmbeddedApiServer(
+        uvicorn.Config(receiver.app, host="127.0.0.1", port=options.webhook_port,
+                       log_level="warning", lifespan="off")
+    )
+    tasks: list[asyncio.Task[object]] = []
+
+    def show_alert(event: AlertEvent) -> None:
+        colour = "red" if event.type == "alert.opened" else "green"
+        console.print(f"[{colour}]{event.type}[/] [bold]{event.alert.kind}[/] "
+                      f"{event.alert.asset_id}: {event.alert.summary}")
+
+    gateway.engine.listeners.append(show_alert)
+    gateway_task = asyncio.create_task(gateway.run(stop), name="gateway")
+    tasks.append(asyncio.create_task(receiver_server.serve(), name="receiver"))
+    api = f"http://127.0.0.1:{options.api_port}"
+    sim_stats = device_sim.SimStats()
+    try:
+        await _wait_ready(api, gateway_task)
+        async with httpx.AsyncClient(base_url=api, headers={
+            "Authorization": f"Bearer {admin_key}"}) as http:
+            created = (await http.post("/api/v1/subscriptions", json={
+                "url": f"http://127.0.0.1:{options.webhook_port}/hook",
+                "description": "the demo's own receiver"})).json()
+        receiver.secret = created["secret"]
+        plan = device_sim.plan_fleet(options.tags, cold_chain_profile=DEMO_COLD_CHAIN.name)
+        await device_sim.register_fleet(plan, api, admin_key)
+        console.print(
+            f"[bold]Boomerang demo[/]: broker mqtt://127.0.0.1:{options.mqtt_port}, "
+            f"API {api}/docs (admin key [cyan]{admin_key}[/]), webhooks to "
+            f"http://127.0.0.1:{options.webhook_port}/hook, state in {data_dir}. Ctrl-C stops."
+        )
+        sim_config = device_sim.SimConfig(
+            broker_url=f"mqtt://127.0.0.1:{options.mqtt_port}", rate=options.rate,
+            protocol="3.1.1", duration_s=options.duration_s,
+        )
+        sim_task = asyncio.create_task(
+            device_sim.run_simulator(plan, sim_config, stats=sim_stats, stop=stop), name="sim"
+        )
+        tasks.append(sim_task)
+        started = time.monotonic()
+        with Live(console=console, refresh_per_second=4, transient=True) as live:
+            while not stop.is_set() and not gateway_task.done():
+                live.update(_status_line(gateway, sim_stats, receiver, started))
+                if sim_task.done():
+                    await asyncio.sleep(2 * settings.batch_max_delay_s)  # let ingest drain
+                    stop.set()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 0.25)
+        console.print(_status_line(gateway, sim_stats, receiver, started))
+        return 0
+    finally:
+        stop.set()
+        await asyncio.gather(gateway_task, return_exceptions=True)
+        receiver_server.should_exit = True
+        for task in tasks:
+            if task.get_name() == "sim":
+                task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await broker.shutdown()
+        console.print("[dim]demo stopped[/]")
+
+
+async def _wait_ready(api: str, gateway_task: asyncio.Task[None]) -> None:
+    async with httpx.AsyncClient() as http:
+        for _ in range(200):
+            if gateway_task.done():
+                gateway_task.result()
+                raise RuntimeError("the gateway stopped during start-up")
+            with contextlib.suppress(httpx.HTTPError):
+                if (await http.get(f"{api}/readyz")).status_code == 200:
+                    return
+            await asyncio.sleep(0.05)
+    raise RuntimeError(f"the gateway did not become ready at {api}/readyz")
+
+
+def _status_line(
+    gateway: Gateway, sim: device_sim.SimStats, receiver: WebhookReceiver, started: float
+) -> Text:
+    counts = gateway.pipeline.counts
+    elapsed = max(time.monotonic() - started, 1e-6)
+    open_alerts = gateway.db.execute(
+        "SELECT count(*) FROM alerts WHERE state != 'resolved'"
+    ).fetchone()[0]
+    return Text.from_markup(
+        f"[bold]{elapsed:5.0f} s[/]  sent {sim.sent}  readings ingested "
+        f"[bold green]{counts.readings}[/] ({counts.readings / elapsed:.0f}/s)  "
+        f"dead letters [yellow]{counts.dead_letters}[/]  duplicates {counts.duplicates}  "
+        f"open alerts [red]{open_alerts}[/]  webhooks received {receiver.received}"
+    )

@@ -1,0 +1,107 @@
+"""The one batching path in front of every sink: flush by size or by age, retry until stored."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+
+from tenacity import AsyncRetrying, retry_if_not_exception_type, wait_exponential_jitter
+
+from ingest.sinks._base import SinkRejected, TelemetrySink
+from ingest.sinks._points import Point
+
+log = logging.getLogger(__name__)
+
+
+class PointBatcher:
+    """Buffers points for one sink. `add` waits while the buffer is full, so a slow sink
+    slows the consumer instead of growing memory without bound."""
+
+    def __init__(
+        self,
+        sink: TelemetrySink,
+        *,
+        max_points: int = 5000,
+        max_delay_s: float = 0.5,
+        max_buffered: int = 100_000,
+        on_written: Callable[[Sequence[Point]], None] | None = None,
+        on_rejected: Callable[[Sequence[Point], str], None] | None = None,
+    ) -> None:
+        self.sink = sink
+        self._max_points = max_points
+        self._max_delay_s = max_delay_s
+        self._max_buffered = max(max_buffered, max_points)
+        self._buffer: list[Point] = []
+        self._full = asyncio.Event()
+        self._space = asyncio.Condition()
+        self._closing = False
+        self.on_written = on_written
+        self.on_rejected = on_rejected
+        self.healthy = True
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+    async def add(self, points: Sequence[Point]) -> None:
+        async with self._space:
+            await self._space.wait_for(lambda: len(self._buffer) < self._max_buffered)
+        self._buffer.extend(points)
+        if len(self._buffer) >= self._max_points:
+            self._full.set()
+
+    def offer(self, points: Sequence[Point]) -> None:
+        """Add without waiting for space: for the rare points made outside the ingest path
+        (alert transitions), which must not block the rule engine."""
+        self._buffer.extend(points)
+        if len(self._buffer) >= self._max_points:
+            self._full.set()
+
+    async def run(self) -> None:
+        """Flush until closed; on close, flush what is left."""
+        while not self._closing or self._buffer:
+            if not self._closing:
+                try:
+                    await asyncio.wait_for(self._full.wait(), self._max_delay_s)
+                except TimeoutError:
+                    pass
+            self._full.clear()
+            while self._buffer:
+                batch = self._buffer[: self._max_points]
+                await self._write(batch)
+                del self._buffer[: len(batch)]
+                async with self._space:
+                    self._space.notify_all()
+                if len(self._buffer) < self._max_points:
+                    break
+
+    async def _write(self, batch: list[Point]) -> None:
+        retrying = AsyncRetrying(
+            wait=wait_exponential_jitter(initial=0.2, max=15),
+            retry=retry_if_not_exception_type(SinkRejected),
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    await self.sink.write(batch)
+        except SinkRejected as exc:
+            log.error("%s rejected %d points: %s", self.sink.name, len(batch), exc)
+            if self.on_rejected:
+                self.on_rejected(batch, str(exc))
+            return
+        self.healthy = True
+        if self.on_written:
+            self.on_written(batch)
+
+    def _log_retry(self, state: object) -> None:
+        self.healthy = False
+        outcome = getattr(state, "outcome", None)
+        error = outcome.exception() if outcome is not None else None
+        log.warning("%s write failed, retrying: %s", self.sink.name, error)
+
+    async def close(self) -> None:
+        self._closing = True
+        self._full.set()

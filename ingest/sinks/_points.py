@@ -1,0 +1,68 @@
+"""Points of the contract's InfluxDB schema, and the one line-protocol serialiser."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from gateway.domain import Reading, TagBinding
+
+FieldValue = float | int | str | bool
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    measurement: str
+    tags: dict[str, str]
+    fields: dict[str, FieldValue]
+    ts: datetime
+
+
+def telemetry_point(reading: Reading, binding: TagBinding) -> Point:
+    tags = {"tag_id": reading.tag_id, "asset_id": binding.asset_id}
+    if binding.asset_kind:
+        tags["asset_kind"] = binding.asset_kind
+    if binding.flow:
+        tags["flow"] = binding.flow
+    fields: dict[str, FieldValue] = dict(reading.values)
+    if reading.seq is not None:
+        fields["seq"] = reading.seq
+    return Point("telemetry", tags, fields, reading.ts)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch_us(ts: datetime) -> int:
+    """Microseconds, exactly (no float rounding): readings without their own `ts` are
+    stamped with the receive time, and two of a tag's must not land on the same point."""
+    return (ts - _EPOCH) // timedelta(microseconds=1)
+
+
+_KEY_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
+_MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ "})
+
+
+def _field(value: FieldValue) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return f"{value}i"
+    if isinstance(value, float):
+        return repr(value)
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+    return f'"{escaped}"'
+
+
+def to_line(point: Point) -> str:
+    """One line of line protocol at microsecond precision. Empty tag values are left out,
+    because line protocol cannot carry them."""
+    head = point.measurement.translate(_MEASUREMENT_ESCAPES)
+    for key in sorted(point.tags):
+        value = point.tags[key]
+        if value:
+            head += f",{key.translate(_KEY_ESCAPES)}={value.translate(_KEY_ESCAPES)}"
+    fields = ",".join(
+        f"{key.translate(_KEY_ESCAPES)}={_field(value)}" for key, value in point.fields.items()
+    )
+    return f"{head} {fields} {epoch_us(point.ts)}"

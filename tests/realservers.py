@@ -1,0 +1,284 @@
+"""Real servers for tests: mosquitto from the project's config, InfluxDB 1.x, a webhook
+receiver, and the gateway itself as a `boomerang serve` process. Each on a free port."""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+GATEWAY_USER, GATEWAY_PASSWORD = "boomerang-gateway", "gateway-secret"
+TAG_PASSWORD = "tag-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except RuntimeError:
+            raise
+        except Exception:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+
+
+def require_binary(name: str) -> str:
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin")
+    if path is None:
+        raise RuntimeError(f"{name} is not installed: run scripts/test, which installs it")
+    return path
+
+
+@dataclass
+class Mosquitto:
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+@contextlib.contextmanager
+def run_mosquitto(workdir: Path, tags: tuple[str, ...]) -> Iterator[Mosquitto]:
+    """Mosquitto from mosquitto/mosquitto.conf and mosquitto/acl, with the port and the
+    paths rewritten for a temp dir, and a password file for the gateway and `tags`."""
+    binary = require_binary("mosquitto")
+    workdir.mkdir(parents=True, exist_ok=True)
+    passwd = workdir / "passwd"
+    passwd.write_text("")
+    passwd_tool = require_binary("mosquitto_passwd")
+    for user, password in [(GATEWAY_USER, GATEWAY_PASSWORD)] + [(t, TAG_PASSWORD) for t in tags]:
+        subprocess.run([passwd_tool, "-b", str(passwd), user, password], check=True)
+    port = free_port()
+    (workdir / "data").mkdir(exist_ok=True)
+    config = (ROOT / "mosquitto" / "mosquitto.conf").read_text()
+    replacements = {
+        r"^listener 1883$": f"listener {port} 127.0.0.1",
+        r"^password_file .*$": f"password_file {passwd}",
+        r"^acl_file .*$": f"acl_file {ROOT / 'mosquitto' / 'acl'}",
+        r"^persistence_location .*$": f"persistence_location {workdir / 'data'}/",
+    }
+    for pattern, value in replacements.items():
+        config, count = re.subn(pattern, value, config, flags=re.MULTILINE)
+        assert count == 1, f"mosquitto.conf has no line matching {pattern}"
+    # Run as whoever runs the tests (root would drop to the `mosquitto` user otherwise).
+    config += f"\nuser {getpass.getuser()}\n"
+    conf = workdir / "mosquitto.conf"
+    conf.write_text(config)
+    log = workdir / "mosquitto.log"
+    process = subprocess.Popen([binary, "-c", str(conf)], stdout=log.open("wb"),
+                               stderr=subprocess.STDOUT)
+    broker = Mosquitto(port, process, log)
+    try:
+        wait_until(lambda: _can_connect(port), 10, f"mosquitto on {port} ({log})")
+        yield broker
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(10)
+
+
+def _can_connect(port: int) -> bool:
+    with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+        return True
+
+
+@dataclass
+class InfluxDB:
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def query(self, db: str, q: str) -> list[dict[str, Any]]:
+        """InfluxQL; returns the first statement's series."""
+        response = httpx.get(f"{self.url}/query", params={"db": db, "q": q}, timeout=10)
+        response.raise_for_status()
+        result = response.json()["results"][0]
+        if "error" in result:
+            raise RuntimeError(result["error"])
+        series: list[dict[str, Any]] = result.get("series", [])
+        return series
+
+    def count(self, db: str, q: str) -> int:
+        series = self.query(db, q)
+        return int(series[0]["values"][0][1]) if series else 0
+
+    def create_database(self, db: str) -> None:
+        httpx.post(f"{self.url}/query", params={"q": f'CREATE DATABASE "{db}"'}).raise_for_status()
+
+
+@contextlib.contextmanager
+def run_influxdb(workdir: Path) -> Iterator[InfluxDB]:
+    binary = require_binary("influxd")
+    workdir.mkdir(parents=True, exist_ok=True)
+    http_port, rpc_port = free_port(), free_port()
+    conf = workdir / "influxdb.conf"
+    conf.write_text(
+        f"""
+reporting-disabled = true
+bind-address = "127.0.0.1:{rpc_port}"
+[meta]
+  dir = "{workdir}/meta"
+[data]
+  dir = "{workdir}/data"
+  wal-dir = "{workdir}/wal"
+  query-log-enabled = false
+[http]
+  bind-address = "127.0.0.1:{http_port}"
+  log-enabled = false
+[logging]
+  level = "warn"
+[monitor]
+  store-enabled = false
+[subscriber]
+  enabled = false
+[continuous_queries]
+  enabled = false
+"""
+    )
+    log = workdir / "influxd.log"
+    process = subprocess.Popen([binary, "-config", str(conf)], stdout=log.open("wb"),
+                               stderr=subprocess.STDOUT)
+    influx = InfluxDB(f"http://127.0.0.1:{http_port}", process)
+    try:
+        wait_until(lambda: httpx.get(f"{influx.url}/ping").status_code == 204, 30,
+                   f"influxd on {http_port} ({log})")
+        yield influx
+    finally:
+        process.terminate()
+        process.wait(20)
+
+
+@dataclass
+class ReceivedRequest:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class WebhookReceiver:
+    """A real HTTP server. `status` decides each answer; every request is kept."""
+
+    url: str
+    requests: list[ReceivedRequest] = field(default_factory=list)
+    status: Callable[[ReceivedRequest], int] = lambda _: 204
+
+    def events(self, event_type: str | None = None) -> list[ReceivedRequest]:
+        return [r for r in list(self.requests)
+                if event_type is None or r.json().get("type") == event_type]
+
+
+@contextlib.contextmanager
+def run_webhook_receiver() -> Iterator[WebhookReceiver]:
+    port = free_port()
+    receiver = WebhookReceiver(url=f"http://127.0.0.1:{port}/hook")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("content-length", "0"))
+            request = ReceivedRequest(self.path, {k.lower(): v for k, v in self.headers.items()},
+                                      self.rfile.read(length))
+            receiver.requests.append(request)
+            self.send_response(receiver.status(request))
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@dataclass
+class GatewayProcess:
+    api: str
+    admin_key: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.api, timeout=10,
+                            headers={"Authorization": f"Bearer {self.admin_key}"})
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@contextlib.contextmanager
+def run_gateway(workdir: Path, env: dict[str, str]) -> Iterator[GatewayProcess]:
+    """`python -m gateway serve` with the given BOOMERANG_* settings; stopped with SIGTERM."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    admin_key = "test-admin-key"
+    full_env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("BOOMERANG_")},
+        "BOOMERANG_DATA_DIR": str(workdir / "data"),
+        "BOOMERANG_API_PORT": str(port),
+        "BOOMERANG_ADMIN_KEY": admin_key,
+        "BOOMERANG_WEBHOOK_ALLOW_PRIVATE": "true",
+        "BOOMERANG_BATCH_MAX_DELAY_S": "0.1",
+        **env,
+    }
+    log = workdir / "gateway.log"
+    process = subprocess.Popen([sys.executable, "-m", "gateway", "serve"], env=full_env,
+                               stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=ROOT)
+    gateway = GatewayProcess(f"http://127.0.0.1:{port}", admin_key, process, log)
+    try:
+        wait_until(lambda: (process.poll() is None
+                   and httpx.get(f"{gateway.api}/readyz").status_code == 200)
+                   or _exited(process, log), 30, f"gateway ready ({log})")
+        yield gateway
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                raise
+        print(f"--- gateway log ({log}), last lines ---")
+        print("\n".join(log.read_text(errors="replace").splitlines()[-60:]))
+
+
+def _exited(process: subprocess.Popen[bytes], log: Path) -> bool:
+    if process.poll() is not None:
+        raise RuntimeError(f"gateway exited with {process.returncode}:\n{log.read_text()}")
+    return False
