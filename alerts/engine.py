@@ -126,7 +126,7 @@ class RuleEngine:
         with self._store.db:
             events = []
             for asset in assets:
-                raised = self._store.raised_keys(asset.id, AlertKind.RECALL)
+                raised, _ = self._store.raised_keys(asset.id, AlertKind.RECALL)
                 location = self._state.get(asset.id, _AssetState()).location
                 transitions = recall.judge(asset, recalls, raised, at, location)
                 events += self._apply(asset, transitions)
@@ -153,10 +153,11 @@ class RuleEngine:
         if position is not None and (state.location is None or reading.ts >= state.location.ts):
             state.location = Location(position[0], position[1], reading.ts)
         transitions: list[Transition] = []
-        raised = self._store.raised_keys(asset.id, AlertKind.RECALL) if self._recalls else None
-        if raised is not None:
+        if self._recalls:
+            raised, still_open = self._store.raised_keys(asset.id, AlertKind.RECALL)
             active = [r for r in self._recalls.values() if r.active]
-            transitions += recall.judge(asset, active, raised, reading.ts, state.location)
+            moved = still_open if position is not None else frozenset()
+            transitions += recall.judge(asset, active, raised, reading.ts, state.location, moved)
         # A reading older than the newest one seen never changes a condition rule's state.
         if state.newest_ts is None or reading.ts > state.newest_ts:
             state.newest_ts = reading.ts

@@ -108,8 +108,12 @@ class WebhookOutbox:
         return _delivery(row) if row else None
 
     def pending_subscriptions(self) -> set[str]:
+        """Enabled subscriptions with deliveries waiting. A disabled or deleted one keeps its
+        pending deliveries (for a replay) but gets no worker."""
         rows = self.db.execute(
-            "SELECT DISTINCT subscription_id FROM deliveries WHERE state='pending'"
+            "SELECT DISTINCT d.subscription_id FROM deliveries d "
+            "JOIN subscriptions s ON s.id = d.subscription_id "
+            "WHERE d.state = 'pending' AND s.enabled = 1"
         )
         return {row[0] for row in rows}
 

@@ -123,11 +123,15 @@ class AlertStore:
             ),
         )
 
-    def raised_keys(self, asset_id: str, kind: AlertKind) -> frozenset[str]:
+    def raised_keys(
+        self, asset_id: str, kind: AlertKind
+    ) -> tuple[frozenset[str], frozenset[str]]:
+        """The keys this asset ever had an alert of this kind for, and those still open."""
         rows = self.db.execute(
-            "SELECT DISTINCT key FROM alerts WHERE asset_id=? AND kind=?", (asset_id, str(kind))
+            "SELECT key, state FROM alerts WHERE asset_id=? AND kind=?", (asset_id, str(kind))
         ).fetchall()
-        return frozenset(row[0] for row in rows)
+        return (frozenset(row[0] for row in rows),
+                frozenset(row[0] for row in rows if row[1] != "resolved"))
 
     def list(self, where: AlertFilter, *, limit: int = 100, offset: int = 0) -> list[Alert]:
         clauses, args = [], []

@@ -147,13 +147,13 @@ async def _run(options: DemoOptions, console: Console, data_dir: Path) -> int:
                 "url": f"http://127.0.0.1:{options.webhook_port}/hook",
                 "description": "the demo's own receiver"})).json()
         receiver.secret = created["secret"]
-        plan = device_sim.plan_fleet(options.tags, cold_chain_profile=DEMO_COLD_CHAIN.name)
-        await device_sim.register_fleet(plan, api, admin_key)
         console.print(
             f"[bold]Boomerang demo[/]: broker mqtt://127.0.0.1:{options.mqtt_port}, "
             f"API {api}/docs (admin key [cyan]{admin_key}[/]), webhooks to "
             f"http://127.0.0.1:{options.webhook_port}/hook, state in {data_dir}. Ctrl-C stops."
         )
+        plan = device_sim.plan_fleet(options.tags, cold_chain_profile=DEMO_COLD_CHAIN.name)
+        await device_sim.register_fleet(plan, api, admin_key)
         sim_config = device_sim.SimConfig(
             broker_url=f"mqtt://127.0.0.1:{options.mqtt_port}", rate=options.rate,
             protocol="3.1.1", duration_s=options.duration_s,

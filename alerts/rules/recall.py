@@ -15,12 +15,19 @@ def judge(
     already_raised: frozenset[str],
     at: datetime,
     location: Location | None,
+    still_open: frozenset[str] = frozenset(),
 ) -> list[Transition]:
     """Called when a recall is created, when an asset is registered and when it reports.
     `already_raised` holds the recall ids this asset had an alert for: a recall is raised
-    once, even after someone resolves it by hand."""
+    once, even after someone resolves it by hand. For those `still_open`, a new location
+    refreshes the alert: where the recalled item is now is what the returns desk needs."""
     transitions = []
     for recall in recalls:
+        if recall.id in still_open and location is not None:
+            transitions.append(
+                Transition(Action.REFRESH, AlertKind.RECALL, key=recall.id, at=at,
+                           location=location)
+            )
         if recall.id in already_raised or not recall.matches(asset):
             continue
         where = f" at {location.lat:.4f},{location.lon:.4f}" if location else ", not located yet"

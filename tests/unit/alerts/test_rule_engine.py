@@ -1,0 +1,169 @@
+"""The engine over a real SQLite state store: one alert per key, event time, restarts,
+recalls at every moment the contract names, and the outbox written with the alert."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+
+from alerts import AlertStore, RuleEngine, SubscriptionStore, WebhookOutbox
+from alerts.store import AlertFilter
+from gateway.domain import AlertState, Asset, AssetKind, Flow, Reading, Recall
+
+T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
+
+
+class Harness:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.now = T0
+        self.open()
+
+    def open(self) -> None:
+        self.db = sqlite3.connect(self.path)
+        self.alerts = AlertStore(self.db)
+        self.subscriptions = SubscriptionStore(self.db)
+        self.outbox = WebhookOutbox(self.db)
+        self.engine = RuleEngine(self.alerts, self.outbox, self.subscriptions, lambda: self.now)
+
+    def restart(self, assets: list[Asset], recalls: list[Recall] = ()) -> None:  # type: ignore[assignment]
+        self.db.close()
+        self.open()
+        for asset in assets:
+            self.engine.upsert_asset(asset)
+        for recall in recalls:
+            self.engine.upsert_recall(recall)
+
+    def feed(self, tag_id: str, minute: float, **values: float) -> None:
+        ts = T0 + timedelta(minutes=minute)
+        self.engine.judge_readings([Reading(tag_id, ts, None, dict(values))])
+
+    def all_alerts(self) -> list[tuple[str, str, AlertState]]:
+        return [(a.asset_id, a.kind, a.state) for a in self.alerts.list(AlertFilter())]
+
+    def outbox_types(self) -> list[str]:
+        rows = self.db.execute("SELECT body FROM deliveries ORDER BY seq").fetchall()
+        return [orjson.loads(r[0])["type"] for r in rows]
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Harness:
+    return Harness(tmp_path / "state.db")
+
+
+def cold_asset(asset_id: str = "a1", tag_id: str = "t1") -> Asset:
+    return Asset(id=asset_id, kind=AssetKind.SHIPMENT, flow=Flow.CUSTOMER_RETURN, tag_id=tag_id,
+                 sku="VACCINE", lot="L1", profile="cold_chain")
+
+
+def test_a_long_excursion_opens_one_alert_not_many(harness: Harness) -> None:
+    harness.engine.upsert_asset(cold_asset())
+    for minute in range(30):
+        harness.feed("t1", minute, temp_c=12)
+    assert harness.all_alerts() == [("a1", "out_of_spec", AlertState.OPEN)]
+
+
+def test_an_out_of_order_reading_never_reverts_state(harness: Harness) -> None:
+    harness.engine.upsert_asset(cold_asset())
+    harness.feed("t1", 0, temp_c=12)
+    harness.feed("t1", 6, temp_c=12)  # open
+    harness.feed("t1", 3, temp_c=5)  # late and good: must not resolve
+    assert harness.all_alerts() == [("a1", "out_of_spec", AlertState.OPEN)]
+    harness.feed("t1", 7, temp_c=5)
+    assert harness.all_alerts() == [("a1", "out_of_spec", AlertState.RESOLVED)]
+
+
+def test_a_late_bad_reading_does_not_start_an_excursion(harness: Harness) -> None:
+    harness.engine.upsert_asset(cold_asset())
+    harness.feed("t1", 10, temp_c=5)
+    harness.feed("t1", 0, temp_c=12)
+    harness.feed("t1", 16, temp_c=12)
+    harness.feed("t1", 20, temp_c=12)
+    assert harness.all_alerts() == []  # the excursion began at minute 16
+
+
+def test_a_restart_mid_excursion_keeps_its_start_and_opens_once(harness: Harness) -> None:
+    asset = cold_asset()
+    harness.engine.upsert_asset(asset)
+    harness.feed("t1", 0, temp_c=12)
+    harness.feed("t1", 3, temp_c=12)
+    harness.restart([asset])
+    harness.feed("t1", 5, temp_c=12)  # 300 s after minute 0: opens
+    assert harness.all_alerts() == [("a1", "out_of_spec", AlertState.OPEN)]
+    harness.restart([asset])
+    harness.feed("t1", 8, temp_c=12)
+    harness.feed("t1", 9, temp_c=5)
+    assert harness.all_alerts() == [("a1", "out_of_spec", AlertState.RESOLVED)]
+    assert harness.outbox_types() == []  # no subscribers: nothing queued
+
+
+def test_transitions_are_queued_for_matching_subscribers_only(harness: Harness) -> None:
+    harness.subscriptions.create("http://erp.example/hook")
+    harness.subscriptions.create("http://wms.example/hook", alert_kinds=("recall",))
+    harness.engine.upsert_asset(cold_asset())
+    for minute, temp in [(0, 12), (5, 12), (6, 5)]:
+        harness.feed("t1", minute, temp_c=temp)
+    assert harness.outbox_types() == ["alert.opened", "alert.resolved"]
+
+
+RECALL = Recall(id="r1", sku="VACCINE", lots=("L1",), reason="contamination")
+
+
+def test_a_recall_created_for_a_registered_asset_opens_an_alert(harness: Harness) -> None:
+    harness.engine.upsert_asset(cold_asset())
+    harness.engine.upsert_recall(RECALL)
+    assert harness.all_alerts() == [("a1", "recall", AlertState.OPEN)]
+
+
+def test_registering_a_recalled_asset_opens_an_alert(harness: Harness) -> None:
+    harness.engine.upsert_recall(RECALL)
+    harness.engine.upsert_asset(cold_asset())
+    assert harness.all_alerts() == [("a1", "recall", AlertState.OPEN)]
+
+
+def test_a_recalled_asset_reporting_updates_its_location_without_a_second_alert(
+    harness: Harness,
+) -> None:
+    harness.engine.upsert_recall(RECALL)
+    harness.engine.upsert_asset(cold_asset())
+    harness.feed("t1", 1, lat=50.1, lon=8.7)
+    harness.feed("t1", 2, lat=50.2, lon=8.8)
+    (alert,) = harness.alerts.list(AlertFilter())
+    assert alert.location is not None and (alert.location.lat, alert.location.lon) == (50.2, 8.8)
+
+
+def test_other_lots_and_skus_are_not_recalled(harness: Harness) -> None:
+    harness.engine.upsert_recall(RECALL)
+    harness.engine.upsert_asset(Asset(id="a2", kind=AssetKind.SHIPMENT, flow=Flow.B2B_RETURN,
+                                      tag_id="t2", sku="VACCINE", lot="L2"))
+    harness.engine.upsert_asset(Asset(id="a3", kind=AssetKind.SHIPMENT, flow=Flow.B2B_RETURN,
+                                      tag_id="t3", sku="OTHER", lot="L1"))
+    assert harness.all_alerts() == []
+
+
+def test_a_recall_resolved_by_hand_is_not_raised_again(harness: Harness) -> None:
+    asset = cold_asset()
+    harness.engine.upsert_recall(RECALL)
+    harness.engine.upsert_asset(asset)
+    (alert,) = harness.alerts.list(AlertFilter())
+    harness.engine.resolve(alert.id, "returns desk", "in quarantine")
+    harness.restart([asset], [RECALL])
+    harness.feed("t1", 1, lat=50.1, lon=8.7)
+    assert harness.all_alerts() == [("a1", "recall", AlertState.RESOLVED)]
+
+
+def test_acknowledge_then_resolve_by_hand_records_who(harness: Harness) -> None:
+    harness.engine.upsert_recall(RECALL)
+    harness.engine.upsert_asset(cold_asset())
+    (alert,) = harness.alerts.list(AlertFilter())
+    acknowledged = harness.engine.acknowledge(alert.id, "alice", "calling the customer")
+    assert acknowledged is not None and acknowledged.state is AlertState.ACKNOWLEDGED
+    resolved = harness.engine.resolve(alert.id, "bob", "collected")
+    assert resolved is not None and resolved.details["resolved_by"] == "bob"
+    assert resolved.details["acknowledged_by"] == "alice"
+
+

@@ -1,0 +1,88 @@
+"""Settings: environment over TOML, and errors that name the setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.settings import SettingsError, load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("BOOMERANG_"):
+            monkeypatch.delenv(name)
+
+
+def test_defaults_follow_the_contract() -> None:
+    settings = load_settings()
+    assert settings.mqtt_url == "mqtt://127.0.0.1:1883"
+    assert settings.mqtt_client_id == "boomerang-gateway"
+    assert settings.influx_url is None and settings.influx_db == "boomerang"
+    assert (settings.api_host, settings.api_port) == ("127.0.0.1", 8080)
+    assert settings.webhook_allow_private is False
+
+
+def test_the_environment_wins_over_the_toml_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "boomerang.toml"
+    config.write_text('api_port = 9000\nmqtt_client_id = "from-file"\n')
+    monkeypatch.setenv("BOOMERANG_CONFIG", str(config))
+    monkeypatch.setenv("BOOMERANG_API_PORT", "9100")
+    settings = load_settings()
+    assert settings.api_port == 9100
+    assert settings.mqtt_client_id == "from-file"
+
+
+def test_credentials_come_from_the_broker_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOOMERANG_MQTT_URL", "mqtts://gw:s3cret@broker.example:8883")
+    mqtt = load_settings().mqtt
+    assert (mqtt.host, mqtt.port, mqtt.username, mqtt.password, mqtt.tls) == (
+        "broker.example", 8883, "gw", "s3cret", True)
+    assert "s3cret" not in str(load_settings().masked())
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("BOOMERANG_MQTT_URL", "http://broker"), ("BOOMERANG_API_PORT", "eighty"),
+     ("BOOMERANG_WEBHOOK_ALLOW_PRIVATE", "maybe"), ("BOOMERANG_INFLUX_URL", "not a url"),
+     ("BOOMERANG_MQTT_PROTOCOL", "4")],
+)
+def test_a_bad_value_names_its_setting(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=name):
+        load_settings()
+
+
+def test_a_v2_token_without_org_names_the_missing_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BOOMERANG_INFLUX_URL", "http://influx:8086")
+    monkeypatch.setenv("BOOMERANG_INFLUX_TOKEN", "secret-token")
+    monkeypatch.setenv("BOOMERANG_INFLUX_BUCKET", "b")
+    with pytest.raises(SettingsError, match="BOOMERANG_INFLUX_ORG") as raised:
+        load_settings()
+    assert "secret-token" not in str(raised.value)
+
+
+def test_a_missing_config_file_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOOMERANG_CONFIG", "/nowhere/boomerang.toml")
+    with pytest.raises(SettingsError, match="BOOMERANG_CONFIG"):
+        load_settings()
+
+
+def test_an_unknown_setting_in_the_file_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "boomerang.toml"
+    config.write_text("mqtt_urll = 'mqtt://x:1'\n")
+    monkeypatch.setenv("BOOMERANG_CONFIG", str(config))
+    with pytest.raises(SettingsError, match="MQTT_URLL"):
+        load_settings()
