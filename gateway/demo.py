@@ -163,9 +163,17 @@ async def _run(options: DemoOptions, console: Console, data_dir: Path) -> int:
         )
         tasks.append(sim_task)
         started = time.monotonic()
-        with Live(console=console, refresh_per_second=4, transient=True) as live:
+        # A terminal gets a live line; a pipe or a log file a line every 5 seconds.
+        live = Live(console=console, refresh_per_second=4, transient=True)
+        last_printed = started
+        with live if console.is_terminal else contextlib.nullcontext():
             while not stop.is_set() and not gateway_task.done():
-                live.update(_status_line(gateway, sim_stats, receiver, started))
+                line = _status_line(gateway, sim_stats, receiver, started)
+                if console.is_terminal:
+                    live.update(line)
+                elif time.monotonic() - last_printed >= 5:
+                    console.print(line)
+                    last_printed = time.monotonic()
                 if sim_task.done():
                     await asyncio.sleep(2 * settings.batch_max_delay_s)  # let ingest drain
                     stop.set()
