@@ -60,10 +60,17 @@ class Mosquitto:
     port: int
     process: subprocess.Popen[bytes]
     log: Path
+    command: list[str]
 
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(10)
+
+    def start(self) -> None:
+        """Start again on the same port, with the same persistence."""
+        self.process = subprocess.Popen(self.command, stdout=self.log.open("ab"),
+                                        stderr=subprocess.STDOUT)
+        wait_until(lambda: _can_connect(self.port), 10, f"mosquitto on {self.port}")
 
 
 @contextlib.contextmanager
@@ -94,16 +101,15 @@ def run_mosquitto(workdir: Path, tags: tuple[str, ...]) -> Iterator[Mosquitto]:
     conf = workdir / "mosquitto.conf"
     conf.write_text(config)
     log = workdir / "mosquitto.log"
-    process = subprocess.Popen([binary, "-c", str(conf)], stdout=log.open("wb"),
-                               stderr=subprocess.STDOUT)
-    broker = Mosquitto(port, process, log)
+    command = [binary, "-c", str(conf)]
+    process = subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    broker = Mosquitto(port, process, log, command)
     try:
         wait_until(lambda: _can_connect(port), 10, f"mosquitto on {port} ({log})")
         yield broker
     finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(10)
+        if broker.process.poll() is None:
+            broker.stop()
 
 
 def _can_connect(port: int) -> bool:
