@@ -1,6 +1,13 @@
 """Alerts: rules over readings, the alert lifecycle, the durable outbox and webhook delivery."""
 
-from alerts.engine import AlertEvent, RuleEngine, alert_data
+from alerts.engine import (
+    AlertEvent,
+    ArrivalEvent,
+    EngineEvent,
+    EnginePolicy,
+    RuleEngine,
+    alert_data,
+)
 from alerts.outbox import Delivery, Event, WebhookOutbox
 from alerts.profiles import BUILT_IN_PROFILES, MetricSpec, Profile
 from alerts.store import AlertFilter, AlertStore
@@ -13,7 +20,10 @@ __all__ = [
     "AlertEvent",
     "AlertFilter",
     "AlertStore",
+    "ArrivalEvent",
     "Delivery",
+    "EngineEvent",
+    "EnginePolicy",
     "Event",
     "MetricSpec",
     "Profile",

@@ -1,26 +1,41 @@
-"""Feeds readings (and registry changes) to the rules and records what they decide: the alert
-row, the rule state and the outbox deliveries, in one transaction."""
+"""Feeds readings, clock ticks and registry changes to the rules, and records what they
+decide (the alert rows, each rule's state and the outbox deliveries) in one transaction."""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
-from datetime import datetime
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from alerts import _metrics
+from alerts.geo import Zone
 from alerts.outbox import Event, WebhookOutbox
 from alerts.profiles import BUILT_IN_PROFILES, Profile
-from alerts.rules import Action, Transition, out_of_spec, recall
-from alerts.store import AlertStore
+from alerts.rules import (
+    Action,
+    Transition,
+    arrival,
+    geofence,
+    low_battery,
+    out_of_spec,
+    overdue,
+    recall,
+    silent,
+)
+from alerts.rules._state import decode, encode
+from alerts.store import AlertFilter, AlertStore
 from alerts.subscriptions import SubscriptionStore
 from gateway.domain import (
     Alert,
     AlertKind,
     AlertState,
     Asset,
+    AssetState,
+    Geofence,
+    GeofenceKind,
     Location,
     Reading,
     Recall,
@@ -29,6 +44,7 @@ from gateway.domain import (
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+S = TypeVar("S")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +53,54 @@ class AlertEvent:
 
     type: str
     alert: Alert
+
+
+@dataclass(frozen=True, slots=True)
+class ArrivalEvent:
+    """`asset.arrived`, after it is committed."""
+
+    asset_id: str
+    data: dict[str, Any]
+    type: str = "asset.arrived"
+
+
+EngineEvent = AlertEvent | ArrivalEvent
+
+
+@dataclass(frozen=True, slots=True)
+class EnginePolicy:
+    overdue_grace: timedelta = timedelta(hours=1)
+    overdue_escalate_after: timedelta = timedelta(days=3)
+    disposition_quarantine_on: tuple[str, ...] = ("recall",)
+    disposition_inspect_on: tuple[str, ...] = ("out_of_spec",)
+
+
+@dataclass(frozen=True, slots=True)
+class SeenState:
+    """What the engine itself keeps per asset: the newest reading time and position."""
+
+    newest_ts: datetime | None = None
+    lat: float | None = None
+    lon: float | None = None
+    located_at: datetime | None = None
+
+    @property
+    def location(self) -> Location | None:
+        if self.lat is None or self.lon is None or self.located_at is None:
+            return None
+        return Location(self.lat, self.lon, self.located_at)
+
+
+SEEN = "engine"
+STATE_TYPES: dict[str, type] = {
+    SEEN: SeenState,
+    out_of_spec.NAME: out_of_spec.OutOfSpecState,
+    low_battery.NAME: low_battery.LowBatteryState,
+    geofence.NAME: geofence.GeofenceState,
+    silent.NAME: silent.SilentState,
+    overdue.NAME: overdue.OverdueState,
+    arrival.NAME: arrival.TripState,
+}
 
 
 def alert_data(alert: Alert) -> dict[str, Any]:
@@ -48,6 +112,7 @@ def alert_data(alert: Alert) -> dict[str, Any]:
     return {
         "id": alert.id,
         "kind": str(alert.kind),
+        "key": alert.key,
         "severity": str(alert.severity),
         "state": str(alert.state),
         "asset_id": alert.asset_id,
@@ -56,16 +121,10 @@ def alert_data(alert: Alert) -> dict[str, Any]:
         "details": alert.details,
         "value": alert.value,
         "opened_at": alert.opened_at.isoformat(),
+        "updated_at": alert.updated_at.isoformat() if alert.updated_at else None,
         "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,
         "location": location,
     }
-
-
-@dataclass
-class _AssetState:
-    newest_ts: datetime | None = None
-    location: Location | None = None
-    out_of_spec: dict[str, out_of_spec.OutOfSpecState] = field(default_factory=dict)
 
 
 class RuleEngine:
@@ -76,28 +135,41 @@ class RuleEngine:
         subscriptions: SubscriptionStore,
         clock: Clock,
         profiles: dict[str, Profile] | None = None,
+        policy: EnginePolicy | None = None,
     ) -> None:
         self._store = store
         self._outbox = outbox
         self._subscriptions = subscriptions
         self._clock = clock
+        self.policy = policy or EnginePolicy()
         self.profiles = dict(BUILT_IN_PROFILES if profiles is None else profiles)
+        self.zones: dict[str, Zone] = {}
         self._assets: dict[str, Asset] = {}
         self._asset_by_tag: dict[str, str] = {}
         self._recalls: dict[str, Recall] = {}
-        self._state: dict[str, _AssetState] = {}
-        self.listeners: list[Callable[[AlertEvent], None]] = []
+        self._states: dict[tuple[str, str, str], object] = {}
+        self.listeners: list[Callable[[EngineEvent], None]] = []
         self.outbox_written: Callable[[], None] = lambda: None
         """Called after a commit that added deliveries: wakes the webhook dispatcher."""
-        self._load_state()
+        self.asset_state_changed: Callable[[str, AssetState], None] = lambda _id, _state: None
+        """Called inside the engine's transaction when an asset arrives."""
+        for rule, cls in STATE_TYPES.items():
+            for (asset_id, key), data in self._store.load_rule_states(rule).items():
+                self._states[(asset_id, rule, key)] = decode(cls, data)
 
-    def _load_state(self) -> None:
-        for (asset_id, metric), data in self._store.load_rule_states("out_of_spec").items():
-            state = self._state.setdefault(asset_id, _AssetState())
-            state.out_of_spec[metric] = out_of_spec.OutOfSpecState.decode(data)
-        for (asset_id, _), data in self._store.load_rule_states("engine").items():
-            state = self._state.setdefault(asset_id, _AssetState())
-            state.newest_ts = datetime.fromisoformat(data["newest_ts"])
+    # Per-asset rule state --------------------------------------------------------------
+
+    def _get(self, asset_id: str, rule: str, key: str, cls: type[S]) -> S:
+        state = self._states.get((asset_id, rule, key))
+        return state if isinstance(state, cls) else cls()
+
+    def _put(self, asset_id: str, rule: str, key: str, state: object) -> None:
+        if self._states.get((asset_id, rule, key)) != state:
+            self._states[(asset_id, rule, key)] = state
+            self._store.save_rule_state(asset_id, rule, key, encode(state))
+
+    def seen(self, asset_id: str) -> SeenState:
+        return self._get(asset_id, SEEN, "", SeenState)
 
     # Registry changes -----------------------------------------------------------------
 
@@ -119,17 +191,31 @@ class RuleEngine:
         self._recalls[item.id] = item
         self._judge_recalls(list(self._assets.values()), self._clock())
 
+    def upsert_profile(self, profile: Profile) -> None:
+        self.profiles[profile.name] = profile
+
+    def remove_profile(self, name: str) -> None:
+        self.profiles.pop(name, None)
+
+    def upsert_geofence(self, fence: Geofence) -> None:
+        self.zones[fence.id] = Zone.of(fence)
+
+    def remove_geofence(self, fence_id: str) -> None:
+        self.zones.pop(fence_id, None)
+
+    def _active_recalls(self) -> list[Recall]:
+        return [r for r in self._recalls.values() if r.active]
+
     def _judge_recalls(self, assets: Iterable[Asset], at: datetime) -> None:
-        recalls = [r for r in self._recalls.values() if r.active]
+        recalls = self._active_recalls()
         if not recalls:
             return
         with self._store.db:
             events = []
             for asset in assets:
                 raised, _ = self._store.raised_keys(asset.id, AlertKind.RECALL)
-                location = self._state.get(asset.id, _AssetState()).location
-                transitions = recall.judge(asset, recalls, raised, at, location)
-                events += self._apply(asset, transitions)
+                location = self.seen(asset.id).location
+                events += self._apply(asset, recall.judge(asset, recalls, raised, at, location))
         self._announce(events)
 
     # Readings ---------------------------------------------------------------------------
@@ -137,38 +223,57 @@ class RuleEngine:
     async def on_readings(self, readings: list[Reading]) -> None:
         self.judge_readings(readings)
 
-    def judge_readings(self, readings: list[Reading]) -> None:
-        events: list[AlertEvent] = []
+    def judge_readings(self, readings: Sequence[Reading]) -> None:
+        events: list[EngineEvent] = []
         with self._store.db:
             for reading in sorted(readings, key=lambda r: r.ts):
                 asset_id = self._asset_by_tag.get(reading.tag_id)
-                if asset_id is None:
-                    continue
-                events += self._judge(self._assets[asset_id], reading)
+                if asset_id is not None:
+                    events += self._judge(self._assets[asset_id], reading)
         self._announce(events)
 
-    def _judge(self, asset: Asset, reading: Reading) -> list[AlertEvent]:
-        state = self._state.setdefault(asset.id, _AssetState())
+    def _judge(self, asset: Asset, reading: Reading) -> list[EngineEvent]:
+        seen = self.seen(asset.id)
+        newer = seen.newest_ts is None or reading.ts > seen.newest_ts
         position = reading.position
-        if position is not None and (state.location is None or reading.ts >= state.location.ts):
-            state.location = Location(position[0], position[1], reading.ts)
+        location: Location | None = None
+        if position is not None:
+            location = Location(position[0], position[1], reading.ts)
+            if seen.located_at is None or reading.ts >= seen.located_at:
+                seen = replace(seen, lat=position[0], lon=position[1], located_at=reading.ts)
+        if newer:
+            seen = replace(seen, newest_ts=reading.ts)
+        self._put(asset.id, SEEN, "", seen)
+
         transitions: list[Transition] = []
         if self._recalls:
             raised, still_open = self._store.raised_keys(asset.id, AlertKind.RECALL)
-            active = [r for r in self._recalls.values() if r.active]
             moved = still_open if position is not None else frozenset()
-            transitions += recall.judge(asset, active, raised, reading.ts, state.location, moved)
+            transitions += recall.judge(asset, self._active_recalls(), raised, reading.ts,
+                                        seen.location, moved)
+        silent_state, found = silent.judge_reading(
+            self._get(asset.id, silent.NAME, "", silent.SilentState), reading.ts)
+        self._put(asset.id, silent.NAME, "", silent_state)
+        transitions += found
+        arrived: arrival.Arrival | None = None
         # A reading older than the newest one seen never changes a condition rule's state.
-        if state.newest_ts is None or reading.ts > state.newest_ts:
-            state.newest_ts = reading.ts
-            self._store.save_rule_state(
-                asset.id, "engine", "", {"newest_ts": reading.ts.isoformat()}
-            )
-            transitions += self._judge_conditions(asset, state, reading)
-        return self._apply(asset, transitions)
+        if newer:
+            transitions += self._judge_conditions(asset, reading, seen.location)
+            if location is not None:
+                transitions += self._judge_places(asset, location)
+            trip = arrival.follow(self._get(asset.id, arrival.NAME, "", arrival.TripState),
+                                  reading, location)
+            self._put(asset.id, arrival.NAME, "", trip)
+            destination = self.zones.get(asset.destination or "")
+            if location is not None and destination is not None:
+                arrived = arrival.judge(asset, destination, trip, location)
+        events = self._apply(asset, transitions)
+        if arrived is not None:
+            events += self._arrive(asset, arrived)
+        return events
 
     def _judge_conditions(
-        self, asset: Asset, state: _AssetState, reading: Reading
+        self, asset: Asset, reading: Reading, location: Location | None
     ) -> list[Transition]:
         profile = self.profiles.get(asset.profile) if asset.profile else None
         if profile is None:
@@ -178,19 +283,98 @@ class RuleEngine:
             value = reading.values.get(metric)
             if value is None:
                 continue
-            before = state.out_of_spec.get(metric, out_of_spec.OutOfSpecState())
-            after, found = out_of_spec.judge(metric, spec, before, value, reading.ts,
-                                             state.location)
-            if after != before:
-                state.out_of_spec[metric] = after
-                self._store.save_rule_state(asset.id, "out_of_spec", metric, after.encode())
+            before = self._get(asset.id, out_of_spec.NAME, metric, out_of_spec.OutOfSpecState)
+            after, found = out_of_spec.judge(metric, spec, before, value, reading.ts, location)
+            self._put(asset.id, out_of_spec.NAME, metric, after)
+            transitions += found
+        battery = reading.values.get("battery_pct")
+        if battery is not None and profile.battery_below_pct is not None:
+            before_battery = self._get(asset.id, low_battery.NAME, "", low_battery.LowBatteryState)
+            after_battery, found = low_battery.judge(
+                profile.battery_below_pct, profile.battery_hysteresis_pct, before_battery,
+                battery, reading.ts, location)
+            self._put(asset.id, low_battery.NAME, "", after_battery)
+            transitions += found
+        return transitions
+
+    def _judge_places(self, asset: Asset, location: Location) -> list[Transition]:
+        transitions = []
+        area = self.zones.get(asset.allowed_area or "")
+        if area is not None:
+            before = self._get(asset.id, geofence.NAME, area.fence.id, geofence.GeofenceState)
+            after, found = geofence.judge(area, before, location)
+            self._put(asset.id, geofence.NAME, area.fence.id, after)
+            transitions += found
+        _, open_recalls = self._store.raised_keys(asset.id, AlertKind.RECALL)
+        if open_recalls:
+            for zone in self.zones.values():
+                if zone.fence.kind is GeofenceKind.QUARANTINE and zone.contains(
+                        location.lat, location.lon):
+                    transitions += [
+                        Transition(Action.RESOLVE, AlertKind.RECALL, key=recall_id,
+                                   at=location.ts, location=location,
+                                   summary=f"in quarantine at {zone.fence.name}")
+                        for recall_id in sorted(open_recalls)
+                    ]
+                    break
+        return transitions
+
+    def _arrive(self, asset: Asset, arrived: arrival.Arrival) -> list[EngineEvent]:
+        destination = self.zones[asset.destination or ""]
+        asset.state = arrived.state
+        self.asset_state_changed(asset.id, arrived.state)
+        closing = [Transition(Action.RESOLVE, AlertKind.OVERDUE, key="", at=arrived.at,
+                              location=arrived.location,
+                              summary=f"arrived at {destination.fence.name}")]
+        _, open_recalls = self._store.raised_keys(asset.id, AlertKind.RECALL)
+        closing += [Transition(Action.RESOLVE, AlertKind.RECALL, key=recall_id, at=arrived.at,
+                               location=arrived.location,
+                               summary=f"arrived at {destination.fence.name}")
+                    for recall_id in sorted(open_recalls)]
+        events = self._apply(asset, closing)
+        trip_alerts = self._store.list(AlertFilter(asset_id=asset.id), limit=1000)
+        disposition = arrival.recommend_disposition(
+            trip_alerts, self.policy.disposition_quarantine_on, self.policy.disposition_inspect_on)
+        data = arrival.summary(asset, arrived, destination, trip_alerts, disposition)
+        self._outbox.enqueue(Event("asset.arrived", self._clock(), data),
+                             self._subscriptions.all())
+        events.append(ArrivalEvent(asset.id, data))
+        return events
+
+    # The clock --------------------------------------------------------------------------
+
+    def tick(self, now: datetime | None = None) -> None:
+        """Timer-driven rules: overdue and silent, for every asset, whether it reports or not."""
+        now = now or self._clock()
+        events: list[EngineEvent] = []
+        with self._store.db:
+            for asset in list(self._assets.values()):
+                events += self._apply(asset, self._judge_clock(asset, now))
+        self._announce(events)
+
+    def _judge_clock(self, asset: Asset, now: datetime) -> list[Transition]:
+        seen = self.seen(asset.id)
+        transitions = []
+        state, found = overdue.judge_clock(
+            asset, self.policy.overdue_grace, self.policy.overdue_escalate_after,
+            self._get(asset.id, overdue.NAME, "", overdue.OverdueState), now, seen.location)
+        self._put(asset.id, overdue.NAME, "", state)
+        transitions += found
+        profile = self.profiles.get(asset.profile) if asset.profile else None
+        last_heard = seen.newest_ts or asset.created_at
+        if (profile is not None and profile.silent_after_s and last_heard is not None
+                and not AssetState(asset.state).arrived):
+            quiet, found = silent.judge_clock(
+                profile.silent_after_s, last_heard,
+                self._get(asset.id, silent.NAME, "", silent.SilentState), now, seen.location)
+            self._put(asset.id, silent.NAME, "", quiet)
             transitions += found
         return transitions
 
     # Recording --------------------------------------------------------------------------
 
-    def _apply(self, asset: Asset, transitions: list[Transition]) -> list[AlertEvent]:
-        events = []
+    def _apply(self, asset: Asset, transitions: list[Transition]) -> list[EngineEvent]:
+        events: list[EngineEvent] = []
         for transition in transitions:
             live = self._store.live(asset.id, transition.kind, transition.key)
             if transition.action is Action.OPEN and live is None:
@@ -211,7 +395,7 @@ class RuleEngine:
                 )
                 events.append(self._record(AlertEvent("alert.opened", alert)))
             elif live is None:
-                continue  # nothing open to refresh or resolve (e.g. resolved by hand)
+                continue  # nothing open to change (resolved by hand, for example)
             elif transition.action is Action.RESOLVE:
                 resolved = replace(
                     live,
@@ -223,12 +407,23 @@ class RuleEngine:
                     location=transition.location or live.location,
                 )
                 events.append(self._record(AlertEvent("alert.resolved", resolved)))
+            elif transition.action is Action.UPDATE:
+                updated = replace(
+                    live,
+                    severity=transition.severity,
+                    summary=transition.summary or live.summary,
+                    value=transition.value if transition.value is not None else live.value,
+                    details={**live.details, **transition.details},
+                    updated_at=transition.at,
+                    location=transition.location or live.location,
+                )
+                events.append(self._record(AlertEvent("alert.updated", updated)))
             else:
-                # OPEN on an open key, or REFRESH: the same alert, figures brought up to date.
+                # OPEN on a live key, or REFRESH: the same alert, figures brought up to date.
                 self._store.save(
                     replace(
                         live,
-                        value=transition.value,
+                        value=transition.value if transition.value is not None else live.value,
                         details={**live.details, **transition.details},
                         updated_at=transition.at,
                         location=transition.location or live.location,
@@ -245,13 +440,17 @@ class RuleEngine:
         )
         return event
 
-    def _announce(self, events: list[AlertEvent]) -> None:
+    def _announce(self, events: list[EngineEvent]) -> None:
         if events:
             self.outbox_written()
         for event in events:
-            _metrics.TRANSITIONS.labels(event.type, str(event.alert.kind)).inc()
-            log.info("%s %s %s: %s", event.type, event.alert.kind, event.alert.asset_id,
-                     event.alert.summary)
+            if isinstance(event, AlertEvent):
+                _metrics.TRANSITIONS.labels(event.type, str(event.alert.kind)).inc()
+                log.info("%s %s %s: %s", event.type, event.alert.kind, event.alert.asset_id,
+                         event.alert.details.get("resolution", event.alert.summary))
+            else:
+                log.info("asset.arrived %s: %s, disposition %s", event.asset_id,
+                         event.data["state"], event.data["disposition"])
             for listener in self.listeners:
                 listener(event)
 

@@ -1,4 +1,5 @@
-"""Spec profiles: per metric a range, a minimum duration and a hysteresis. Built-ins ship here."""
+"""Spec profiles: per metric a range, a minimum duration and a hysteresis; when an asset is
+silent; its battery threshold. The built-in profiles ship here."""
 
 from __future__ import annotations
 
@@ -31,7 +32,9 @@ class Profile:
     metrics: dict[str, MetricSpec] = field(default_factory=dict)
     silent_after_s: float | None = None
     battery_below_pct: float | None = None
+    battery_hysteresis_pct: float = 5.0
     description: str = ""
+    built_in: bool = False
 
 
 BUILT_IN_PROFILES: dict[str, Profile] = {
@@ -39,6 +42,7 @@ BUILT_IN_PROFILES: dict[str, Profile] = {
     for p in (
         Profile(
             name="cold_chain",
+            built_in=True,
             description="Pharma and food cold chain: 2-8 C, 5 minutes tolerance",
             metrics={
                 "temp_c": MetricSpec(min=2, max=8, min_duration_s=300, hysteresis=0.5),
@@ -49,6 +53,7 @@ BUILT_IN_PROFILES: dict[str, Profile] = {
         ),
         Profile(
             name="ambient_electronics",
+            built_in=True,
             description="Electronics in transit: 0-40 C, dry, no hard drops",
             metrics={
                 "temp_c": MetricSpec(min=0, max=40, min_duration_s=900, hysteresis=1),
@@ -60,6 +65,7 @@ BUILT_IN_PROFILES: dict[str, Profile] = {
         ),
         Profile(
             name="fragile",
+            built_in=True,
             description="Glass, instruments: no drops over 3 g, kept upright",
             metrics={
                 "shock_g": MetricSpec(max=3),

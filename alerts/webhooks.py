@@ -122,9 +122,13 @@ class WebhookDispatcher:
         task = asyncio.create_task(self._work(subscription_id), name=f"webhook:{subscription_id}")
         self._workers[subscription_id] = task
 
-        def finished(_: asyncio.Task[None]) -> None:
+        def finished(done: asyncio.Task[None]) -> None:
             self._workers.pop(subscription_id, None)
             self._worker_wake.pop(subscription_id, None)
+            if not done.cancelled() and done.exception() is not None:
+                # Not woken again at once: a worker that keeps failing must not spin.
+                log.error("webhook worker for %s failed: %r", subscription_id, done.exception())
+                return
             self._wake.set()  # a delivery may have been added while the worker was ending
 
         task.add_done_callback(finished)
@@ -165,7 +169,9 @@ class WebhookDispatcher:
                     received += len(chunk)
                     if received > MAX_RESPONSE_BYTES:
                         break
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError) as exc:
+            # Whatever went wrong on the way, it is this attempt's failure: retried on the
+            # schedule like any other, never a crash of the subscription's worker.
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         latency_s = time.perf_counter() - started
         _metrics.DELIVERY_LATENCY.observe(latency_s)

@@ -10,13 +10,14 @@ import signal
 import sqlite3
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import uvicorn
 
 from alerts import (
     AlertEvent,
     AlertStore,
+    EnginePolicy,
     Profile,
     RuleEngine,
     SubscriptionStore,
@@ -24,8 +25,8 @@ from alerts import (
     WebhookOutbox,
 )
 from gateway.api import create_api
-from gateway.domain import Alert, Asset, Recall
-from gateway.registry import AssetRegistry, KeyStore
+from gateway.domain import Alert, Asset, Geofence, Recall
+from gateway.registry import AssetRegistry, KeyStore, PlaceRegistry
 from gateway.settings import Settings
 from ingest import DeadLetterStore, IngestPipeline, MqttConsumer
 from ingest.decoders import NativeDecoder
@@ -104,6 +105,7 @@ class Gateway:
     settings: Settings
     db: sqlite3.Connection
     registry: AssetRegistry
+    places: PlaceRegistry
     keys: KeyStore
     dead_letters: DeadLetterStore
     alerts: AlertStore
@@ -131,9 +133,19 @@ class Gateway:
         alert_store = AlertStore(db)
         subscriptions = SubscriptionStore(db)
         outbox = WebhookOutbox(db)
-        engine = RuleEngine(alert_store, outbox, subscriptions, clock)
-        for profile in extra_profiles:
-            engine.profiles[profile.name] = profile
+        places = PlaceRegistry(db)
+        policy = EnginePolicy(
+            overdue_grace=timedelta(seconds=settings.overdue_grace_s),
+            overdue_escalate_after=timedelta(seconds=settings.overdue_escalate_after_s),
+            disposition_quarantine_on=settings.disposition_quarantine_on,
+            disposition_inspect_on=settings.disposition_inspect_on,
+        )
+        engine = RuleEngine(alert_store, outbox, subscriptions, clock, policy=policy)
+        engine.asset_state_changed = registry.set_state
+        for profile in [*extra_profiles, *places.profiles()]:
+            engine.upsert_profile(profile)
+        for fence in places.geofences():
+            engine.upsert_geofence(fence)
         for asset in registry.assets():
             engine.upsert_asset(asset)
         for recall in registry.recalls():
@@ -157,7 +169,10 @@ class Gateway:
             on_readings=engine.on_readings,
         )
         batcher.on_rejected = pipeline.dead_letter_points
-        engine.listeners.append(lambda event: batcher.offer([alert_point(event)]))
+        engine.listeners.append(
+            lambda event: batcher.offer([alert_point(event)])
+            if isinstance(event, AlertEvent) else None
+        )
         mqtt = settings.mqtt
         consumer = MqttConsumer(
             host=mqtt.host, port=mqtt.port, username=mqtt.username, password=mqtt.password,
@@ -168,7 +183,8 @@ class Gateway:
         )
         admin = settings.admin_key.get_secret_value() if settings.admin_key else None
         return cls(
-            settings=settings, db=db, registry=registry, keys=KeyStore(db, admin),
+            settings=settings, db=db, registry=registry, places=places,
+            keys=KeyStore(db, admin),
             dead_letters=dead_letters, alerts=alert_store, subscriptions=subscriptions,
             outbox=outbox, engine=engine, dispatcher=dispatcher, batcher=batcher,
             pipeline=pipeline, consumer=consumer,
@@ -185,6 +201,28 @@ class Gateway:
         created = self.registry.create_recall(recall)
         self.engine.upsert_recall(created)
         return created
+
+    def save_profile(self, profile: Profile) -> None:
+        self.places.save_profile(profile)
+        self.engine.upsert_profile(profile)
+
+    def delete_profile(self, name: str) -> bool:
+        self.engine.remove_profile(name)
+        return self.places.delete_profile(name)
+
+    def save_geofence(self, fence: Geofence) -> None:
+        self.engine.upsert_geofence(fence)  # raises ValueError on a bad geometry, first
+        self.places.save_geofence(fence)
+
+    def delete_geofence(self, fence_id: str) -> bool:
+        self.engine.remove_geofence(fence_id)
+        return self.places.delete_geofence(fence_id)
+
+    async def run_timer(self) -> None:
+        """Timer-driven rules see every asset, whether it reports or not."""
+        while True:
+            self.engine.tick()
+            await asyncio.sleep(self.settings.timer_interval_s)
 
     def acknowledge_alert(self, alert_id: str, by: str, note: str) -> Alert | None:
         return self.engine.acknowledge(alert_id, by, note)
@@ -216,6 +254,7 @@ class Gateway:
         batcher_task = asyncio.create_task(self.batcher.run(), name="batcher")
         dispatcher_task = asyncio.create_task(self.dispatcher.run(), name="webhooks")
         consumer_task = asyncio.create_task(self.consumer.run(), name="mqtt")
+        timer_task = asyncio.create_task(self.run_timer(), name="timer")
         api_task: asyncio.Task[None] | None = None
         server: EmbeddedApiServer | None = None
         if serve_api:
@@ -237,7 +276,8 @@ class Gateway:
             self.api_port = server.servers[0].sockets[0].getsockname()[1]
             log.info("REST API on http://%s:%d (docs at /docs)", self.settings.api_host,
                      self.api_port)
-        parts = [batcher_task, dispatcher_task, consumer_task] + ([api_task] if api_task else [])
+        parts = [batcher_task, dispatcher_task, consumer_task, timer_task]
+        parts += [api_task] if api_task else []
         stop_task = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([stop_task, *parts], return_when=asyncio.FIRST_COMPLETED)
         try:
@@ -247,7 +287,8 @@ class Gateway:
         finally:
             stop_task.cancel()
             consumer_task.cancel()
-            await asyncio.gather(consumer_task, return_exceptions=True)
+            timer_task.cancel()
+            await asyncio.gather(consumer_task, timer_task, return_exceptions=True)
             await self.batcher.close()
             await asyncio.gather(batcher_task, return_exceptions=True)
             dispatcher_task.cancel()

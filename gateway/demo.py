@@ -23,7 +23,7 @@ from rich.text import Text
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 import device_sim
-from alerts import AlertEvent, MetricSpec, Profile
+from alerts import ArrivalEvent, EngineEvent, MetricSpec, Profile
 from gateway.app import EmbeddedApiServer, Gateway, stop_on_signals
 from gateway.settings import Settings
 
@@ -129,8 +129,13 @@ async def _run(options: DemoOptions, console: Console, data_dir: Path) -> int:
     )
     tasks: list[asyncio.Task[object]] = []
 
-    def show_alert(event: AlertEvent) -> None:
-        colour = "red" if event.type == "alert.opened" else "green"
+    def show_alert(event: EngineEvent) -> None:
+        if isinstance(event, ArrivalEvent):
+            console.print(f"[blue]asset.arrived[/] {event.asset_id}: {event.data['state']} at "
+                          f"{event.data['destination']['name']}, disposition "
+                          f"[bold]{event.data['disposition']}[/]")
+            return
+        colour = {"alert.opened": "red", "alert.updated": "yellow"}.get(event.type, "green")
         console.print(f"[{colour}]{event.type}[/] [bold]{event.alert.kind}[/] "
                       f"{event.alert.asset_id}: {event.alert.summary}")
 

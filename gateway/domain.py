@@ -76,6 +76,42 @@ class Reading:
         return None
 
 
+class AssetState(StrEnum):
+    IN_TRANSIT = "in_transit"
+    """A shipment on its way back, or a rental out with its customer."""
+    RECEIVED = "received"
+    RETURNED = "returned"
+
+    @property
+    def arrived(self) -> bool:
+        return self is not AssetState.IN_TRANSIT
+
+
+class GeofenceKind(StrEnum):
+    HUB = "hub"
+    DEPOT = "depot"
+    QUARANTINE = "quarantine"
+    AREA = "area"
+
+
+@dataclass(frozen=True, slots=True)
+class Circle:
+    lat: float
+    lon: float
+    radius_m: float
+
+
+@dataclass(frozen=True, slots=True)
+class Geofence:
+    """A circle, or a GeoJSON Polygon or MultiPolygon geometry ([lon, lat] positions)."""
+
+    id: str
+    name: str
+    kind: GeofenceKind
+    circle: Circle | None = None
+    geometry: dict[str, Any] | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
     """A message or reading that could not be accepted, with a reason a person can read."""
@@ -111,7 +147,11 @@ class Asset:
     profile: str | None = None
     customer: str | None = None
     due_at: datetime | None = None
-    state: str = "in_transit"
+    destination: str | None = None
+    """Geofence id: where a shipment is received, or a rental returned."""
+    allowed_area: str | None = None
+    """Geofence id: leaving it raises a `geofence` alert."""
+    state: AssetState = AssetState.IN_TRANSIT
     created_at: datetime | None = None
 
     def binding(self) -> TagBinding:

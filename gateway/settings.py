@@ -55,6 +55,14 @@ class Settings(BaseSettings):
     )
     """Delay before each retry; the delivery fails after the last. The default spans about a day."""
 
+    overdue_grace_s: float = Field(default=3600, ge=0)
+    """How long after `due_at` an asset that has not arrived becomes overdue."""
+    overdue_escalate_after_s: float = Field(default=3 * 86_400, ge=0)
+    """How long an overdue alert stays a warning before it escalates to critical."""
+    timer_interval_s: float = Field(default=30, gt=0)
+    disposition_quarantine_on: Annotated[tuple[str, ...], NoDecode] = ("recall",)
+    disposition_inspect_on: Annotated[tuple[str, ...], NoDecode] = ("out_of_spec",)
+
     batch_max_points: int = Field(default=5000, ge=1)
     batch_max_delay_s: float = Field(default=0.5, gt=0)
 
@@ -70,11 +78,15 @@ class Settings(BaseSettings):
             raise ValueError(f"bad port: {exc}") from exc
         return value
 
-    @field_validator("webhook_retry_schedule_s", mode="before")
+    @field_validator(
+        "webhook_retry_schedule_s", "disposition_quarantine_on", "disposition_inspect_on",
+        mode="before",
+    )
     @classmethod
-    def _schedule_from_text(cls, value: Any) -> Any:
+    def _list_from_text(cls, value: Any) -> Any:
+        """Lists in the environment are comma- or space-separated."""
         if isinstance(value, str):
-            return tuple(float(part) for part in value.replace(",", " ").split())
+            return tuple(value.replace(",", " ").split())
         return value
 
     @model_validator(mode="after")

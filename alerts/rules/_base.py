@@ -13,7 +13,9 @@ from gateway.domain import AlertKind, Location, Severity
 class Action(StrEnum):
     OPEN = "open"
     REFRESH = "refresh"
-    """The open alert's figures changed (peak, duration); stored, not announced."""
+    """The open alert's figures changed (peak, duration, location); stored, not announced."""
+    UPDATE = "update"
+    """The open alert changed in a way subscribers must hear of (severity): alert.updated."""
     RESOLVE = "resolve"
 
 

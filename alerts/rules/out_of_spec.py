@@ -10,6 +10,8 @@ from alerts.profiles import MetricSpec
 from alerts.rules._base import Action, Transition
 from gateway.domain import AlertKind, Location, Severity
 
+NAME = "out_of_spec"
+
 
 @dataclass(frozen=True, slots=True)
 class OutOfSpecState:
@@ -18,19 +20,6 @@ class OutOfSpecState:
     outside_since: datetime | None = None
     peak: float | None = None
     open: bool = False
-
-    def encode(self) -> dict[str, Any]:
-        since = self.outside_since.isoformat() if self.outside_since else None
-        return {"outside_since": since, "peak": self.peak, "open": self.open}
-
-    @classmethod
-    def decode(cls, data: dict[str, Any]) -> OutOfSpecState:
-        since = data.get("outside_since")
-        return cls(
-            outside_since=datetime.fromisoformat(since) if since else None,
-            peak=data.get("peak"),
-            open=bool(data.get("open")),
-        )
 
 
 def _worse(spec: MetricSpec, a: float, b: float) -> float:

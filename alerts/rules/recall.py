@@ -8,6 +8,8 @@ from datetime import datetime
 from alerts.rules._base import Action, Transition
 from gateway.domain import AlertKind, Asset, Location, Recall, Severity
 
+NAME = "recall"
+
 
 def judge(
     asset: Asset,

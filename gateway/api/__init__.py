@@ -6,7 +6,16 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
-from gateway.api import alerts, assets, dead_letters, operations, recalls, subscriptions
+from gateway.api import (
+    alerts,
+    assets,
+    dead_letters,
+    geofences,
+    operations,
+    profiles,
+    recalls,
+    subscriptions,
+)
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
@@ -20,7 +29,8 @@ def create_api(gateway: Gateway) -> FastAPI:
         "Authenticate with `Authorization: Bearer KEY`.",
     )
     api.state.gateway = gateway
-    for module in (assets, recalls, alerts, subscriptions, dead_letters, operations):
+    for module in (assets, recalls, profiles, geofences, alerts, subscriptions, dead_letters,
+                   operations):
         api.include_router(module.router)
     return api
 

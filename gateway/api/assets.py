@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 
 from gateway.api._deps import GatewayDep, ReadKey, WriteKey, not_found
 from gateway.api.schemas import AssetIn, AssetOut, Page
-from gateway.domain import Asset, AssetKind, Flow
+from gateway.domain import Asset, AssetKind, AssetState, Flow
 from gateway.registry import TagAlreadyBound
 
 router = APIRouter(prefix="/api/v1/assets", tags=["assets"])
@@ -25,11 +25,18 @@ def asset_out(asset: Asset) -> AssetOut:
              responses={409: {"description": "id exists, or the tag is bound to another asset"},
                         422: {"description": "a field is invalid"}})
 async def create_asset(body: AssetIn, gateway: GatewayDep, _: WriteKey) -> AssetOut:
+    unknown = []
     if body.profile and body.profile not in gateway.engine.profiles:
+        unknown.append(("profile", f"unknown profile {body.profile!r}"))
+    for field in ("destination", "allowed_area"):
+        fence_id = getattr(body, field)
+        if fence_id and fence_id not in gateway.engine.zones:
+            unknown.append((field, f"unknown geofence {fence_id!r}"))
+    if unknown:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
-            [{"loc": ["body", "profile"], "msg": f"unknown profile {body.profile!r}",
-              "type": "value_error"}],
+            [{"loc": ["body", field], "msg": msg, "type": "value_error"}
+             for field, msg in unknown],
         )
     asset = Asset(**body.model_dump(exclude={"id"}), id=body.id or f"ast_{uuid.uuid4().hex[:16]}")
     try:
@@ -51,13 +58,14 @@ async def list_assets(
     serial: str | None = None,
     lot: str | None = None,
     customer: str | None = None,
-    state: str | None = None,
+    state: AssetState | None = None,
+    destination: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> Page[AssetOut]:
     assets = gateway.registry.assets(
         limit=limit + 1, after_id=cursor, tag_id=tag_id, kind=kind, flow=flow, sku=sku,
-        serial=serial, lot=lot, customer=customer, state=state,
+        serial=serial, lot=lot, customer=customer, state=state, destination=destination,
     )
     more = len(assets) > limit
     assets = assets[:limit]

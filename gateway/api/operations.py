@@ -1,14 +1,11 @@
-"""`/healthz`, `/readyz`, `/metrics`, and the read-only `/api/v1/profiles`."""
+"""`/healthz`, `/readyz`, `/metrics`."""
 
 from __future__ import annotations
-
-from dataclasses import asdict
 
 from fastapi import APIRouter, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from gateway.api._deps import GatewayDep, ReadKey
-from gateway.api.schemas import ProfileOut
+from gateway.api._deps import GatewayDep
 from ingest import _metrics as ingest_metrics
 
 router = APIRouter()
@@ -32,15 +29,3 @@ async def readyz(gateway: GatewayDep, response: Response) -> dict[str, object]:
 async def metrics(gateway: GatewayDep) -> Response:
     ingest_metrics.BUFFERED.set(gateway.batcher.buffered)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-
-@router.get("/api/v1/profiles", tags=["profiles"], response_model=list[ProfileOut])
-async def list_profiles(gateway: GatewayDep, _: ReadKey) -> list[ProfileOut]:
-    return [
-        ProfileOut(
-            name=p.name, description=p.description,
-            metrics={metric: asdict(spec) for metric, spec in p.metrics.items()},
-            silent_after_s=p.silent_after_s, battery_below_pct=p.battery_below_pct,
-        )
-        for p in gateway.engine.profiles.values()
-    ]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
-from gateway.domain import AlertKind, AlertState, AssetKind, Flow, Severity
+from gateway.domain import AlertKind, AlertState, AssetKind, Flow, GeofenceKind, Severity
 
 EventType = Literal[
     "alert.opened", "alert.updated", "alert.acknowledged", "alert.resolved",
@@ -29,6 +29,10 @@ class AssetIn(BaseModel):
     profile: str | None = Field(default=None, max_length=64)
     customer: str | None = Field(default=None, max_length=256)
     due_at: AwareDatetime | None = None
+    destination: str | None = Field(default=None, max_length=64,
+                                    description="Geofence id where it is received or returned")
+    allowed_area: str | None = Field(default=None, max_length=64,
+                                     description="Geofence id it must stay inside")
 
 
 class AssetOut(BaseModel):
@@ -42,6 +46,8 @@ class AssetOut(BaseModel):
     profile: str | None
     customer: str | None
     due_at: datetime | None
+    destination: str | None
+    allowed_area: str | None
     state: str
     created_at: datetime | None
 
@@ -153,9 +159,76 @@ class DeadLetterOut(BaseModel):
     payload: str = Field(description="The raw payload, UTF-8 with undecodable bytes replaced")
 
 
+Metric = Literal["temp_c", "humidity_pct", "shock_g", "tilt_deg", "light_lux", "battery_pct"]
+
+
+class MetricSpecIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    min: float | None = None
+    max: float | None = None
+    min_duration_s: float = Field(default=0, ge=0)
+    hysteresis: float = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _a_range(self) -> MetricSpecIn:
+        if self.min is None and self.max is None:
+            raise ValueError("give min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("min is above max")
+        return self
+
+
+class ProfileIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    description: str = Field(default="", max_length=500)
+    metrics: dict[Metric, MetricSpecIn] = Field(default_factory=dict)
+    silent_after_s: float | None = Field(default=None, gt=0)
+    battery_below_pct: float | None = Field(default=None, ge=0, le=100)
+    battery_hysteresis_pct: float = Field(default=5, ge=0, le=100)
+
+
 class ProfileOut(BaseModel):
     name: str
     description: str
-    metrics: dict[str, dict[str, float | None]]
+    metrics: dict[str, MetricSpecIn]
     silent_after_s: float | None
     battery_below_pct: float | None
+    battery_hysteresis_pct: float
+    built_in: bool
+
+
+class CircleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    radius_m: float = Field(gt=0, le=1_000_000)
+
+
+class GeofenceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
+                           description="Generated when left out")
+    name: str = Field(min_length=1, max_length=200)
+    kind: GeofenceKind
+    circle: CircleIn | None = None
+    geometry: dict[str, Any] | None = Field(
+        default=None, description="GeoJSON Polygon or MultiPolygon, or a Feature of one")
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> GeofenceIn:
+        if (self.circle is None) == (self.geometry is None):
+            raise ValueError("give exactly one of circle and geometry")
+        return self
+
+
+class GeofenceOut(BaseModel):
+    id: str
+    name: str
+    kind: GeofenceKind
+    circle: CircleIn | None
+    geometry: dict[str, Any] | None

@@ -13,6 +13,7 @@ from gateway.domain import (
     UNASSIGNED_BINDING,
     Asset,
     AssetKind,
+    AssetState,
     Flow,
     Recall,
     TagBinding,
@@ -26,6 +27,8 @@ CREATE TABLE IF NOT EXISTS assets (
     flow TEXT NOT NULL,
     sku TEXT, serial TEXT, lot TEXT, profile TEXT, customer TEXT,
     due_at TEXT,
+    destination TEXT,
+    allowed_area TEXT,
     state TEXT NOT NULL,
     created_at TEXT NOT NULL
 );
@@ -41,7 +44,8 @@ CREATE TABLE IF NOT EXISTS recalls (
 """
 
 _ASSET_COLUMNS = (
-    "id, tag_id, kind, flow, sku, serial, lot, profile, customer, due_at, state, created_at"
+    "id, tag_id, kind, flow, sku, serial, lot, profile, customer, due_at, destination, "
+    "allowed_area, state, created_at"
 )
 
 
@@ -59,7 +63,8 @@ def _asset(row: tuple[Any, ...]) -> Asset:
     return Asset(
         id=row[0], tag_id=row[1], kind=AssetKind(row[2]), flow=Flow(row[3]), sku=row[4],
         serial=row[5], lot=row[6], profile=row[7], customer=row[8], due_at=_time(row[9]),
-        state=row[10], created_at=_time(row[11]),
+        destination=row[10], allowed_area=row[11], state=AssetState(row[12]),
+        created_at=_time(row[13]),
     )
 
 
@@ -89,17 +94,21 @@ class AssetRegistry:
         asset.created_at = asset.created_at or datetime.now(UTC)
         with self.db:
             self.db.execute(
-                f"INSERT INTO assets ({_ASSET_COLUMNS}) VALUES ({', '.join('?' * 12)})",
+                f"INSERT INTO assets ({_ASSET_COLUMNS}) VALUES ({', '.join('?' * 14)})",
                 (
                     asset.id, asset.tag_id, str(asset.kind), str(asset.flow), asset.sku,
                     asset.serial, asset.lot, asset.profile, asset.customer,
-                    asset.due_at.isoformat() if asset.due_at else None, asset.state,
-                    asset.created_at.isoformat(),
+                    asset.due_at.isoformat() if asset.due_at else None, asset.destination,
+                    asset.allowed_area, str(asset.state), asset.created_at.isoformat(),
                 ),
             )
         if asset.tag_id:
             self._bindings[asset.tag_id] = asset.binding()
         return asset
+
+    def set_state(self, asset_id: str, state: AssetState) -> None:
+        """No commit: called inside the rule engine's transaction."""
+        self.db.execute("UPDATE assets SET state=? WHERE id=?", (str(state), asset_id))
 
     def get_asset(self, asset_id: str) -> Asset | None:
         row = self.db.execute(
@@ -115,7 +124,7 @@ class AssetRegistry:
         for column, value in equal.items():
             if value is not None:
                 if column not in ("tag_id", "kind", "flow", "sku", "serial", "lot", "customer",
-                                  "state", "profile"):
+                                  "state", "profile", "destination"):
                     raise ValueError(f"cannot filter assets by {column}")
                 clauses.append(f"{column} = ?")
                 args.append(value)

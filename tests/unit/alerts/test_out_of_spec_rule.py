@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from alerts import MetricSpec
 from alerts.rules import Action, Transition
+from alerts.rules._state import decode, encode
 from alerts.rules.out_of_spec import OutOfSpecState, judge
 
 SPEC = MetricSpec(min=2, max=8, min_duration_s=300, hysteresis=0.5)
@@ -82,4 +83,4 @@ def test_a_new_excursion_after_resolving_opens_a_new_alert() -> None:
 
 def test_state_survives_encoding() -> None:
     state = OutOfSpecState(outside_since=T0, peak=9.5, open=True)
-    assert OutOfSpecState.decode(state.encode()) == state
+    assert decode(OutOfSpecState, encode(state)) == state

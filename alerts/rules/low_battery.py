@@ -1,0 +1,50 @@
+"""`low_battery`: battery below the profile's threshold; resolves at threshold + hysteresis."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from alerts.rules._base import Action, Transition
+from gateway.domain import AlertKind, Location, Severity
+
+NAME = "low_battery"
+
+
+@dataclass(frozen=True, slots=True)
+class LowBatteryState:
+    open: bool = False
+    lowest: float | None = None
+
+
+def judge(
+    below_pct: float,
+    hysteresis_pct: float,
+    state: LowBatteryState,
+    battery_pct: float,
+    at: datetime,
+    location: Location | None = None,
+) -> tuple[LowBatteryState, list[Transition]]:
+    if not state.open:
+        if battery_pct >= below_pct:
+            return state, []
+        opened = Transition(
+            Action.OPEN, AlertKind.LOW_BATTERY, key="battery_pct", at=at,
+            severity=Severity.WARNING,
+            summary=f"battery at {battery_pct:g} %, below {below_pct:g} %",
+            value=battery_pct, details={"threshold_pct": below_pct}, location=location,
+        )
+        return LowBatteryState(open=True, lowest=battery_pct), [opened]
+    if battery_pct >= below_pct + hysteresis_pct:
+        resolved = Transition(
+            Action.RESOLVE, AlertKind.LOW_BATTERY, key="battery_pct", at=at,
+            summary=f"battery back at {battery_pct:g} %", value=battery_pct,
+            details={"lowest_pct": state.lowest}, location=location,
+        )
+        return LowBatteryState(), [resolved]
+    lowest = battery_pct if state.lowest is None else min(state.lowest, battery_pct)
+    if lowest == state.lowest:
+        return state, []
+    refreshed = Transition(Action.REFRESH, AlertKind.LOW_BATTERY, key="battery_pct", at=at,
+                           value=lowest, details={"lowest_pct": lowest}, location=location)
+    return LowBatteryState(open=True, lowest=lowest), [refreshed]

@@ -1,0 +1,53 @@
+"""`overdue`: past `due_at` + grace and not arrived (a rental not returned, a return
+shipment late), found by the timer; escalates to critical after a configurable time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from alerts.rules._base import Action, Transition
+from gateway.domain import AlertKind, Asset, Location, Severity
+
+NAME = "overdue"
+
+
+@dataclass(frozen=True, slots=True)
+class OverdueState:
+    open: bool = False
+    escalated: bool = False
+
+
+def judge_clock(
+    asset: Asset,
+    grace: timedelta,
+    escalate_after: timedelta,
+    state: OverdueState,
+    now: datetime,
+    location: Location | None,
+) -> tuple[OverdueState, list[Transition]]:
+    if asset.due_at is None or asset.state != "in_transit":
+        return state, []
+    late_from = asset.due_at + grace
+    if now < late_from:
+        return state, []
+    days_late = (now - asset.due_at).total_seconds() / 86_400
+    what = "rental not returned" if asset.kind == "rental" else "return not received"
+    details = {"due_at": asset.due_at.isoformat(), "days_late": round(days_late, 2),
+               "customer": asset.customer}
+    if not state.open:
+        severity = Severity.CRITICAL if now >= late_from + escalate_after else Severity.WARNING
+        opened = Transition(
+            Action.OPEN, AlertKind.OVERDUE, key="", at=now, severity=severity,
+            summary=f"{what}: due {asset.due_at:%Y-%m-%d %H:%M} UTC", value=days_late,
+            details=details, location=location,
+        )
+        return OverdueState(open=True, escalated=severity is Severity.CRITICAL), [opened]
+    if not state.escalated and now >= late_from + escalate_after:
+        escalated = Transition(
+            Action.UPDATE, AlertKind.OVERDUE, key="", at=now, severity=Severity.CRITICAL,
+            summary=f"{what}: {days_late:.0f} days late", value=days_late, details=details,
+            location=location,
+        )
+        return OverdueState(open=True, escalated=True), [escalated]
+    return state, []

@@ -1,0 +1,44 @@
+"""`silent`: no reading for the profile's `silent_after_s`, found by the timer; any reading
+resolves it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from alerts.rules._base import Action, Transition
+from gateway.domain import AlertKind, Location, Severity
+
+NAME = "silent"
+
+
+@dataclass(frozen=True, slots=True)
+class SilentState:
+    open: bool = False
+
+
+def judge_clock(
+    silent_after_s: float,
+    last_heard: datetime,
+    state: SilentState,
+    now: datetime,
+    location: Location | None,
+) -> tuple[SilentState, list[Transition]]:
+    """`last_heard`: the newest reading's time, or the registration time before any."""
+    quiet_s = (now - last_heard).total_seconds()
+    if state.open or quiet_s < silent_after_s:
+        return state, []
+    opened = Transition(
+        Action.OPEN, AlertKind.SILENT, key="", at=now, severity=Severity.WARNING,
+        summary=f"no reading for {quiet_s / 60:.0f} min (limit {silent_after_s / 60:g} min)",
+        details={"last_heard": last_heard.isoformat(), "silent_after_s": silent_after_s},
+        location=location,
+    )
+    return SilentState(open=True), [opened]
+
+
+def judge_reading(state: SilentState, at: datetime) -> tuple[SilentState, list[Transition]]:
+    if not state.open:
+        return state, []
+    return SilentState(), [Transition(Action.RESOLVE, AlertKind.SILENT, key="", at=at,
+                                      summary="reporting again")]
