@@ -112,9 +112,13 @@ class AlertStore:
         return _alert(row) if row else None
 
     def save(self, alert: Alert) -> None:
-        """Insert or update; call inside the engine's transaction."""
+        """Insert or update; call inside the engine's transaction. A second live alert for
+        the same key violates the unique index and raises (INSERT OR REPLACE would silently
+        delete the first)."""
+        updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS.split(", ")[1:])
         self.db.execute(
-            f"INSERT OR REPLACE INTO alerts ({_COLUMNS}) VALUES ({', '.join('?' * 14)})",
+            f"INSERT INTO alerts ({_COLUMNS}) VALUES ({', '.join('?' * 14)}) "
+            f"ON CONFLICT (id) DO UPDATE SET {updates}",
             (
                 alert.id, alert.asset_id, alert.tag_id, str(alert.kind), alert.key,
                 str(alert.severity), str(alert.state), alert.summary, alert.value,

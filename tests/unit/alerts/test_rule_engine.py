@@ -6,15 +6,35 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
-from alerts import AlertStore, RuleEngine, SubscriptionStore, WebhookOutbox
+from alerts import AlertStore, EnginePolicy, RuleEngine, SubscriptionStore, WebhookOutbox
 from alerts.store import AlertFilter
-from gateway.domain import AlertState, Asset, AssetKind, Flow, Reading, Recall
+from gateway.domain import (
+    AlertState,
+    Asset,
+    AssetKind,
+    AssetState,
+    Circle,
+    Flow,
+    Geofence,
+    GeofenceKind,
+    Reading,
+    Recall,
+    Severity,
+)
 
 T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
+FENCES = [
+    Geofence("hub", "Returns hub", GeofenceKind.HUB, circle=Circle(50.0, 8.0, 1000)),
+    Geofence("quarantine", "Quarantine cage", GeofenceKind.QUARANTINE,
+             circle=Circle(51.0, 7.0, 200)),
+    Geofence("germany", "Germany-ish", GeofenceKind.AREA, geometry={
+        "type": "Polygon", "coordinates": [[[6, 47], [15, 47], [15, 55], [6, 55], [6, 47]]]}),
+]
 
 
 class Harness:
@@ -28,7 +48,13 @@ class Harness:
         self.alerts = AlertStore(self.db)
         self.subscriptions = SubscriptionStore(self.db)
         self.outbox = WebhookOutbox(self.db)
-        self.engine = RuleEngine(self.alerts, self.outbox, self.subscriptions, lambda: self.now)
+        self.engine = RuleEngine(self.alerts, self.outbox, self.subscriptions, lambda: self.now,
+                                 policy=EnginePolicy(overdue_grace=timedelta(hours=1),
+                                                     overdue_escalate_after=timedelta(days=1)))
+        self.state_changes: list[tuple[str, AssetState]] = []
+        self.engine.asset_state_changed = lambda a, s: self.state_changes.append((a, s))
+        for fence in FENCES:
+            self.engine.upsert_geofence(fence)
 
     def restart(self, assets: list[Asset], recalls: list[Recall] = ()) -> None:  # type: ignore[assignment]
         self.db.close()
@@ -46,8 +72,11 @@ class Harness:
         return [(a.asset_id, a.kind, a.state) for a in self.alerts.list(AlertFilter())]
 
     def outbox_types(self) -> list[str]:
+        return [body["type"] for body in self.outbox_bodies()]
+
+    def outbox_bodies(self) -> list[dict[str, Any]]:
         rows = self.db.execute("SELECT body FROM deliveries ORDER BY seq").fetchall()
-        return [orjson.loads(r[0])["type"] for r in rows]
+        return [orjson.loads(r[0]) for r in rows]
 
 
 @pytest.fixture
@@ -167,3 +196,101 @@ def test_acknowledge_then_resolve_by_hand_records_who(harness: Harness) -> None:
     assert resolved.details["acknowledged_by"] == "alice"
 
 
+
+
+def test_overdue_opens_on_the_clock_without_any_reading_and_escalates(harness: Harness) -> None:
+    rental = Asset(id="r1", kind=AssetKind.RENTAL, flow=Flow.RENTAL_RETURN, tag_id="t9",
+                   due_at=T0 - timedelta(hours=2), destination="hub", created_at=T0)
+    harness.engine.upsert_asset(rental)
+    harness.engine.tick(T0)
+    (alert,) = harness.alerts.list(AlertFilter(kind="overdue"))
+    assert alert.severity is Severity.WARNING
+    harness.engine.tick(T0 + timedelta(hours=12))
+    assert harness.outbox_types() == []  # no subscriber yet, nothing else changes
+    harness.subscriptions.create("http://erp.example/hook")
+    harness.restart([rental])
+    harness.engine.tick(T0 + timedelta(days=1, hours=1))
+    assert harness.outbox_types() == ["alert.updated"]
+    (alert,) = harness.alerts.list(AlertFilter(kind="overdue"))
+    assert alert.severity is Severity.CRITICAL
+
+
+def test_silent_opens_on_the_clock_and_a_reading_resolves_it(harness: Harness) -> None:
+    asset = cold_asset()  # cold_chain: silent after an hour
+    harness.engine.upsert_asset(asset)
+    harness.feed("t1", 0, temp_c=5)
+    harness.engine.tick(T0 + timedelta(minutes=59))
+    assert harness.all_alerts() == []
+    harness.engine.tick(T0 + timedelta(minutes=61))
+    assert harness.all_alerts() == [("a1", "silent", AlertState.OPEN)]
+    harness.feed("t1", 70, temp_c=5)
+    assert harness.all_alerts() == [("a1", "silent", AlertState.RESOLVED)]
+
+
+def test_leaving_the_allowed_area_and_coming_back(harness: Harness) -> None:
+    asset = Asset(id="a5", kind=AssetKind.RENTAL, flow=Flow.RENTAL_RETURN, tag_id="t5",
+                  allowed_area="germany")
+    harness.engine.upsert_asset(asset)
+    harness.feed("t5", 0, lat=50.0, lon=9.0)
+    harness.feed("t5", 1, lat=48.8, lon=2.3)  # Paris
+    assert harness.all_alerts() == [("a5", "geofence", AlertState.OPEN)]
+    harness.feed("t5", 2, lat=49.0, lon=3.0)
+    harness.feed("t5", 3, lat=50.0, lon=9.0)
+    assert harness.all_alerts() == [("a5", "geofence", AlertState.RESOLVED)]
+
+
+def test_low_battery_through_the_profile(harness: Harness) -> None:
+    harness.engine.upsert_asset(cold_asset())  # cold_chain: below 15 %
+    harness.feed("t1", 0, battery_pct=14)
+    harness.feed("t1", 1, battery_pct=18)
+    harness.feed("t1", 2, battery_pct=21)
+    assert harness.all_alerts() == [("a1", "low_battery", AlertState.RESOLVED)]
+
+
+def shipment_home(harness: Harness, **extra: Any) -> Asset:
+    fields: dict[str, Any] = {"due_at": T0 - timedelta(days=2), **extra}
+    asset = Asset(id="s1", kind=AssetKind.SHIPMENT, flow=Flow.WARRANTY_REPAIR, tag_id="t7",
+                  sku="PHONE", lot="L7", profile="fragile", destination="hub", **fields)
+    harness.subscriptions.create("http://wms.example/hook")
+    harness.engine.upsert_asset(asset)
+    return asset
+
+
+def test_arrival_receives_the_shipment_resolves_overdue_and_reports_the_trip(
+    harness: Harness,
+) -> None:
+    shipment_home(harness)
+    harness.engine.tick(T0)  # overdue
+    harness.feed("t7", 0, lat=50.0, lon=9.0, shock_g=0.5)
+    harness.feed("t7", 30, lat=50.0, lon=8.5, shock_g=6.0)  # a drop: fragile allows 3 g
+    harness.feed("t7", 60, lat=50.001, lon=8.0, shock_g=0.1)
+    assert harness.state_changes == [("s1", AssetState.RECEIVED)]
+    assert harness.outbox_types() == ["alert.opened", "alert.opened", "alert.resolved",
+                                      "alert.resolved", "asset.arrived"]
+    arrived = harness.outbox_bodies()[-1]["data"]
+    assert arrived["state"] == "received" and arrived["disposition"] == "inspect"
+    assert arrived["destination"]["name"] == "Returns hub"
+    assert arrived["trip"]["distance_km"] == pytest.approx(71.5, rel=0.01)
+    assert arrived["trip"]["worst"]["shock_g_max"] == 6.0
+    assert {a["kind"] for a in arrived["trip"]["alerts"]} == {"overdue", "out_of_spec"}
+    harness.feed("t7", 61, lat=50.0, lon=8.0)
+    assert harness.outbox_types().count("asset.arrived") == 1
+
+
+def test_a_recalled_item_arriving_is_quarantined_and_its_recall_resolved(
+    harness: Harness,
+) -> None:
+    shipment_home(harness, due_at=None)
+    harness.engine.upsert_recall(Recall(id="r1", sku="PHONE", lots=("L7",)))
+    harness.feed("t7", 0, lat=50.0, lon=8.0)
+    bodies = harness.outbox_bodies()
+    assert [b["type"] for b in bodies] == ["alert.opened", "alert.resolved", "asset.arrived"]
+    assert bodies[-1]["data"]["disposition"] == "quarantine"
+
+
+def test_entering_a_quarantine_geofence_resolves_the_recall(harness: Harness) -> None:
+    shipment_home(harness, due_at=None)
+    harness.engine.upsert_recall(Recall(id="r1", sku="PHONE"))
+    harness.feed("t7", 0, lat=51.0005, lon=7.0)
+    assert harness.all_alerts() == [("s1", "recall", AlertState.RESOLVED)]
+    assert harness.state_changes == []  # quarantine is not its destination
