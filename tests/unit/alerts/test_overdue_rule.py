@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from alerts.rules import Action
+from alerts.rules import Action, Transition
 from alerts.rules.overdue import OverdueState, judge_clock
 from gateway.domain import Asset, AssetKind, AssetState, Flow, Severity
 
@@ -15,7 +15,12 @@ RENTAL = Asset(id="r1", kind=AssetKind.RENTAL, flow=Flow.RENTAL_RETURN, due_at=D
 GRACE, ESCALATE = timedelta(hours=1), timedelta(days=3)
 
 
-def at(delta: timedelta, state: OverdueState = OverdueState(), asset: Asset = RENTAL):  # type: ignore[no-untyped-def]
+NOT_YET = OverdueState()
+
+
+def at(
+    delta: timedelta, state: OverdueState = NOT_YET, asset: Asset = RENTAL
+) -> tuple[OverdueState, list[Transition]]:
     return judge_clock(asset, GRACE, ESCALATE, state, DUE + delta, None)
 
 
@@ -24,7 +29,7 @@ def test_not_overdue_within_the_grace() -> None:
 
 
 def test_overdue_exactly_at_due_plus_grace_as_a_warning() -> None:
-    state, found = at(GRACE)
+    _, found = at(GRACE)
     assert [(t.action, t.severity) for t in found] == [(Action.OPEN, Severity.WARNING)]
     assert "rental not returned" in found[0].summary
     assert found[0].details["customer"] == "ACME"
