@@ -246,6 +246,7 @@ class RuleEngine:
         self._put(asset.id, SEEN, "", seen)
 
         transitions: list[Transition] = []
+        raised, still_open = frozenset[str](), frozenset[str]()
         if self._recalls:
             raised, still_open = self._store.raised_keys(asset.id, AlertKind.RECALL)
             moved = still_open if position is not None else frozenset()
@@ -260,7 +261,7 @@ class RuleEngine:
         if newer:
             transitions += self._judge_conditions(asset, reading, seen.location)
             if location is not None:
-                transitions += self._judge_places(asset, location)
+                transitions += self._judge_places(asset, location, still_open)
             trip = arrival.follow(self._get(asset.id, arrival.NAME, "", arrival.TripState),
                                   reading, location)
             self._put(asset.id, arrival.NAME, "", trip)
@@ -297,7 +298,9 @@ class RuleEngine:
             transitions += found
         return transitions
 
-    def _judge_places(self, asset: Asset, location: Location) -> list[Transition]:
+    def _judge_places(
+        self, asset: Asset, location: Location, open_recalls: frozenset[str]
+    ) -> list[Transition]:
         transitions = []
         area = self.zones.get(asset.allowed_area or "")
         if area is not None:
@@ -305,7 +308,6 @@ class RuleEngine:
             after, found = geofence.judge(area, before, location)
             self._put(asset.id, geofence.NAME, area.fence.id, after)
             transitions += found
-        _, open_recalls = self._store.raised_keys(asset.id, AlertKind.RECALL)
         if open_recalls:
             for zone in self.zones.values():
                 if zone.fence.kind is GeofenceKind.QUARANTINE and zone.contains(

@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS alerts (
 CREATE UNIQUE INDEX IF NOT EXISTS one_live_alert_per_key
     ON alerts (asset_id, kind, key) WHERE state != 'resolved';
 CREATE INDEX IF NOT EXISTS alerts_by_time ON alerts (opened_at);
+CREATE INDEX IF NOT EXISTS alerts_by_asset ON alerts (asset_id, kind, key);
 CREATE TABLE IF NOT EXISTS rule_state (
     asset_id TEXT NOT NULL,
     rule TEXT NOT NULL,

@@ -3,16 +3,37 @@ client of the contract would."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
 
 from device_sim._fleet import FleetPlan, RecallPlan, TagPlan
+from device_sim._places import Place
 from device_sim._readings import rfc3339
 
 
 class RegistrationError(RuntimeError):
     """The gateway refused a registration request."""
+
+
+DESTINATION_RADIUS_M = 2000.0
+
+
+def geofence_id(place: Place) -> str:
+    """A stable geofence id for a hub or depot: `dest-` and its name, slugged."""
+    slug = re.sub(r"[^a-z0-9]+", "-", place.name.lower()).strip("-")
+    return f"dest-{slug}"[:64]
+
+
+def geofence_body(place: Place, kind: str) -> dict[str, Any]:
+    """A circle around a hub or depot, where the gateway receives or returns assets."""
+    return {
+        "id": geofence_id(place),
+        "name": place.name,
+        "kind": kind,
+        "circle": {"lat": place.lat, "lon": place.lon, "radius_m": DESTINATION_RADIUS_M},
+    }
 
 
 def asset_body(tag: TagPlan) -> dict[str, Any]:
@@ -28,6 +49,7 @@ def asset_body(tag: TagPlan) -> dict[str, Any]:
         "profile": tag.profile,
         "customer": tag.customer,
         "due_at": rfc3339(tag.due_at) if tag.due_at is not None else None,
+        "destination": geofence_id(tag.destination),
     }
 
 
@@ -48,7 +70,8 @@ async def register_fleet(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> None:
-    """POST every asset and recall of `plan`; 409 (exists already) is fine.
+    """POST a geofence for every destination, then every asset and recall of `plan`; 409
+    (exists already) is fine.
 
     `transport` lets an in-process caller talk to the app without a socket (e.g. ASGI).
     """
@@ -58,6 +81,13 @@ async def register_fleet(
         transport=transport,
         timeout=30.0,
     ) as client:
+        destinations = {
+            geofence_id(tag.destination): geofence_body(
+                tag.destination, "depot" if tag.kind == "rental" else "hub")
+            for tag in plan.tags
+        }
+        for body in destinations.values():
+            await _post(client, "/api/v1/geofences", body)
         for tag in plan.tags:
             await _post(client, "/api/v1/assets", asset_body(tag))
         for recall in plan.recalls:

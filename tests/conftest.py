@@ -16,6 +16,7 @@ from realservers import (
 )
 
 TEST_TAGS = tuple(f"tag-{name}" for name in ("a", "b", "c", "d", "e", "f", "g", "h"))
+SIM_TAGS = tuple(f"tag-{n:04d}" for n in range(1, 13))  # the simulator's, for 12-tag fleets
 
 
 @pytest.fixture(scope="session")
@@ -26,7 +27,7 @@ def influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB]:
 
 @pytest.fixture(scope="module")
 def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
-    with run_mosquitto(tmp_path_factory.mktemp("mosquitto"), TEST_TAGS) as broker:
+    with run_mosquitto(tmp_path_factory.mktemp("mosquitto"), TEST_TAGS + SIM_TAGS) as broker:
         yield broker
 
 

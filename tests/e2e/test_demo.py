@@ -26,6 +26,8 @@ def test_the_demo_shows_readings_alerts_and_verified_webhooks() -> None:
     assert process.returncode == 0, output
     assert "alert.opened recall" in output
     assert "alert.opened out_of_spec" in output  # the temperature excursion
+    assert "alert.opened overdue" in output  # the rental past due
+    assert "asset.arrived" in output
     assert "webhook signature ok alert.opened recall" in output
     final = [line for line in output.splitlines() if "readings ingested" in line][-1]
     ingested = int(final.split("readings ingested")[1].split()[0])

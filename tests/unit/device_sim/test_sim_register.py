@@ -55,7 +55,13 @@ async def test_registers_every_asset_and_recall_with_the_api_key() -> None:
         "profile": tag.profile,
         "customer": tag.customer,
         "due_at": first["due_at"],
+        "destination": first["destination"],
     }
+    fences = {json.loads(r.content)["id"]: json.loads(r.content)
+              for r in gateway.requests if r.url.path == "/api/v1/geofences"}
+    fence = fences[first["destination"]]
+    assert fence["name"] == tag.destination.name
+    assert fence["circle"]["lat"] == tag.destination.lat
     assert tag.due_at is not None
     assert datetime.fromisoformat(first["due_at"].replace("Z", "+00:00")) == tag.due_at
     recall = json.loads(recalls[0].content)
