@@ -8,11 +8,12 @@ from alerts.engine import (
     RuleEngine,
     alert_data,
 )
-from alerts.outbox import Delivery, Event, WebhookOutbox
+from alerts.events import Event
+from alerts.outbox import Delivery, WebhookOutbox
 from alerts.profiles import BUILT_IN_PROFILES, MetricSpec, Profile
 from alerts.store import AlertFilter, AlertStore
-from alerts.subscriptions import EVENT_TYPES, Subscription, SubscriptionStore
-from alerts.webhooks import UnsafeWebhookUrl, WebhookDispatcher, check_webhook_url
+from alerts.subscriptions import EVENT_TYPES, Filters, Subscription, SubscriptionStore
+from alerts.webhooks import UnsafeWebhookUrl, UrlPolicy, WebhookDispatcher, check_webhook_url
 
 __all__ = [
     "BUILT_IN_PROFILES",
@@ -25,12 +26,14 @@ __all__ = [
     "EngineEvent",
     "EnginePolicy",
     "Event",
+    "Filters",
     "MetricSpec",
     "Profile",
     "RuleEngine",
     "Subscription",
     "SubscriptionStore",
     "UnsafeWebhookUrl",
+    "UrlPolicy",
     "WebhookDispatcher",
     "WebhookOutbox",
     "alert_data",

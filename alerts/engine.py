@@ -11,8 +11,9 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from alerts import _metrics
+from alerts.events import Event
 from alerts.geo import Zone
-from alerts.outbox import Event, WebhookOutbox
+from alerts.outbox import WebhookOutbox
 from alerts.profiles import BUILT_IN_PROFILES, Profile
 from alerts.rules import (
     Action,
@@ -338,7 +339,8 @@ class RuleEngine:
         disposition = arrival.recommend_disposition(
             trip_alerts, self.policy.disposition_quarantine_on, self.policy.disposition_inspect_on)
         data = arrival.summary(asset, arrived, destination, trip_alerts, disposition)
-        self._outbox.enqueue(Event("asset.arrived", self._clock(), data),
+        self._outbox.enqueue(Event("asset.arrived", self._clock(), data,
+                                   asset_kind=str(asset.kind), flow=str(asset.flow)),
                              self._subscriptions.all())
         events.append(ArrivalEvent(asset.id, data))
         return events
@@ -435,9 +437,12 @@ class RuleEngine:
 
     def _record(self, event: AlertEvent) -> AlertEvent:
         self._store.save(event.alert)
+        asset = self._assets.get(event.alert.asset_id)
         self._outbox.enqueue(
             Event(event.type, self._clock(), {"alert": alert_data(event.alert)},
-                  alert_kind=str(event.alert.kind)),
+                  alert_kind=str(event.alert.kind), severity=str(event.alert.severity),
+                  asset_kind=str(asset.kind) if asset else None,
+                  flow=str(asset.flow) if asset else None),
             self._subscriptions.all(),
         )
         return event

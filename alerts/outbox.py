@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
+from alerts.events import Event
 from alerts.subscriptions import Subscription
 
 SCHEMA = """
@@ -32,20 +31,6 @@ CREATE TABLE IF NOT EXISTS deliveries (
 CREATE INDEX IF NOT EXISTS pending_by_subscription
     ON deliveries (subscription_id, seq) WHERE state = 'pending';
 """
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    type: str
-    at: datetime
-    data: dict[str, Any]
-    alert_kind: str | None = None
-
-    def body(self) -> bytes:
-        return orjson.dumps(
-            {"type": self.type, "timestamp": self.at.astimezone(UTC).isoformat(),
-             "data": self.data}
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +74,7 @@ class WebhookOutbox:
         rows = [
             (msg_id, sub.id, event.type, body, now, now)
             for sub in subscriptions
-            if sub.wants(event.type, event.alert_kind)
+            if sub.wants(event)
         ]
         self.db.executemany(
             "INSERT INTO deliveries (msg_id, subscription_id, event_type, body, created_at, "
@@ -146,16 +131,28 @@ class WebhookOutbox:
         )
         return [_delivery(row) for row in rows]
 
-    def replay(self, subscription_id: str, seq: int | None = None) -> int:
-        """Put failed deliveries back in the queue (all of the subscription's, or one)."""
+    def replay(
+        self,
+        subscription_id: str,
+        seq: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> int:
+        """Put failed deliveries back in the queue: one (`seq`), or all of the subscription's
+        whose event was created in [since, until). They keep their place in the order."""
         now = datetime.now(UTC).isoformat()
         query = (
             "UPDATE deliveries SET state='pending', attempts=0, next_attempt_at=?, "
             "finished_at=NULL WHERE subscription_id=? AND state='failed'"
         )
-        args: tuple[Any, ...] = (now, subscription_id)
-        if seq is not None:
-            query += " AND seq=?"
-            args = (*args, seq)
+        args: list[Any] = [now, subscription_id]
+        for clause, value in (("seq = ?", seq),
+                              ("created_at >= ?", since.astimezone(UTC).isoformat()
+                               if since else None),
+                              ("created_at < ?", until.astimezone(UTC).isoformat()
+                               if until else None)):
+            if value is not None:
+                query += f" AND {clause}"
+                args.append(value)
         with self.db:
             return self.db.execute(query, args).rowcount

@@ -7,10 +7,12 @@ import secrets
 import sqlite3
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+
+from alerts.events import Event
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS subscriptions (
@@ -19,6 +21,11 @@ CREATE TABLE IF NOT EXISTS subscriptions (
     secret TEXT NOT NULL,
     event_types TEXT NOT NULL,
     alert_kinds TEXT NOT NULL,
+    severities TEXT NOT NULL DEFAULT '[]',
+    asset_kinds TEXT NOT NULL DEFAULT '[]',
+    flows TEXT NOT NULL DEFAULT '[]',
+    previous_secret TEXT,
+    previous_secret_until TEXT,
     description TEXT NOT NULL DEFAULT '',
     enabled INTEGER NOT NULL DEFAULT 1,
     disabled_reason TEXT,
@@ -37,25 +44,49 @@ EVENT_TYPES = (
 
 
 @dataclass(frozen=True, slots=True)
+class Filters:
+    """What a subscription wants; an empty tuple means every value."""
+
+    event_types: tuple[str, ...] = ()
+    alert_kinds: tuple[str, ...] = ()
+    severities: tuple[str, ...] = ()
+    asset_kinds: tuple[str, ...] = ()
+    flows: tuple[str, ...] = ()
+
+    def match(self, event: Event) -> bool:
+        for allowed, value in ((self.event_types, event.type),
+                               (self.alert_kinds, event.alert_kind),
+                               (self.severities, event.severity),
+                               (self.asset_kinds, event.asset_kind),
+                               (self.flows, event.flow)):
+            # A filter on a fact the event does not have (the kind of an arrival) lets it by.
+            if allowed and value is not None and value not in allowed:
+                return False
+        return True
+
+
+@dataclass(frozen=True, slots=True)
 class Subscription:
     id: str
     url: str
     secret: str
-    event_types: tuple[str, ...]
-    """Empty: every event type."""
-    alert_kinds: tuple[str, ...]
-    """Empty: every alert kind."""
+    filters: Filters
     description: str
     enabled: bool
     disabled_reason: str | None
     created_at: datetime
+    previous_secret: str | None = None
+    previous_secret_until: datetime | None = None
 
-    def wants(self, event_type: str, alert_kind: str | None) -> bool:
-        if not self.enabled:
-            return False
-        if self.event_types and event_type not in self.event_types:
-            return False
-        return not (alert_kind and self.alert_kinds and alert_kind not in self.alert_kinds)
+    def wants(self, event: Event) -> bool:
+        return self.enabled and self.filters.match(event)
+
+    def signing_secrets(self, now: datetime) -> list[str]:
+        """The current secret, and during a rotation's overlap the previous one too."""
+        secrets_ = [self.secret]
+        if self.previous_secret and self.previous_secret_until and now < self.previous_secret_until:
+            secrets_.append(self.previous_secret)
+        return secrets_
 
 
 def new_secret() -> str:
@@ -63,12 +94,20 @@ def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
+_COLUMNS = (
+    "id, url, secret, event_types, alert_kinds, severities, asset_kinds, flows, "
+    "previous_secret, previous_secret_until, description, enabled, disabled_reason, created_at"
+)
+
+
 def _subscription(row: tuple[Any, ...]) -> Subscription:
+    lists = [tuple(orjson.loads(text)) for text in row[3:8]]
     return Subscription(
-        id=row[0], url=row[1], secret=row[2],
-        event_types=tuple(orjson.loads(row[3])), alert_kinds=tuple(orjson.loads(row[4])),
-        description=row[5], enabled=bool(row[6]), disabled_reason=row[7],
-        created_at=datetime.fromisoformat(row[8]),
+        id=row[0], url=row[1], secret=row[2], filters=Filters(*lists),
+        previous_secret=row[8],
+        previous_secret_until=datetime.fromisoformat(row[9]) if row[9] else None,
+        description=row[10], enabled=bool(row[11]), disabled_reason=row[12],
+        created_at=datetime.fromisoformat(row[13]),
     )
 
 
@@ -78,36 +117,48 @@ class SubscriptionStore:
         db.executescript(SCHEMA)
 
     def create(
-        self,
-        url: str,
-        event_types: tuple[str, ...] = (),
-        alert_kinds: tuple[str, ...] = (),
-        description: str = "",
+        self, url: str, filters: Filters | None = None, description: str = ""
     ) -> Subscription:
         subscription = Subscription(
             id=f"sub_{uuid.uuid4().hex[:16]}", url=url, secret=new_secret(),
-            event_types=event_types, alert_kinds=alert_kinds, description=description,
-            enabled=True, disabled_reason=None, created_at=datetime.now(UTC),
+            filters=filters or Filters(), description=description, enabled=True,
+            disabled_reason=None, created_at=datetime.now(UTC),
         )
+        f = subscription.filters
         with self.db:
             self.db.execute(
-                "INSERT INTO subscriptions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO subscriptions ({_COLUMNS}) VALUES ({', '.join('?' * 14)})",
                 (
                     subscription.id, url, subscription.secret,
-                    orjson.dumps(list(event_types)).decode(),
-                    orjson.dumps(list(alert_kinds)).decode(), description, 1, None,
-                    subscription.created_at.isoformat(),
+                    *(orjson.dumps(list(values)).decode() for values in (
+                        f.event_types, f.alert_kinds, f.severities, f.asset_kinds, f.flows)),
+                    None, None, description, 1, None, subscription.created_at.isoformat(),
                 ),
             )
         return subscription
 
+    def rotate_secret(self, subscription_id: str, overlap: timedelta) -> Subscription | None:
+        """A new secret; the old one keeps signing (beside the new) for `overlap`."""
+        current = self.get(subscription_id)
+        if current is None:
+            return None
+        until = datetime.now(UTC) + overlap
+        with self.db:
+            self.db.execute(
+                "UPDATE subscriptions SET secret=?, previous_secret=?, previous_secret_until=? "
+                "WHERE id=?",
+                (new_secret(), current.secret, until.isoformat(), subscription_id),
+            )
+        return self.get(subscription_id)
+
     def all(self) -> list[Subscription]:
-        rows = self.db.execute("SELECT * FROM subscriptions ORDER BY created_at").fetchall()
+        rows = self.db.execute(
+            f"SELECT {_COLUMNS} FROM subscriptions ORDER BY created_at").fetchall()
         return [_subscription(row) for row in rows]
 
     def get(self, subscription_id: str) -> Subscription | None:
         row = self.db.execute(
-            "SELECT * FROM subscriptions WHERE id=?", (subscription_id,)
+            f"SELECT {_COLUMNS} FROM subscriptions WHERE id=?", (subscription_id,)
         ).fetchone()
         return _subscription(row) if row else None
 

@@ -21,6 +21,7 @@ from alerts import (
     Profile,
     RuleEngine,
     SubscriptionStore,
+    UrlPolicy,
     WebhookDispatcher,
     WebhookOutbox,
 )
@@ -63,6 +64,10 @@ def open_state_db(settings: Settings) -> sqlite3.Connection:
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute("PRAGMA busy_timeout=5000")
     return db
+
+
+def url_policy(settings: Settings) -> UrlPolicy:
+    return UrlPolicy(settings.webhook_allow_private, settings.webhook_allowed_networks)
 
 
 def build_sink(settings: Settings) -> TelemetrySink:
@@ -152,7 +157,7 @@ class Gateway:
             engine.upsert_recall(recall)
         dispatcher = WebhookDispatcher(
             outbox, subscriptions, retry_schedule_s=settings.webhook_retry_schedule_s,
-            timeout_s=settings.webhook_timeout_s,
+            timeout_s=settings.webhook_timeout_s, url_policy=url_policy(settings),
         )
         engine.outbox_written = dispatcher.wake
         dead_letters = DeadLetterStore(db)
@@ -191,6 +196,10 @@ class Gateway:
         )
 
     # Services the API calls ----------------------------------------------------------------
+
+    @property
+    def url_policy(self) -> UrlPolicy:
+        return url_policy(self.settings)
 
     def create_asset(self, asset: Asset) -> Asset:
         created = self.registry.create_asset(asset)

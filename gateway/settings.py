@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -49,6 +50,11 @@ class Settings(BaseSettings):
     admin_key: SecretStr | None = None
 
     webhook_allow_private: bool = False
+    webhook_allowed_networks: Annotated[
+        tuple[IPv4Network | IPv6Network, ...], NoDecode
+    ] = ()
+    """Networks (CIDR) allowed as webhook destinations although they are not public."""
+    webhook_secret_overlap_s: float = Field(default=86_400, ge=0)
     webhook_timeout_s: float = Field(default=10.0, gt=0)
     webhook_retry_schedule_s: Annotated[tuple[float, ...], NoDecode] = (
         5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800, 36000,
@@ -80,6 +86,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "webhook_retry_schedule_s", "disposition_quarantine_on", "disposition_inspect_on",
+        "webhook_allowed_networks",
         mode="before",
     )
     @classmethod

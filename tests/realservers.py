@@ -206,9 +206,13 @@ class WebhookReceiver:
 
 
 @contextlib.contextmanager
-def run_webhook_receiver() -> Iterator[WebhookReceiver]:
-    port = free_port()
-    receiver = WebhookReceiver(url=f"http://127.0.0.1:{port}/hook")
+def run_webhook_receiver(
+    port: int | None = None, receiver: WebhookReceiver | None = None
+) -> Iterator[WebhookReceiver]:
+    """On `port` (a free one by default); pass `receiver` to go on recording into it after
+    a restart on the same port."""
+    port = port or free_port()
+    receiver = receiver or WebhookReceiver(url=f"http://127.0.0.1:{port}/hook")
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -223,7 +227,9 @@ def run_webhook_receiver() -> Iterator[WebhookReceiver]:
         def log_message(self, *args: Any) -> None:
             pass
 
+    ThreadingHTTPServer.allow_reuse_address = True
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -240,6 +246,11 @@ class GatewayProcess:
     process: subprocess.Popen[bytes]
     log: Path
 
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no flush; what was committed is all that survives."""
+        self.process.kill()
+        self.process.wait(10)
+
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.api, timeout=10,
                             headers={"Authorization": f"Bearer {self.admin_key}"})
@@ -252,7 +263,7 @@ class GatewayProcess:
 def run_gateway(workdir: Path, env: dict[str, str]) -> Iterator[GatewayProcess]:
     """`python -m gateway serve` with the given BOOMERANG_* settings; stopped with SIGTERM."""
     workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = int(env.get("BOOMERANG_API_PORT", 0)) or free_port()
     admin_key = "test-admin-key"
     full_env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("BOOMERANG_")},
@@ -265,7 +276,7 @@ def run_gateway(workdir: Path, env: dict[str, str]) -> Iterator[GatewayProcess]:
     }
     log = workdir / "gateway.log"
     process = subprocess.Popen([sys.executable, "-m", "gateway", "serve"], env=full_env,
-                               stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=ROOT)
+                               stdout=log.open("ab"), stderr=subprocess.STDOUT, cwd=ROOT)
     gateway = GatewayProcess(f"http://127.0.0.1:{port}", admin_key, process, log)
     try:
         wait_until(lambda: (process.poll() is None

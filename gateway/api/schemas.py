@@ -118,6 +118,11 @@ class SubscriptionIn(BaseModel):
                                          description="Empty: every event type")
     alert_kinds: list[AlertKind] = Field(default_factory=list,
                                          description="Empty: every alert kind")
+    severities: list[Severity] = Field(default_factory=list,
+                                       description="Empty: every severity")
+    asset_kinds: list[AssetKind] = Field(default_factory=list,
+                                         description="Empty: every asset kind")
+    flows: list[Flow] = Field(default_factory=list, description="Empty: every flow")
     description: str = Field(default="", max_length=500)
 
 
@@ -126,14 +131,28 @@ class SubscriptionOut(BaseModel):
     url: str
     event_types: list[str]
     alert_kinds: list[str]
+    severities: list[str]
+    asset_kinds: list[str]
+    flows: list[str]
     description: str
     enabled: bool
     disabled_reason: str | None
     created_at: datetime
+    previous_secret_valid_until: datetime | None = Field(
+        description="While a rotated-out secret still signs beside the new one")
 
 
 class SubscriptionCreated(SubscriptionOut):
     secret: str = Field(description="Shown this once: keep it to verify signatures")
+
+
+class SecretRotation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    overlap_s: float | None = Field(
+        default=None, ge=0, le=30 * 86_400,
+        description="How long the old secret keeps signing beside the new one; "
+        "default BOOMERANG_WEBHOOK_SECRET_OVERLAP_S")
 
 
 class DeliveryOut(BaseModel):

@@ -3,21 +3,40 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated
+from datetime import timedelta
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
+from pydantic import AwareDatetime
 
-from alerts import Subscription, UnsafeWebhookUrl, check_webhook_url
+from alerts import Filters, Subscription, UnsafeWebhookUrl, check_webhook_url
 from gateway.api._deps import AdminKey, GatewayDep, not_found
-from gateway.api.schemas import DeliveryOut, SubscriptionCreated, SubscriptionIn, SubscriptionOut
+from gateway.api.schemas import (
+    DeliveryOut,
+    SecretRotation,
+    SubscriptionCreated,
+    SubscriptionIn,
+    SubscriptionOut,
+)
 
 router = APIRouter(prefix="/api/v1/subscriptions", tags=["subscriptions"])
 
 
+def _fields(sub: Subscription) -> dict[str, Any]:
+    """Everything but the secrets, which are shown only when made."""
+    return {
+        "id": sub.id, "url": sub.url, **asdict(sub.filters), "description": sub.description,
+        "enabled": sub.enabled, "disabled_reason": sub.disabled_reason,
+        "created_at": sub.created_at, "previous_secret_valid_until": sub.previous_secret_until,
+    }
+
+
 def subscription_out(sub: Subscription) -> SubscriptionOut:
-    fields = asdict(sub)
-    fields.pop("secret")
-    return SubscriptionOut.model_validate(fields)
+    return SubscriptionOut.model_validate(_fields(sub))
+
+
+def subscription_created(sub: Subscription) -> SubscriptionCreated:
+    return SubscriptionCreated.model_validate({**_fields(sub), "secret": sub.secret})
 
 
 def _existing(gateway: GatewayDep, subscription_id: str) -> Subscription:
@@ -34,16 +53,34 @@ async def create_subscription(
 ) -> SubscriptionCreated:
     url = str(body.url)
     try:
-        await check_webhook_url(url, gateway.settings.webhook_allow_private)
+        await check_webhook_url(url, gateway.url_policy)
     except UnsafeWebhookUrl as exc:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             [{"loc": ["body", "url"], "msg": str(exc), "type": "value_error"}],
         ) from None
-    sub = gateway.subscriptions.create(
-        url, tuple(body.event_types), tuple(str(k) for k in body.alert_kinds), body.description
+    filters = Filters(
+        event_types=tuple(body.event_types),
+        alert_kinds=tuple(str(v) for v in body.alert_kinds),
+        severities=tuple(str(v) for v in body.severities),
+        asset_kinds=tuple(str(v) for v in body.asset_kinds),
+        flows=tuple(str(v) for v in body.flows),
     )
-    return SubscriptionCreated.model_validate({**asdict(sub)})
+    return subscription_created(gateway.subscriptions.create(url, filters, body.description))
+
+
+@router.post("/{subscription_id}/rotate-secret", response_model=SubscriptionCreated,
+             responses={404: {"description": "no subscription"}})
+async def rotate_secret(
+    subscription_id: str, body: SecretRotation, gateway: GatewayDep, _: AdminKey
+) -> SubscriptionCreated:
+    """A new secret, shown this once; the old one keeps signing beside it for the overlap."""
+    overlap = body.overlap_s if body.overlap_s is not None else (
+        gateway.settings.webhook_secret_overlap_s)
+    sub = gateway.subscriptions.rotate_secret(subscription_id, timedelta(seconds=overlap))
+    if sub is None:
+        raise not_found("subscription", subscription_id)
+    return subscription_created(sub)
 
 
 @router.get("", response_model=list[SubscriptionOut])
@@ -93,8 +130,11 @@ async def replay(
     gateway: GatewayDep,
     _: AdminKey,
     seq: Annotated[int | None, Query(description="one delivery; all failed ones if absent")] = None,
+    since: Annotated[AwareDatetime | None, Query(description="events created at or after")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="events created before")] = None,
 ) -> dict[str, int]:
+    """Failed deliveries go back in the queue, in their original order."""
     _existing(gateway, subscription_id)
-    count = gateway.outbox.replay(subscription_id, seq)
+    count = gateway.outbox.replay(subscription_id, seq, since, until)
     gateway.dispatcher.wake()
     return {"replayed": count}

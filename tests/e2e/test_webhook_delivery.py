@@ -6,23 +6,33 @@ import asyncio
 import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
 import pytest
 from realservers import WebhookReceiver
-from standardwebhooks.webhooks import Webhook
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from alerts import Event, Subscription, SubscriptionStore, WebhookDispatcher, WebhookOutbox
+from alerts import (
+    Event,
+    Filters,
+    Subscription,
+    SubscriptionStore,
+    UrlPolicy,
+    WebhookDispatcher,
+    WebhookOutbox,
+)
 
 
 class Outbox:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, url_policy: UrlPolicy | None = None) -> None:
         self.db = sqlite3.connect(path)
         self.outbox = WebhookOutbox(self.db)
         self.subscriptions = SubscriptionStore(self.db)
         self.dispatcher = WebhookDispatcher(self.outbox, self.subscriptions,
-                                            retry_schedule_s=(0.05, 0.05, 0.05), timeout_s=2)
+                                            retry_schedule_s=(0.05, 0.05, 0.05), timeout_s=2,
+                                            url_policy=url_policy)
 
     def emit(self, subscription: Subscription, n: int) -> None:
         with self.db:
@@ -73,8 +83,11 @@ async def test_a_delivery_fails_after_the_schedule_and_the_next_one_goes_out(
     outbox.emit(subscription, 0)
     outbox.emit(subscription, 1)
     await eventually(lambda: any(r.json()["data"]["n"] == 1 for r in webhook_receiver.requests))
-    deliveries = {d.body: d for d in outbox.outbox.list(subscription.id)}
-    states = sorted((d.state, d.attempts, d.last_status) for d in deliveries.values())
+    # The receiver has answered; the dispatcher records that a moment later.
+    await eventually(lambda: all(d.state != "pending"
+                                 for d in outbox.outbox.list(subscription.id)))
+    states = sorted((d.state, d.attempts, d.last_status)
+                    for d in outbox.outbox.list(subscription.id))
     assert states == [("delivered", 1, 204), ("failed", 4, 500)]
     assert outbox.outbox.replay(subscription.id) == 1
 
@@ -98,3 +111,84 @@ async def test_a_refused_connection_is_retried(outbox: Outbox, tmp_path: Path) -
     (delivery,) = outbox.outbox.list(subscription.id)
     assert delivery.attempts == 4 and delivery.last_status is None
     assert delivery.last_error and "Connect" in delivery.last_error
+
+
+async def test_during_a_rotation_both_secrets_verify_and_after_it_only_the_new(
+    outbox: Outbox, webhook_receiver: WebhookReceiver
+) -> None:
+    old = outbox.subscriptions.create(webhook_receiver.url)
+    rotated = outbox.subscriptions.rotate_secret(old.id, timedelta(hours=1))
+    assert rotated is not None and rotated.secret != old.secret
+    outbox.emit(rotated, 0)
+    await eventually(lambda: len(webhook_receiver.requests) == 1)
+    request = webhook_receiver.requests[0]
+    assert len(request.headers["webhook-signature"].split(" ")) == 2
+    Webhook(old.secret).verify(request.body, request.headers)
+    Webhook(rotated.secret).verify(request.body, request.headers)
+
+    ended = outbox.subscriptions.rotate_secret(old.id, timedelta(0))
+    assert ended is not None
+    outbox.emit(ended, 1)
+    await eventually(lambda: len(webhook_receiver.requests) == 2)
+    request = webhook_receiver.requests[1]
+    Webhook(ended.secret).verify(request.body, request.headers)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(rotated.secret).verify(request.body, request.headers)
+
+
+async def test_a_url_that_turns_private_is_refused_at_delivery(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "state.db", url_policy=UrlPolicy(allow_private=False))
+    task = asyncio.create_task(box.dispatcher.run())
+    try:
+        subscription = box.subscriptions.create("http://127.0.0.1:9/hook")
+        box.emit(subscription, 0)
+        await eventually(lambda: box.outbox.list(subscription.id)[0].attempts >= 1)
+        (delivery,) = box.outbox.list(subscription.id)
+        assert delivery.last_status is None
+        assert delivery.last_error and "non-public address" in delivery.last_error
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_replay_by_time_range_requeues_only_that_range(
+    outbox: Outbox, webhook_receiver: WebhookReceiver
+) -> None:
+    webhook_receiver.status = lambda _: 500
+    subscription = outbox.subscriptions.create(webhook_receiver.url)
+    outbox.emit(subscription, 0)
+    await eventually(lambda: outbox.outbox.list(subscription.id)[0].state == "failed")
+    middle = datetime.now(UTC)
+    outbox.emit(subscription, 1)
+    await eventually(lambda: all(d.state == "failed" for d in outbox.outbox.list(subscription.id)))
+    webhook_receiver.status = lambda _: 204
+    assert outbox.outbox.replay(subscription.id, since=middle) == 1
+    outbox.dispatcher.wake()
+    await eventually(lambda: any(d.state == "delivered"
+                                 for d in outbox.outbox.list(subscription.id)))
+    states = {orjson.loads(d.body)["data"]["n"]: d.state
+              for d in outbox.outbox.list(subscription.id)}
+    assert states == {0: "failed", 1: "delivered"}
+
+
+@pytest.mark.parametrize(("filters", "wanted"), [
+    (Filters(), True),
+    (Filters(event_types=("alert.resolved",)), False),
+    (Filters(alert_kinds=("recall",)), True),
+    (Filters(alert_kinds=("overdue",)), False),
+    (Filters(severities=("critical",)), False),
+    (Filters(asset_kinds=("rental",)), False),
+    (Filters(flows=("recall", "trade_in")), True),
+])
+def test_subscription_filters(filters: Filters, wanted: bool) -> None:
+    event = Event("alert.opened", datetime.now(UTC), {}, alert_kind="recall",
+                  severity="warning", asset_kind="shipment", flow="recall")
+    assert filters.match(event) is wanted
+
+
+def test_an_arrival_passes_alert_filters_it_has_no_value_for() -> None:
+    arrival = Event("asset.arrived", datetime.now(UTC), {}, asset_kind="rental",
+                    flow="rental_return")
+    assert Filters(alert_kinds=("recall",)).match(arrival)
+    assert not Filters(asset_kinds=("shipment",)).match(arrival)

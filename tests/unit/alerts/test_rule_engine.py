@@ -11,7 +11,14 @@ from typing import Any
 import orjson
 import pytest
 
-from alerts import AlertStore, EnginePolicy, RuleEngine, SubscriptionStore, WebhookOutbox
+from alerts import (
+    AlertStore,
+    EnginePolicy,
+    Filters,
+    RuleEngine,
+    SubscriptionStore,
+    WebhookOutbox,
+)
 from alerts.store import AlertFilter
 from gateway.domain import (
     AlertState,
@@ -132,7 +139,7 @@ def test_a_restart_mid_excursion_keeps_its_start_and_opens_once(harness: Harness
 
 def test_transitions_are_queued_for_matching_subscribers_only(harness: Harness) -> None:
     harness.subscriptions.create("http://erp.example/hook")
-    harness.subscriptions.create("http://wms.example/hook", alert_kinds=("recall",))
+    harness.subscriptions.create("http://wms.example/hook", Filters(alert_kinds=("recall",)))
     harness.engine.upsert_asset(cold_asset())
     for minute, temp in [(0, 12), (5, 12), (6, 5)]:
         harness.feed("t1", minute, temp_c=temp)

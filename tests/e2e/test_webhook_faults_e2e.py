@@ -1,0 +1,158 @@
+"""Webhook delivery through a gateway process when things go wrong: the receiver down for a
+while, the gateway killed with SIGKILL mid-delivery, one subscriber hanging beside a
+healthy one."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from realservers import (
+    GATEWAY_PASSWORD,
+    GATEWAY_USER,
+    GatewayProcess,
+    Mosquitto,
+    ReceivedRequest,
+    WebhookReceiver,
+    free_port,
+    run_gateway,
+    run_webhook_receiver,
+    wait_until,
+)
+from standardwebhooks.webhooks import Webhook
+
+
+@pytest.fixture
+def env(mosquitto: Mosquitto) -> dict[str, str]:
+    return {
+        "BOOMERANG_MQTT_URL": f"mqtt://{GATEWAY_USER}:{GATEWAY_PASSWORD}@127.0.0.1:{mosquitto.port}",
+        "BOOMERANG_MQTT_CLIENT_ID": f"gw-{uuid.uuid4().hex[:8]}",
+        "BOOMERANG_API_PORT": str(free_port()),
+        "BOOMERANG_WEBHOOK_RETRY_SCHEDULE_S": " ".join(["0.3"] * 40),
+        "BOOMERANG_WEBHOOK_TIMEOUT_S": "5",
+    }
+
+
+def subscribe(gateway: GatewayProcess, url: str) -> tuple[str, str]:
+    with gateway.client() as api:
+        created = api.post("/api/v1/subscriptions", json={"url": url})
+        created.raise_for_status()
+        return created.json()["id"], created.json()["secret"]
+
+
+def raise_recall_alerts(gateway: GatewayProcess, count: int, sku: str) -> None:
+    """`count` assets of one sku, then a recall of it: `count` alert.opened events at once."""
+    with gateway.client() as api:
+        for n in range(count):
+            api.post("/api/v1/assets", json={"id": f"{sku}-{n:03d}", "kind": "shipment",
+                                             "flow": "recall", "sku": sku}).raise_for_status()
+        api.post("/api/v1/recalls", json={"sku": sku}).raise_for_status()
+
+
+def outbox_order(gateway: GatewayProcess, subscription_id: str) -> list[str]:
+    with gateway.client() as api:
+        deliveries = api.get(f"/api/v1/subscriptions/{subscription_id}/deliveries",
+                             params={"limit": 1000}).json()
+    return [d["msg_id"] for d in sorted(deliveries, key=lambda d: d["seq"])]
+
+
+def first_seen(requests: list[ReceivedRequest]) -> list[str]:
+    """webhook-ids in order of first receipt: what a consumer deduplicating by id sees."""
+    seen: dict[str, None] = {}
+    for request in requests:
+        seen.setdefault(request.headers["webhook-id"], None)
+    return list(seen)
+
+
+def test_a_receiver_down_for_a_while_gets_everything_in_order_once_up(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/hook"
+    with run_gateway(tmp_path / "gw", env) as gateway:
+        subscription_id, secret = subscribe(gateway, url)
+        raise_recall_alerts(gateway, 20, "DOWN")
+        time.sleep(2)  # every first attempt meets a closed port
+        with run_webhook_receiver(port) as receiver:
+            wait_until(lambda: len(first_seen(receiver.requests)) == 20, 30, "20 events")
+            assert first_seen(receiver.requests) == outbox_order(gateway, subscription_id)
+            assert len(receiver.requests) == 20  # nothing sent twice once it was up
+            for request in receiver.requests:
+                Webhook(secret).verify(request.body, request.headers)
+
+
+def test_a_gateway_killed_mid_delivery_delivers_everything_after_restart(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    def slow(_: ReceivedRequest) -> int:
+        time.sleep(0.05)
+        return 204
+
+    with run_webhook_receiver() as receiver:
+        receiver.status = slow
+        with run_gateway(tmp_path / "gw", env) as gateway:
+            subscription_id, _ = subscribe(gateway, receiver.url)
+            raise_recall_alerts(gateway, 60, "KILL")
+            wait_until(lambda: len(receiver.requests) >= 15, 30, "15 deliveries")
+            gateway.kill()
+            assert len(first_seen(receiver.requests)) < 60
+        with run_gateway(tmp_path / "gw", env) as gateway:
+            wait_until(lambda: len(first_seen(receiver.requests)) == 60, 60, "all 60 events")
+            assert first_seen(receiver.requests) == outbox_order(gateway, subscription_id)
+            # At least once: a redelivery carries the same webhook-id (counted once above).
+            assert len(receiver.requests) - 60 <= 1
+
+
+def test_a_hanging_subscriber_does_not_hold_up_a_healthy_one(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    release = threading.Event()
+
+    def hang(_: ReceivedRequest) -> int:
+        release.wait(20)
+        return 204
+
+    with run_webhook_receiver() as stuck, run_webhook_receiver() as healthy, \
+            run_gateway(tmp_path / "gw", env) as gateway:
+        stuck.status = hang
+        subscribe(gateway, stuck.url)
+        subscribe(gateway, healthy.url)
+        raise_recall_alerts(gateway, 10, "HANG")
+        wait_until(lambda: len(healthy.requests) == 10, 10, "the healthy subscriber's 10")
+        assert len(stuck.requests) == 1  # still waiting on its first answer
+        release.set()
+
+
+def test_410_gone_disables_the_subscription(
+    tmp_path: Path, env: dict[str, str], webhook_receiver: WebhookReceiver
+) -> None:
+    webhook_receiver.status = lambda _: 410
+    with run_gateway(tmp_path / "gw", env) as gateway:
+        subscription_id, _ = subscribe(gateway, webhook_receiver.url)
+        raise_recall_alerts(gateway, 3, "GONE")
+        with gateway.client() as api:
+            wait_until(lambda: not api.get(f"/api/v1/subscriptions/{subscription_id}"
+                                           ).json()["enabled"], 10, "the subscription disabled")
+        time.sleep(1)
+        assert len(webhook_receiver.requests) == 1
+
+
+def test_a_secret_is_shown_once_and_never_again(
+    tmp_path: Path, env: dict[str, str], webhook_receiver: WebhookReceiver
+) -> None:
+    with run_gateway(tmp_path / "gw", env) as gateway:
+        subscription_id, secret = subscribe(gateway, webhook_receiver.url)
+        with gateway.client() as api:
+            rotated = api.post(f"/api/v1/subscriptions/{subscription_id}/rotate-secret",
+                               json={"overlap_s": 60}).json()["secret"]
+            raise_recall_alerts(gateway, 1, "SECRET")
+            wait_until(lambda: len(webhook_receiver.requests) == 1, 10, "a delivery")
+            reads = [api.get("/api/v1/subscriptions").text,
+                     api.get(f"/api/v1/subscriptions/{subscription_id}").text,
+                     api.get(f"/api/v1/subscriptions/{subscription_id}/deliveries").text]
+        for text in [*reads, gateway.output()]:
+            assert secret not in text and rotated not in text
+            assert "whsec_" not in text
