@@ -30,7 +30,23 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE INDEX IF NOT EXISTS pending_by_subscription
     ON deliveries (subscription_id, seq) WHERE state = 'pending';
+CREATE TABLE IF NOT EXISTS delivery_attempts (
+    delivery_seq INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    status INTEGER,
+    error TEXT,
+    latency_ms REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS attempts_by_delivery ON delivery_attempts (delivery_seq);
 """
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    at: datetime
+    status: int | None
+    error: str | None
+    latency_ms: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +139,20 @@ class WebhookOutbox:
                 (status, error, latency_ms, outcome,
                  next_attempt_at.isoformat() if next_attempt_at else None, finished, seq),
             )
+            self.db.execute("INSERT INTO delivery_attempts VALUES (?, ?, ?, ?, ?)",
+                            (seq, now.isoformat(), status, error, latency_ms))
+
+    def attempts(self, seqs: list[int]) -> dict[int, list[Attempt]]:
+        """Every attempt of these deliveries, oldest first."""
+        found: dict[int, list[Attempt]] = {seq: [] for seq in seqs}
+        if not seqs:
+            return found
+        rows = self.db.execute(
+            "SELECT delivery_seq, at, status, error, latency_ms FROM delivery_attempts "
+            f"WHERE delivery_seq IN ({', '.join('?' * len(seqs))}) ORDER BY rowid", seqs)
+        for seq, at, status, error, latency_ms in rows:
+            found[seq].append(Attempt(datetime.fromisoformat(at), status, error, latency_ms))
+        return found
 
     def list(self, subscription_id: str, *, limit: int = 100) -> list[Delivery]:
         rows = self.db.execute(

@@ -155,6 +155,13 @@ class SecretRotation(BaseModel):
         "default BOOMERANG_WEBHOOK_SECRET_OVERLAP_S")
 
 
+class AttemptOut(BaseModel):
+    at: datetime
+    status: int | None
+    error: str | None
+    latency_ms: float
+
+
 class DeliveryOut(BaseModel):
     seq: int
     msg_id: str
@@ -167,6 +174,8 @@ class DeliveryOut(BaseModel):
     last_error: str | None
     last_latency_ms: float | None
     finished_at: datetime | None
+    attempt_log: list[AttemptOut] = Field(description="Every attempt: when, status, error, "
+                                          "latency")
 
 
 class DeadLetterOut(BaseModel):

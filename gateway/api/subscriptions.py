@@ -113,8 +113,13 @@ async def list_deliveries(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[DeliveryOut]:
     _existing(gateway, subscription_id)
-    return [DeliveryOut.model_validate(asdict(d))
-            for d in gateway.outbox.list(subscription_id, limit=limit)]
+    deliveries = gateway.outbox.list(subscription_id, limit=limit)
+    attempts = gateway.outbox.attempts([d.seq for d in deliveries])
+    return [
+        DeliveryOut.model_validate({**asdict(d), "body": None,
+                                    "attempt_log": [asdict(a) for a in attempts[d.seq]]})
+        for d in deliveries
+    ]
 
 
 @router.post("/{subscription_id}/test", status_code=status.HTTP_202_ACCEPTED,

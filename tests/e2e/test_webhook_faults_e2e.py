@@ -79,6 +79,13 @@ def test_a_receiver_down_for_a_while_gets_everything_in_order_once_up(
         with run_webhook_receiver(port) as receiver:
             wait_until(lambda: len(first_seen(receiver.requests)) == 20, 30, "20 events")
             assert first_seen(receiver.requests) == outbox_order(gateway, subscription_id)
+            with gateway.client() as api:
+                log = api.get(f"/api/v1/subscriptions/{subscription_id}/deliveries",
+                              params={"limit": 1000}).json()
+            first = min(log, key=lambda d: d["seq"])
+            assert first["state"] == "delivered" and first["attempts"] >= 2
+            assert [a["status"] for a in first["attempt_log"]][-1] == 204
+            assert all("Connect" in (a["error"] or "") for a in first["attempt_log"][:-1])
             assert len(receiver.requests) == 20  # nothing sent twice once it was up
             for request in receiver.requests:
                 Webhook(secret).verify(request.body, request.headers)
