@@ -183,8 +183,9 @@ class Gateway:
             host=mqtt.host, port=mqtt.port, username=mqtt.username, password=mqtt.password,
             tls=mqtt.tls, client_id=settings.mqtt_client_id, protocol=settings.mqtt_protocol,
             session_expiry_s=settings.mqtt_session_expiry_s,
+            receive_maximum=settings.mqtt_receive_maximum,
             shared_group=settings.shared_group, topic_filters=pipeline.topic_filters(),
-            handle=pipeline.handle,
+            handle=pipeline.handle, unacked_high=batcher.flush_soon,
         )
         admin = settings.admin_key.get_secret_value() if settings.admin_key else None
         return cls(

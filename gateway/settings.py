@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     mqtt_client_id: str = "boomerang-gateway"
     mqtt_protocol: Literal["5", "3.1.1"] = "5"
     mqtt_session_expiry_s: int = Field(default=86_400, ge=1)
+    mqtt_receive_maximum: int = Field(default=5000, ge=1, le=65535)
     shared_group: str | None = None
     topic_prefix: str = Field(default="tags", pattern=r"^[A-Za-z0-9_.-]+$")
 

@@ -12,7 +12,7 @@ from ingest import _metrics
 from ingest.deadletters import DeadLetterStore
 from ingest.decoders import Decoded, Decoder
 from ingest.dedupe import SeqDeduplicator
-from ingest.sinks import Point, PointBatcher, telemetry_point, to_line
+from ingest.sinks import Done, Point, PointBatcher, telemetry_point, to_line
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,11 @@ class IngestPipeline:
     def topic_filters(self) -> list[str]:
         return [f for decoder in self._decoders for f in decoder.topic_filters()]
 
-    async def handle(self, topic: str, payload: bytes, received_at: datetime) -> None:
+    async def handle(
+        self, topic: str, payload: bytes, received_at: datetime, done: Done | None = None
+    ) -> None:
+        """Handle one message. `done` is called once everything it carried is durably handed
+        off: its readings stored by the sink, its bad parts in the dead-letter store."""
         self.counts.messages += 1
         _metrics.MESSAGES.inc()
         decoded = self._decode(topic, payload, received_at)
@@ -58,11 +62,13 @@ class IngestPipeline:
             _metrics.UNKNOWN_FIELDS.inc(decoded.unknown_fields)
         fresh = [r for r in decoded.readings if not self._is_duplicate(r)]
         if not fresh:
+            if done is not None:
+                done()
             return
         self.counts.readings += len(fresh)
         _metrics.READINGS.inc(len(fresh))
         points = [telemetry_point(r, self._binding_of(r.tag_id)) for r in fresh]
-        await self._batcher.add(points)
+        await self._batcher.add(points, done)
         await self._on_readings(fresh)
 
     def _decode(self, topic: str, payload: bytes, received_at: datetime) -> Decoded:

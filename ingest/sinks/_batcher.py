@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable, Sequence
 
-from tenacity import AsyncRetrying, retry_if_not_exception_type, wait_exponential_jitter
+from tenacity import AsyncRetrying, retry_if_not_exception_type, wait_exponential, wait_random
 
 from ingest.sinks._base import SinkRejected, TelemetrySink
 from ingest.sinks._points import Point
@@ -14,9 +15,14 @@ from ingest.sinks._points import Point
 log = logging.getLogger(__name__)
 
 
+Done = Callable[[], None]
+
+
 class PointBatcher:
     """Buffers points for one sink. `add` waits while the buffer is full, so a slow sink
-    slows the consumer instead of growing memory without bound."""
+    slows the consumer instead of growing memory without bound. Each `add` may carry a
+    callback, called once all its points are stored (or refused for their content and
+    dead-lettered): that is when the MQTT message they came in may be acknowledged."""
 
     def __init__(
         self,
@@ -33,6 +39,8 @@ class PointBatcher:
         self._max_delay_s = max_delay_s
         self._max_buffered = max(max_buffered, max_points)
         self._buffer: list[Point] = []
+        # (number of points in the buffer when the callback's points were added, callback)
+        self._waiting: deque[tuple[int, Done]] = deque()
         self._full = asyncio.Event()
         self._space = asyncio.Condition()
         self._closing = False
@@ -44,18 +52,23 @@ class PointBatcher:
     def buffered(self) -> int:
         return len(self._buffer)
 
-    async def add(self, points: Sequence[Point]) -> None:
+    async def add(self, points: Sequence[Point], done: Done | None = None) -> None:
         async with self._space:
             await self._space.wait_for(lambda: len(self._buffer) < self._max_buffered)
-        self._buffer.extend(points)
-        if len(self._buffer) >= self._max_points:
-            self._full.set()
+        self.offer(points, done)
 
-    def offer(self, points: Sequence[Point]) -> None:
+    def offer(self, points: Sequence[Point], done: Done | None = None) -> None:
         """Add without waiting for space: for the rare points made outside the ingest path
         (alert transitions), which must not block the rule engine."""
         self._buffer.extend(points)
+        if done is not None:
+            self._waiting.append((len(self._buffer), done))
         if len(self._buffer) >= self._max_points:
+            self._full.set()
+
+    def flush_soon(self) -> None:
+        """Write what is buffered now rather than when the batch is full or old."""
+        if self._buffer:
             self._full.set()
 
     async def run(self) -> None:
@@ -71,14 +84,22 @@ class PointBatcher:
                 batch = self._buffer[: self._max_points]
                 await self._write(batch)
                 del self._buffer[: len(batch)]
+                self._handed_off(len(batch))
                 async with self._space:
                     self._space.notify_all()
                 if len(self._buffer) < self._max_points:
                     break
 
+    def _handed_off(self, count: int) -> None:
+        """The first `count` points are stored: call back whoever was waiting on them."""
+        waiting = self._waiting
+        while waiting and waiting[0][0] <= count:
+            waiting.popleft()[1]()
+        self._waiting = deque((end - count, done) for end, done in waiting)
+
     async def _write(self, batch: list[Point]) -> None:
         retrying = AsyncRetrying(
-            wait=wait_exponential_jitter(initial=0.2, max=15),
+            wait=wait_exponential(multiplier=0.2, max=15) + wait_random(0, 0.2),
             retry=retry_if_not_exception_type(SinkRejected),
             before_sleep=self._log_retry,
             reraise=True,

@@ -1,0 +1,66 @@
+"""Acknowledgements go out in arrival order, only once handed off, never after a reconnect."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from ingest.acks import AckQueue
+from ingest.sinks import Point, PointBatcher
+
+
+def test_acks_wait_for_every_earlier_message() -> None:
+    sent: list[int] = []
+    acks = AckQueue(lambda mid, qos: sent.append(mid))
+    first, second, third = (acks.register(mid, 1) for mid in (1, 2, 3))
+    third()
+    second()
+    assert sent == []
+    first()
+    assert sent == [1, 2, 3]
+
+
+def test_qos0_needs_no_ack_and_a_closed_queue_sends_nothing() -> None:
+    sent: list[int] = []
+    acks = AckQueue(lambda mid, qos: sent.append(mid))
+    acks.register(7, 0)()
+    late = acks.register(8, 1)
+    acks.close()
+    late()
+    assert sent == []
+
+
+class SlowSink:
+    name = "slow"
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.written: list[int] = []
+
+    async def write(self, points: Sequence[Point]) -> None:
+        await self.release.wait()
+        self.written.append(len(points))
+
+    async def close(self) -> None:
+        pass
+
+
+def point(n: int) -> Point:
+    return Point("telemetry", {"tag_id": "t"}, {"seq": n}, datetime.now(UTC))
+
+
+async def test_the_batcher_calls_back_only_once_the_points_are_stored() -> None:
+    sink = SlowSink()
+    batcher = PointBatcher(sink, max_points=3, max_delay_s=0.01)
+    done: list[str] = []
+    task = asyncio.create_task(batcher.run())
+    await batcher.add([point(1), point(2)], lambda: done.append("a"))
+    await batcher.add([point(3), point(4)], lambda: done.append("b"))  # spans two batches
+    await asyncio.sleep(0.05)
+    assert done == []
+    sink.release.set()
+    await asyncio.sleep(0.05)
+    assert sink.written == [3, 1] and done == ["a", "b"]
+    await batcher.close()
+    await task
