@@ -30,7 +30,7 @@ from gateway.domain import Alert, Asset, Geofence, Recall
 from gateway.registry import AssetRegistry, KeyStore, PlaceRegistry
 from gateway.settings import Settings
 from ingest import DeadLetterStore, IngestPipeline, MqttConsumer
-from ingest.decoders import NativeDecoder
+from ingest.decoders import Decoder, NativeDecoder, OwnTracksDecoder, ThingsStackDecoder
 from ingest.sinks import (
     InfluxV1Sink,
     InfluxV2Sink,
@@ -64,6 +64,13 @@ def open_state_db(settings: Settings) -> sqlite3.Connection:
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute("PRAGMA busy_timeout=5000")
     return db
+
+
+DECODERS: dict[str, Callable[[Settings], Decoder]] = {
+    "native": lambda settings: NativeDecoder(settings.topic_prefix),
+    "owntracks": lambda _: OwnTracksDecoder(),
+    "things_stack": lambda _: ThingsStackDecoder(),
+}
 
 
 def url_policy(settings: Settings) -> UrlPolicy:
@@ -167,7 +174,7 @@ class Gateway:
             max_delay_s=settings.batch_max_delay_s,
         )
         pipeline = IngestPipeline(
-            decoders=[NativeDecoder(settings.topic_prefix)],
+            decoders=[DECODERS[name](settings) for name in settings.decoders],
             batcher=batcher,
             dead_letters=dead_letters,
             binding_of=registry.binding_of,

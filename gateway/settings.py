@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     mqtt_receive_maximum: int = Field(default=5000, ge=1, le=65535)
     shared_group: str | None = None
     topic_prefix: str = Field(default="tags", pattern=r"^[A-Za-z0-9_.-]+$")
+    decoders: Annotated[
+        tuple[Literal["native", "owntracks", "things_stack"], ...], NoDecode
+    ] = ("native", "owntracks", "things_stack")
 
     influx_url: AnyHttpUrl | None = None
     influx_db: str = "boomerang"
@@ -87,7 +90,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "webhook_retry_schedule_s", "disposition_quarantine_on", "disposition_inspect_on",
-        "webhook_allowed_networks",
+        "webhook_allowed_networks", "decoders",
         mode="before",
     )
     @classmethod

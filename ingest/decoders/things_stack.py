@@ -1,0 +1,61 @@
+"""The Things Stack v3 uplinks: `v3/{app}@{tenant}/devices/{device_id}/up`, tag id the
+device id; `uplink_message.decoded_payload` (from the application's payload formatter) holds
+canonical field names. The reading's time is its own `ts` if the payload has one, else
+`uplink_message.received_at`; its `seq` is the payload's, else the LoRaWAN frame counter."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from gateway.domain import DeadLetter
+from ingest.decoders._base import MAX_MESSAGE_BYTES, Decoded
+from ingest.decoders.native import TAG_ID, reading_from_object
+
+
+class ThingsStackDecoder:
+    def topic_filters(self) -> list[str]:
+        return ["v3/+/devices/+/up"]
+
+    def decode(self, topic: str, payload: bytes, received_at: datetime) -> Decoded | None:
+        parts = topic.split("/")
+        if len(parts) != 5 or parts[0] != "v3" or parts[2] != "devices" or parts[4] != "up":
+            return None
+        tag_id = parts[3]
+        result = Decoded()
+
+        def reject(reason: str) -> Decoded:
+            result.dead_letters.append(DeadLetter(
+                topic=topic, payload=payload, reason=f"The Things Stack: {reason}",
+                received_at=received_at, tag_id=tag_id if TAG_ID.fullmatch(tag_id) else None))
+            return result
+
+        if not TAG_ID.fullmatch(tag_id):
+            return reject(f"device id {tag_id!r} does not match [A-Za-z0-9_.-]{{1,64}}")
+        if len(payload) > MAX_MESSAGE_BYTES:
+            return reject(f"message is {len(payload)} bytes, more than the 256 KiB allowed")
+        try:
+            message = orjson.loads(payload)
+        except orjson.JSONDecodeError as exc:
+            return reject(f"not JSON: {exc}")
+        uplink = message.get("uplink_message") if isinstance(message, dict) else None
+        if not isinstance(uplink, dict):
+            return reject("uplink_message: missing")
+        decoded = uplink.get("decoded_payload")
+        if not isinstance(decoded, dict):
+            return reject("uplink_message.decoded_payload: missing (is a payload formatter "
+                          "set for the application?)")
+        reading: dict[str, Any] = dict(decoded)
+        if "ts" not in reading:
+            reading["ts"] = uplink.get("received_at") or message.get("received_at")
+        if "seq" not in reading and isinstance(uplink.get("f_cnt"), int):
+            reading["seq"] = uplink["f_cnt"]
+        try:
+            parsed, unknown = reading_from_object(tag_id, reading, received_at)
+        except ValueError as exc:
+            return reject(f"decoded_payload: {exc}")
+        result.readings.append(parsed)
+        result.unknown_fields = unknown
+        return result
