@@ -36,6 +36,7 @@ from ingest.sinks import (
     InfluxV2Sink,
     Point,
     PointBatcher,
+    Spool,
     SqliteTelemetrySink,
     TelemetrySink,
 )
@@ -168,10 +169,15 @@ class Gateway:
         )
         engine.outbox_written = dispatcher.wake
         dead_letters = DeadLetterStore(db)
+        sink = build_sink(settings)
+        spool = None
+        if settings.influx_url is not None and settings.spool_max_points > 0:
+            spool = Spool(settings.spool_db, settings.spool_max_points)
         batcher = PointBatcher(
-            build_sink(settings),
+            sink,
             max_points=settings.batch_max_points,
             max_delay_s=settings.batch_max_delay_s,
+            spool=spool,
         )
         pipeline = IngestPipeline(
             decoders=[DECODERS[name](settings) for name in settings.decoders],
@@ -257,6 +263,7 @@ class Gateway:
         return {
             "broker_connected": self.consumer.connected.is_set(),
             "telemetry_sink_writable": self.batcher.healthy,
+            "spool_not_full": not self.batcher.spool_full,
             "state_store_writable": state_ok,
         }
 
@@ -314,5 +321,7 @@ class Gateway:
                 server.should_exit = True
                 await asyncio.gather(api_task, return_exceptions=True)
             await sink.close()
+            if self.batcher.spool is not None:
+                self.batcher.spool.close()
             self.db.close()
             log.info("gateway stopped")

@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     disposition_quarantine_on: Annotated[tuple[str, ...], NoDecode] = ("recall",)
     disposition_inspect_on: Annotated[tuple[str, ...], NoDecode] = ("out_of_spec",)
 
+    spool_max_points: int = Field(default=5_000_000, ge=0)
+    """Points kept on disk while InfluxDB does not take writes; 0 turns the spool off."""
+
     batch_max_points: int = Field(default=5000, ge=1)
     batch_max_delay_s: float = Field(default=0.5, gt=0)
 
@@ -146,6 +149,10 @@ class Settings(BaseSettings):
     @property
     def telemetry_db(self) -> Path:
         return self.data_dir / "telemetry.db"
+
+    @property
+    def spool_db(self) -> Path:
+        return self.data_dir / "spool.db"
 
     def masked(self) -> dict[str, Any]:
         """The effective settings as `BOOMERANG_*` names, secrets and URL passwords masked."""

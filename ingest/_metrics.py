@@ -10,3 +10,5 @@ UNKNOWN_FIELDS = Counter("boomerang_ingest_unknown_fields", "Unknown reading fie
 POINTS_WRITTEN = Counter("boomerang_sink_points_written", "Points stored by the telemetry sink")
 BUFFERED = Gauge("boomerang_sink_points_buffered", "Points waiting for the telemetry sink")
 CONNECTED = Gauge("boomerang_mqtt_connected", "1 while connected to the MQTT broker")
+SPOOLED = Gauge("boomerang_spool_points", "Points waiting in the on-disk spool")
+SPOOL_FULL = Gauge("boomerang_spool_full", "1 while the spool is full and nothing is acknowledged")

@@ -121,6 +121,19 @@ def _can_connect(port: int) -> bool:
 class InfluxDB:
     url: str
     process: subprocess.Popen[bytes]
+    command: list[str] = field(default_factory=list)
+    log: Path | None = None
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(20)
+
+    def start(self) -> None:
+        """Start again on the same port with the same data."""
+        assert self.log is not None
+        self.process = subprocess.Popen(self.command, stdout=self.log.open("ab"),
+                                        stderr=subprocess.STDOUT)
+        wait_until(lambda: httpx.get(f"{self.url}/ping").status_code == 204, 30, "influxd")
 
     def query(self, db: str, q: str) -> list[dict[str, Any]]:
         """InfluxQL; returns the first statement's series."""
@@ -170,16 +183,16 @@ bind-address = "127.0.0.1:{rpc_port}"
 """
     )
     log = workdir / "influxd.log"
-    process = subprocess.Popen([binary, "-config", str(conf)], stdout=log.open("wb"),
-                               stderr=subprocess.STDOUT)
-    influx = InfluxDB(f"http://127.0.0.1:{http_port}", process)
+    command = [binary, "-config", str(conf)]
+    process = subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    influx = InfluxDB(f"http://127.0.0.1:{http_port}", process, command, log)
     try:
         wait_until(lambda: httpx.get(f"{influx.url}/ping").status_code == 204, 30,
                    f"influxd on {http_port} ({log})")
         yield influx
     finally:
-        process.terminate()
-        process.wait(20)
+        if influx.process.poll() is None:
+            influx.stop()
 
 
 @dataclass

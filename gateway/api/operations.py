@@ -28,4 +28,7 @@ async def readyz(gateway: GatewayDep, response: Response) -> dict[str, object]:
 @router.get("/metrics", tags=["operations"], response_class=Response)
 async def metrics(gateway: GatewayDep) -> Response:
     ingest_metrics.BUFFERED.set(gateway.batcher.buffered)
+    spool = gateway.batcher.spool
+    ingest_metrics.SPOOLED.set(spool.points if spool is not None else 0)
+    ingest_metrics.SPOOL_FULL.set(int(gateway.batcher.spool_full))
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

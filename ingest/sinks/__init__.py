@@ -3,6 +3,7 @@
 from ingest.sinks._base import SinkRejected, TelemetrySink
 from ingest.sinks._batcher import Done, PointBatcher
 from ingest.sinks._points import Point, epoch_us, telemetry_point, to_line
+from ingest.sinks._spool import Spool
 from ingest.sinks.influx_v1 import InfluxV1Sink
 from ingest.sinks.influx_v2 import InfluxV2Sink
 from ingest.sinks.sqlite import SqliteTelemetrySink
@@ -14,6 +15,7 @@ __all__ = [
     "Point",
     "PointBatcher",
     "SinkRejected",
+    "Spool",
     "SqliteTelemetrySink",
     "TelemetrySink",
     "epoch_us",

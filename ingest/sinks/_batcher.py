@@ -11,6 +11,7 @@ from tenacity import AsyncRetrying, retry_if_not_exception_type, wait_exponentia
 
 from ingest.sinks._base import SinkRejected, TelemetrySink
 from ingest.sinks._points import Point
+from ingest.sinks._spool import Spool
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,10 @@ class PointBatcher:
         max_buffered: int = 100_000,
         on_written: Callable[[Sequence[Point]], None] | None = None,
         on_rejected: Callable[[Sequence[Point], str], None] | None = None,
+        spool: Spool | None = None,
     ) -> None:
+        """With a `spool`, a batch the sink cannot take goes to disk (and counts as handed
+        off); without one, or with the spool full, it is retried until the sink takes it."""
         self.sink = sink
         self._max_points = max_points
         self._max_delay_s = max_delay_s
@@ -47,6 +51,9 @@ class PointBatcher:
         self.on_written = on_written
         self.on_rejected = on_rejected
         self.healthy = True
+        self.spool = spool
+        self.spool_full = False
+        self._drain_wake = asyncio.Event()
 
     @property
     def buffered(self) -> int:
@@ -73,6 +80,15 @@ class PointBatcher:
 
     async def run(self) -> None:
         """Flush until closed; on close, flush what is left."""
+        drain = asyncio.create_task(self._drain()) if self.spool is not None else None
+        try:
+            await self._flush_until_closed()
+        finally:
+            if drain is not None:
+                drain.cancel()
+                await asyncio.gather(drain, return_exceptions=True)
+
+    async def _flush_until_closed(self) -> None:
         while not self._closing or self._buffer:
             if not self._closing:
                 try:
@@ -98,6 +114,66 @@ class PointBatcher:
         self._waiting = deque((end - count, done) for end, done in waiting)
 
     async def _write(self, batch: list[Point]) -> None:
+        if self.spool is None:
+            await self._write_until_stored(batch)
+            return
+        if self.spool.batches:
+            await self._to_spool(batch)  # behind what waits there, to keep the order
+            return
+        try:
+            await self.sink.write(batch)
+        except SinkRejected as exc:
+            self._rejected(batch, exc)
+            return
+        except Exception as exc:
+            self.healthy = False
+            log.warning("%s write failed (%s); spooling %d points", self.sink.name, exc,
+                        len(batch))
+            await self._to_spool(batch)
+            return
+        self._written(batch)
+
+    async def _to_spool(self, batch: list[Point]) -> None:
+        """Wait while the spool is full: the buffer then fills, the consumer stops, and
+        unacknowledged messages stay with the broker."""
+        assert self.spool is not None
+        while not self.spool.room_for(len(batch)):
+            if not self.spool_full:
+                log.error("the spool is full (%d points): no more messages are acknowledged "
+                          "until %s takes writes again", self.spool.points, self.sink.name)
+            self.spool_full = True
+            self._drain_wake.set()
+            await asyncio.sleep(0.5)
+        self.spool_full = False
+        self.spool.append(batch)
+        self._drain_wake.set()
+
+    async def _drain(self) -> None:
+        """Write spooled batches, oldest first, whenever there are any."""
+        assert self.spool is not None
+        while True:
+            oldest = self.spool.oldest()
+            if oldest is None:
+                self._drain_wake.clear()
+                await self._drain_wake.wait()
+                continue
+            batch_id, points = oldest
+            await self._write_until_stored(points)
+            self.spool.remove(batch_id, len(points))
+            if not self.spool.batches:
+                log.info("spool drained into %s", self.sink.name)
+
+    def _rejected(self, batch: Sequence[Point], exc: SinkRejected) -> None:
+        log.error("%s rejected %d points: %s", self.sink.name, len(batch), exc)
+        if self.on_rejected:
+            self.on_rejected(batch, str(exc))
+
+    def _written(self, batch: Sequence[Point]) -> None:
+        self.healthy = True
+        if self.on_written:
+            self.on_written(batch)
+
+    async def _write_until_stored(self, batch: Sequence[Point]) -> None:
         retrying = AsyncRetrying(
             wait=wait_exponential(multiplier=0.2, max=15) + wait_random(0, 0.2),
             retry=retry_if_not_exception_type(SinkRejected),
@@ -109,13 +185,9 @@ class PointBatcher:
                 with attempt:
                     await self.sink.write(batch)
         except SinkRejected as exc:
-            log.error("%s rejected %d points: %s", self.sink.name, len(batch), exc)
-            if self.on_rejected:
-                self.on_rejected(batch, str(exc))
+            self._rejected(batch, exc)
             return
-        self.healthy = True
-        if self.on_written:
-            self.on_written(batch)
+        self._written(batch)
 
     def _log_retry(self, state: object) -> None:
         self.healthy = False

@@ -4,6 +4,7 @@ readings are stored, so the broker redelivers whatever the gateway had not writt
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +22,7 @@ from realservers import (
     Mosquitto,
     free_port,
     run_gateway,
+    run_influxdb,
     wait_until,
 )
 
@@ -53,6 +55,25 @@ def publish(port: int, tag_id: str, count: int, stop: threading.Event | None = N
     client.disconnect()
     client.loop_stop()
     return sent
+
+
+def publish_paced(port: int, tag_id: str, count: int, rate: float,
+                  stop: threading.Event) -> None:
+    """Like publish, at about `rate` messages a second."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.username_pw_set(tag_id, TAG_PASSWORD)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    start = datetime.now(UTC) - timedelta(days=1)
+    for seq in range(count):
+        if stop.is_set():
+            break
+        reading = {"ts": (start + timedelta(seconds=seq)).isoformat(), "seq": seq, "temp_c": 5.0}
+        client.publish(f"tags/{tag_id}/telemetry", orjson.dumps(reading), qos=1
+                       ).wait_for_publish(10)
+        time.sleep(1 / rate)
+    client.disconnect()
+    client.loop_stop()
 
 
 def messages_received(api: str) -> float:
@@ -99,3 +120,64 @@ def test_a_sigkill_mid_stream_ends_with_every_reading_stored_once(
         values = influxdb.query(db, "SELECT seq FROM telemetry WHERE tag_id='tag-b'")
         seqs = [row[1] for row in values[0]["values"]]
         assert sorted(seqs) == list(range(total))  # each once
+
+
+OUTAGE_S = 30
+
+
+def readiness(api: str) -> dict[str, object]:
+    result: dict[str, object] = httpx.get(f"{api}/readyz").json()
+    return result
+
+
+def metric(api: str, name: str) -> float:
+    for line in httpx.get(f"{api}/metrics").text.splitlines():
+        if line.startswith(f"{name} "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def test_an_influxdb_outage_mid_stream_loses_nothing(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    db, client_id = f"o_{uuid.uuid4().hex[:8]}", f"gw-{uuid.uuid4().hex[:8]}"
+    total = 3000
+    with run_influxdb(tmp_path / "influx") as influx:
+        influx.create_database(db)
+        query = "SELECT count(seq) FROM telemetry WHERE tag_id='tag-c'"
+        with run_gateway(tmp_path / "gw", env_for(mosquitto, influx.url, db, client_id)) as gw:
+            stop = threading.Event()
+            publisher = threading.Thread(target=publish_paced,
+                                         args=(mosquitto.port, "tag-c", total, 100.0, stop))
+            publisher.start()
+            wait_until(lambda: influx.count(db, query) > 200, 30, "points before the outage")
+            influx.stop()
+            time.sleep(OUTAGE_S / 2)
+            assert readiness(gw.api)["telemetry_sink_writable"] is False
+            assert metric(gw.api, "boomerang_spool_points") > 0
+            time.sleep(OUTAGE_S / 2)
+            influx.start()
+            publisher.join(120)
+            wait_until(lambda: influx.count(db, query) == total, 60, "every reading")
+            wait_until(lambda: metric(gw.api, "boomerang_spool_points") == 0, 10, "spool empty")
+
+
+def test_a_full_spool_stops_acknowledging_and_the_broker_keeps_the_rest(
+    tmp_path: Path, mosquitto: Mosquitto, influxdb: InfluxDB
+) -> None:
+    db, client_id = f"f_{uuid.uuid4().hex[:8]}", f"gw-{uuid.uuid4().hex[:8]}"
+    influxdb.create_database(db)
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    env = {**env_for(mosquitto, nowhere, db, client_id), "BOOMERANG_SPOOL_MAX_POINTS": "100",
+           "BOOMERANG_BATCH_MAX_POINTS": "50"}
+    with run_gateway(tmp_path / "gw", env) as gateway:
+        publish(mosquitto.port, "tag-d", 500)
+        wait_until(lambda: readiness(gateway.api).get("spool_not_full") is False, 30,
+                   "the spool reported full")
+        assert httpx.get(f"{gateway.api}/readyz").status_code == 503
+        assert metric(gateway.api, "boomerang_spool_full") == 1
+        gateway.kill()
+    query = "SELECT count(seq) FROM telemetry WHERE tag_id='tag-d'"
+    env["BOOMERANG_INFLUX_URL"] = influxdb.url
+    with run_gateway(tmp_path / "gw", env):
+        wait_until(lambda: influxdb.count(db, query) == 500, 60, "all 500: spool and broker")
