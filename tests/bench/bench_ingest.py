@@ -14,28 +14,32 @@ reading (`--batch 1`) or `{"readings": [...]}`, round-robin over `--tags` tags, 
 increasing `seq` and `ts` one second apart, ending a few minutes ago.
 
 - mosquitto_sub, paho: each subscribes with a persistent session (QoS 1, clean session
-  off) and disconnects; the messages are published while it is away, so the broker queues
-  them; then it reconnects and the drain is timed from the (re)connect to the last message.
-  Its session is discarded afterwards so that later phases do not queue for it.
+  off, MQTT 3.1.1, so the broker's max_inflight_messages 5000 applies) and disconnects;
+  the messages are published while it is away, so the broker queues them; then it
+  reconnects and the drain is timed from the (re)connect to the last message. Its session
+  is discarded afterwards so that later phases do not queue for it. Each baseline is the
+  median of --repeats such drains (single drains of paho varied 2x here).
 - gateway: `python -m gateway serve` (project defaults, MQTT v5, receive maximum 5000)
   writing to a fresh InfluxDB 1.6 database, with a webhook subscription to a local receiver
   and `--assets` assets on the built-in `cold_chain` profile bound to the first tags (all
   in range, so the rules run but raise nothing). It is connected while the messages are
   published; the broker queues what it cannot take yet. Timed from the first publish until
   `SELECT count(seq) FROM telemetry` (polled every 0.5 s) has every reading.
+  Memory: VmHWM (peak) and VmRSS of the gateway process from /proc, before and after.
 - alerts under load: when half of the readings have landed, `--alerts` other cold_chain
   tags each publish 20 C twice, 301 s apart in reading time (cold_chain opens after 300 s
   outside 2-8 C); latency is from publishing the second reading to the receipt of its
-  `alert.opened` at the webhook receiver. These messages queue behind the backlog the
-  broker holds for the gateway at that moment (reported), so under a saturating load the
-  latency is mostly that wait. The same is then measured once more with the gateway idle,
-  for the floor. Percentiles are nearest-rank over these few samples.
+  `alert.opened` at the webhook receiver. These messages queue behind what the broker
+  still holds for the gateway at that moment (reported, with what the gateway has received
+  but not yet landed, from its /metrics), so under a saturating load the latency is mostly
+  that wait. The same is then measured once more with the gateway idle, for the floor.
+  Percentiles are nearest-rank over these few samples.
 
 Prints one JSON object (figures, parameters, versions); with --py-spy, also records the
 gateway with `py-spy record` for 10 s from 2 s into its phase and adds the top frames.
 
     .venv/bin/python tests/bench/bench_ingest.py [--messages 100000] [--tags 1000]
-        [--batch 1] [--assets 1000] [--alerts 5] [--timeout-s 75] [--output FILE]
+        [--batch 1] [--assets 1000] [--alerts 5] [--repeats 3] [--timeout-s 75] [--output FILE]
         [--py-spy FILE]
 """
 
@@ -49,18 +53,20 @@ import math
 import platform
 import re
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import paho.mqtt
 import paho.mqtt.client as mqtt
@@ -71,6 +77,7 @@ from realservers import (
     GATEWAY_PASSWORD,
     GATEWAY_USER,
     ROOT,
+    GatewayProcess,
     Mosquitto,
     ReceivedRequest,
     free_port,
@@ -310,7 +317,7 @@ def rates(messages: int, readings: int, seconds: float) -> dict[str, Any]:
             "readings_per_s": round(readings / seconds, 1)}
 
 
-def phase_mosquitto_sub(broker: Mosquitto, stream: Stream) -> dict[str, Any]:
+def drain_mosquitto_sub(broker: Mosquitto, stream: Stream) -> tuple[float, Published]:
     client_id = "bench-mosquitto-sub"
     command = [require_binary("mosquitto_sub"), "-h", "127.0.0.1", "-p", str(broker.port),
                "-u", GATEWAY_USER, "-P", GATEWAY_PASSWORD, "-q", "1", "-c", "-i", client_id,
@@ -322,38 +329,54 @@ def phase_mosquitto_sub(broker: Mosquitto, stream: Stream) -> dict[str, Any]:
                    check=True, stdout=subprocess.DEVNULL, timeout=PHASE_TIMEOUT_S + 5)
     drained_s = time.perf_counter() - started
     forget_session(broker.port, client_id)
-    return {**rates(stream.messages, stream.readings, drained_s), **published.figures()}
+    return drained_s, published
 
 
-def phase_paho(broker: Mosquitto, stream: Stream) -> dict[str, Any]:
+def drain_paho(broker: Mosquitto, stream: Stream) -> tuple[float, Published]:
+    """paho's own loop in this thread (steadier here than loop_start's thread), counting."""
     client_id = "bench-paho"
     subscribe_and_leave(broker.port, client_id)
     published = publish(broker.port, stream, "bench-publisher-b")
     received = 0
-    finished = threading.Event()
     finished_at = 0.0
 
-    def on_message(_client: mqtt.Client, _userdata: Any, _message: mqtt.MQTTMessage) -> None:
+    def on_message(client: mqtt.Client, _userdata: Any, _message: mqtt.MQTTMessage) -> None:
         nonlocal received, finished_at
         received += 1
         if received == stream.messages:
             finished_at = time.perf_counter()
-            finished.set()
+            client.disconnect()
 
     client = paho_client(broker.port, client_id, clean=False)
     client.on_message = on_message
+    guard = threading.Timer(PHASE_TIMEOUT_S, client.disconnect)
+    guard.start()
     started = time.perf_counter()
-    client.connect("127.0.0.1", broker.port)
-    client.loop_start()
     try:
-        if not finished.wait(PHASE_TIMEOUT_S):
-            raise TimeoutError(f"paho received {received} of {stream.messages}")
+        client.connect("127.0.0.1", broker.port)
+        client.loop_forever()
     finally:
-        client.disconnect()
-        client.loop_stop()
+        guard.cancel()
+    if received < stream.messages:
+        raise TimeoutError(f"paho received {received} of {stream.messages}")
     forget_session(broker.port, client_id)
-    return {**rates(stream.messages, stream.readings, finished_at - started),
-            **published.figures()}
+    return finished_at - started, published
+
+
+def baseline(
+    drain: Callable[[Mosquitto, Stream], tuple[float, Published]], broker: Mosquitto,
+    stream: Stream, repeats: int,
+) -> dict[str, Any]:
+    """The median of `repeats` drains of the same messages, and each one's rate."""
+    runs = [drain(broker, stream) for _ in range(repeats)]
+    drained_s = statistics.median(s for s, _ in runs)
+    publisher_s = statistics.median(p.acked_s for _, p in runs)
+    return {
+        **rates(stream.messages, stream.readings, drained_s),
+        "messages_per_s_each": [round(stream.messages / s, 1) for s, _ in runs],
+        "publisher_s": round(publisher_s, 3),
+        "publisher_messages_per_s": round(stream.messages / publisher_s, 1),
+    }
 
 
 def percentile(values: list[float], p: float) -> float | None:
@@ -388,33 +411,46 @@ def opened_for(tags: list[str], receipts: list[tuple[float, ReceivedRequest]]) -
                and r.json()["data"]["alert"]["asset_id"] in wanted)
 
 
-def vm_hwm_mb(pid: int) -> float:
+def metric(gateway: GatewayProcess, name: str) -> float:
+    """One unlabelled sample from the gateway's /metrics."""
+    text = httpx.get(f"{gateway.api}/metrics", timeout=10).text
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise RuntimeError(f"no {name} in /metrics")
+
+
+def vm_mb(pid: int, field: str = "VmHWM") -> float:
+    """From /proc/PID/status: VmHWM is the peak resident set, VmRSS the current one."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field + ":"):
             return round(int(line.split()[1]) / 1024, 1)
-    raise RuntimeError(f"no VmHWM for {pid}")
+    raise RuntimeError(f"no {field} for {pid}")
 
 
 def top_frames(raw: Path, limit: int = 12) -> dict[str, Any]:
-    """From py-spy's raw (collapsed) output: the frames that were running (self) and the
-    ones on the stack (total), as shares of the samples."""
-    own: Counter[str] = Counter()
-    total: Counter[str] = Counter()
+    """From py-spy's raw (collapsed) output: shares of the samples by the function that was
+    running (self time), and by the package of that function."""
+    by_function: Counter[str] = Counter()
+    by_package: Counter[str] = Counter()
     samples = 0
     for line in raw.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not stack:
             continue
         count = int(count_text)
-        frames = stack.split(";")
         samples += count
-        own[frames[-1]] += count
-        for frame in set(frames):
-            total[frame] += count
+        leaf = stack.split(";")[-1]
+        function, _, where = leaf.partition(" (")
+        path = where.rsplit(":", 1)[0]
+        by_function[f"{function} ({path})"] += count
+        by_package[path.split("/")[0] if "/" in path else path] += count
 
-    def share(counter: Counter[str]) -> list[list[Any]]:
-        return [[frame, round(n / samples, 3)] for frame, n in counter.most_common(limit)]
-    return {"samples": samples, "self": share(own), "total": share(total)}
+    def share(counter: Counter[str]) -> dict[str, float]:
+        return {name: round(n / samples, 3) for name, n in counter.most_common(limit)}
+
+    return {"samples": samples, "self_by_function": share(by_function),
+            "self_by_package": share(by_package)}
 
 
 def phase_gateway(
@@ -452,7 +488,7 @@ def phase_gateway(
                         "flow": "customer_return", "profile": "cold_chain",
                     }).raise_for_status()
             register_s = time.perf_counter() - started
-            rss_before = vm_hwm_mb(pid)
+            rss_before = vm_mb(pid)
 
             target = stream.readings + 2 * len(alert_tags)
             publisher: list[Published] = []
@@ -463,13 +499,16 @@ def phase_gateway(
             thread.start()
             profiler: subprocess.Popen[bytes] | None = None
             alerts_sent: Published | None = None
-            backlog_at_alerts: int | None = None
+            at_alerts: dict[str, Any] = {}
             landed = 0
+            slowest_poll_s = 0.0
             deadline = started + args.timeout_s
             while landed < target and time.perf_counter() < deadline:
                 time.sleep(POLL_S)
+                polled = time.perf_counter()
                 landed = influx.count(DATABASE, "SELECT count(seq) FROM telemetry")
                 elapsed = time.perf_counter() - started
+                slowest_poll_s = max(slowest_poll_s, time.perf_counter() - polled)
                 if args.py_spy is not None and profiler is None and elapsed >= 2:
                     profiler = subprocess.Popen(
                         [str(Path(sys.executable).parent / "py-spy"), "record", "--pid",
@@ -477,20 +516,25 @@ def phase_gateway(
                          "-o", str(args.py_spy)],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 if alerts_sent is None and alert_tags and landed >= stream.readings / 2:
-                    publisher_done = bool(publisher)
+                    # Where the messages ahead of the alerts were: still with the broker, or
+                    # received by the gateway but not yet in InfluxDB.
+                    published = stream.messages if publisher else None
+                    received = int(metric(gateway, "boomerang_ingest_messages_total"))
                     alerts_sent = publish(broker.port, alert_stream(alert_tags, datetime.now(UTC)),
                                           "bench-pub-alerts")
-                    # Messages queued for the gateway ahead of the alerts (at most this many:
-                    # some are in flight or buffered in the gateway); unknown while publishing.
-                    if publisher_done:
-                        backlog_at_alerts = stream.messages - landed // args.batch
+                    at_alerts = {
+                        "at_s": round(elapsed, 2),
+                        "messages_with_broker": None if published is None
+                        else published - received,
+                        "messages_in_gateway_not_landed": received - landed // args.batch,
+                    }
             gateway_s = time.perf_counter() - started
             thread.join(PHASE_TIMEOUT_S)
             complete = landed >= target
             if alerts_sent is not None:
                 wait_until(lambda: opened_for(alert_tags, receipts) == len(alert_tags),
                            ALERT_TIMEOUT_S, "alert.opened under load")
-            peak_rss = vm_hwm_mb(pid)
+            peak_rss = vm_mb(pid)
             if profiler is not None:
                 profiler.wait(30)
 
@@ -499,27 +543,38 @@ def phase_gateway(
                                 "bench-pub-idle")
             wait_until(lambda: opened_for(idle_tags, receipts) == len(idle_tags),
                        ALERT_TIMEOUT_S, "alert.opened when idle")
+            rss_after = vm_mb(pid, "VmRSS")
 
     figures: dict[str, Any] = {
         **rates(landed // args.batch, landed, gateway_s),
         "complete": complete,
+        "slowest_count_query_s": round(slowest_poll_s, 3),
         "readings_landed": landed,
         "readings_expected": target,
         **(publisher[0].figures() if publisher else {}),
         "peak_rss_mb": peak_rss,
         "rss_mb_before_load": rss_before,
+        "rss_mb_after_load": rss_after,
         "assets_registered": len(assets) + 2 * len(alert_tags),
         "register_s": round(register_s, 2),
         "alert_latency_under_load": {
             **(latency_figures(alerts_sent.started_wall, alert_tags, receipts)
                if alerts_sent is not None else {}),
-            "backlog_messages_at_publish": backlog_at_alerts,
+            **at_alerts,
         },
         "alert_latency_idle": latency_figures(idle_sent.started_wall, idle_tags, receipts),
     }
     if args.py_spy is not None and args.py_spy.exists():
         figures["py_spy"] = {"file": str(args.py_spy), **top_frames(args.py_spy)}
     return figures
+
+
+def git_commit() -> str:
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                          capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "gateway", "ingest", "alerts"],
+                           cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    return head + ("+changes" if dirty else "")
 
 
 def version(command: list[str], pattern: str) -> str | None:
@@ -537,8 +592,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         workdir = Path(tmp)
         (workdir / "mosquitto").mkdir()
         with run_bench_mosquitto(workdir / "mosquitto") as broker:
-            mosquitto_sub = phase_mosquitto_sub(broker, stream)
-            paho_figures = phase_paho(broker, stream)
+            mosquitto_sub = baseline(drain_mosquitto_sub, broker, stream, args.repeats)
+            paho_figures = baseline(drain_paho, broker, stream, args.repeats)
             gateway = phase_gateway(broker, stream, workdir, args)
             dropped = "dropped" in broker.log.read_text(errors="replace").lower()
     gateway_rate = gateway["messages_per_s"]
@@ -547,6 +602,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "messages": args.messages,
         "tags": args.tags,
         "batch": args.batch,
+        "tags_publishing": min(args.messages, args.tags),
         "readings": stream.readings,
         "mean_payload_bytes": round(stream.payload_bytes / stream.messages, 1),
         "mosquitto_sub": mosquitto_sub,
@@ -557,6 +613,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "broker_logged_dropped_messages": dropped,
         "generate_s": round(generate_s, 2),
         "total_s": round(time.perf_counter() - wall_started, 2),
+        "commit": git_commit(),
         "python": platform.python_version(),
         "paho_mqtt": paho.mqtt.__version__,
         "mosquitto": version([require_binary("mosquitto"), "-h"], r"mosquitto version (\S+)"),
@@ -573,13 +630,17 @@ def main(argv: list[str] | None = None) -> None:
                         help="cold_chain assets bound to the first tags (at most --tags)")
     parser.add_argument("--alerts", type=int, default=5,
                         help="alert samples under load, and as many when idle")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="drains per baseline; the median is reported")
     parser.add_argument("--timeout-s", type=float, default=75.0,
                         help="stop waiting for InfluxDB after this long (reported incomplete)")
     parser.add_argument("--output", type=Path, help="also write the JSON figures here")
     parser.add_argument("--py-spy", type=Path, help="record the gateway into this raw file")
     args = parser.parse_args(argv)
-    if min(args.messages, args.tags, args.batch) < 1 or args.alerts < 0 or args.assets < 0:
-        parser.error("--messages, --tags and --batch must be at least 1")
+    if min(args.messages, args.tags, args.batch, args.repeats) < 1:
+        parser.error("--messages, --tags, --batch and --repeats must be at least 1")
+    if args.alerts < 0 or args.assets < 0:
+        parser.error("--alerts and --assets cannot be negative")
     if args.batch > 1000:
         parser.error("--batch: the native format takes at most 1000 readings a message")
     figures = run(args)
