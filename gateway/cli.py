@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import sys
@@ -44,6 +45,14 @@ def settings_or_exit() -> Settings:
         raise typer.Exit(2) from None
 
 
+def tune_garbage_collector() -> None:
+    """Every MQTT message makes a few short-lived objects (paho's message and properties);
+    with the default thresholds the cyclic collector ran a third of the busy time under load.
+    What start-up built lives as long as the process: freeze it out of the collector's way."""
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+
+
 @app.command()
 def serve() -> None:
     """Run the gateway against the configured broker, InfluxDB (or SQLite) and webhooks."""
@@ -54,6 +63,7 @@ def serve() -> None:
         from gateway.app import Gateway, stop_on_signals
 
         gateway = Gateway.build(settings)
+        tune_garbage_collector()
         await gateway.run(stop_on_signals())
 
     asyncio.run(main())

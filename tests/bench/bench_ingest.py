@@ -29,10 +29,11 @@ increasing `seq` and `ts` one second apart, ending a few minutes ago.
 - alerts under load: when half of the readings have landed, `--alerts` other cold_chain
   tags each publish 20 C twice, 301 s apart in reading time (cold_chain opens after 300 s
   outside 2-8 C); latency is from publishing the second reading to the receipt of its
-  `alert.opened` at the webhook receiver. These messages queue behind what the broker
-  still holds for the gateway at that moment (reported, with what the gateway has received
-  but not yet landed, from its /metrics), so under a saturating load the latency is mostly
-  that wait. The same is then measured once more with the gateway idle, for the floor.
+  `alert.opened` at the webhook receiver. These messages queue behind what the gateway
+  has not handled yet at that moment (`messages_with_broker`: published minus handled per
+  its /metrics; up to the receive maximum of them may already sit unacknowledged in its
+  MQTT client), so under a saturating load the latency is mostly that wait. The same is
+  then measured once more with the gateway idle, for the floor.
   Percentiles are nearest-rank over these few samples.
 
 Prints one JSON object (figures, parameters, versions); with --py-spy, also records the
