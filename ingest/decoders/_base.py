@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
+
+import orjson
 
 from gateway.domain import DeadLetter, Reading
 
 MAX_MESSAGE_BYTES = 256 * 1024
 MAX_BATCH_READINGS = 1000
+TAG_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 @dataclass(slots=True)
@@ -29,3 +33,39 @@ class Decoder(Protocol):
     def decode(self, topic: str, payload: bytes, received_at: datetime) -> Decoded | None:
         """Decode one message, or None when the topic is not this decoder's."""
         ...
+
+
+@dataclass(slots=True)
+class Message:
+    """One message being decoded: where it came from, and what it has turned into so far."""
+
+    topic: str
+    payload: bytes
+    received_at: datetime
+    tag_id: str
+    format_name: str = ""
+    """Put before every reason, so a dead letter says which format refused it."""
+    result: Decoded = field(default_factory=Decoded)
+
+    def reject(self, reason: str, raw: bytes | None = None) -> Decoded:
+        """Dead-letter the message (or `raw`, one part of it) with a reason."""
+        self.result.dead_letters.append(DeadLetter(
+            topic=self.topic, payload=self.payload if raw is None else raw,
+            reason=f"{self.format_name}{reason}", received_at=self.received_at,
+            tag_id=self.tag_id if TAG_ID.fullmatch(self.tag_id) else None))
+        return self.result
+
+    def parse_json(self, id_name: str = "tag id") -> tuple[bool, Any]:
+        """The checks every format starts with: a valid tag id, the size limit, JSON.
+        Returns (False, None) once the message is dead-lettered for one of them."""
+        if not TAG_ID.fullmatch(self.tag_id):
+            self.reject(f"{id_name} {self.tag_id!r} does not match [A-Za-z0-9_.-]{{1,64}}")
+            return False, None
+        if len(self.payload) > MAX_MESSAGE_BYTES:
+            self.reject(f"message is {len(self.payload)} bytes, more than the 256 KiB allowed")
+            return False, None
+        try:
+            return True, orjson.loads(self.payload)
+        except orjson.JSONDecodeError as exc:
+            self.reject(f"not JSON: {exc}")
+            return False, None

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from gateway.domain import MEASUREMENTS, DeadLetter, Reading
-from ingest.decoders._base import MAX_BATCH_READINGS, MAX_MESSAGE_BYTES, Decoded
+from gateway.domain import MEASUREMENTS, Reading
+from ingest.decoders._base import MAX_BATCH_READINGS, Decoded, Message
 
-TAG_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 MAX_FUTURE = timedelta(minutes=5)
 
 class ReadingIn(BaseModel):
@@ -100,24 +98,11 @@ class NativeDecoder:
         parts = topic.split("/")
         if len(parts) != 3 or parts[0] != self.prefix or parts[2] != "telemetry":
             return None
-        tag_id = parts[1]
-        result = Decoded()
-
-        def reject(reason: str, raw: bytes = payload) -> Decoded:
-            result.dead_letters.append(
-                DeadLetter(topic=topic, payload=raw, reason=reason, received_at=received_at,
-                           tag_id=tag_id if TAG_ID.fullmatch(tag_id) else None)
-            )
+        message = Message(topic, payload, received_at, tag_id=parts[1])
+        reject, result = message.reject, message.result
+        ok, document = message.parse_json()
+        if not ok:
             return result
-
-        if not TAG_ID.fullmatch(tag_id):
-            return reject(f"tag id {tag_id!r} does not match [A-Za-z0-9_.-]{{1,64}}")
-        if len(payload) > MAX_MESSAGE_BYTES:
-            return reject(f"message is {len(payload)} bytes, more than the 256 KiB allowed")
-        try:
-            document = orjson.loads(payload)
-        except orjson.JSONDecodeError as exc:
-            return reject(f"not JSON: {exc}")
         if isinstance(document, dict) and "readings" in document:
             batch = document["readings"]
             if not isinstance(batch, list):
@@ -132,7 +117,7 @@ class NativeDecoder:
             # a microsecond later than the one before, so that none overwrites another.
             try:
                 reading, unknown = reading_from_object(
-                    tag_id, item, received_at + timedelta(microseconds=index)
+                    message.tag_id, item, received_at + timedelta(microseconds=index)
                 )
             except ValueError as exc:
                 if is_batch:

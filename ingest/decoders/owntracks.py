@@ -8,11 +8,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import orjson
-
-from gateway.domain import DeadLetter
-from ingest.decoders._base import MAX_MESSAGE_BYTES, Decoded
-from ingest.decoders.native import TAG_ID, reading_from_object
+from ingest.decoders._base import Decoded, Message
+from ingest.decoders.native import reading_from_object
 
 # OwnTracks field -> canonical field. `tst` is epoch seconds; zero values may be left out.
 FIELDS = {"lat": "lat", "lon": "lon", "acc": "accuracy_m", "vel": "speed_kmh",
@@ -27,30 +24,19 @@ class OwnTracksDecoder:
         parts = topic.split("/")
         if len(parts) != 3 or parts[0] != "owntracks":
             return None
-        tag_id = f"{parts[1]}-{parts[2]}"
-        result = Decoded()
-
-        def reject(reason: str) -> Decoded:
-            result.dead_letters.append(DeadLetter(
-                topic=topic, payload=payload, reason=f"OwnTracks: {reason}",
-                received_at=received_at, tag_id=tag_id if TAG_ID.fullmatch(tag_id) else None))
+        message = Message(topic, payload, received_at, tag_id=f"{parts[1]}-{parts[2]}",
+                          format_name="OwnTracks: ")
+        reject, result, tag_id = message.reject, message.result, message.tag_id
+        ok, document = message.parse_json("tag id ({user}-{device})")
+        if not ok:
             return result
-
-        if not TAG_ID.fullmatch(tag_id):
-            return reject(f"user and device must make a tag id [A-Za-z0-9_.-]{{1,64}}: {tag_id!r}")
-        if len(payload) > MAX_MESSAGE_BYTES:
-            return reject(f"message is {len(payload)} bytes, more than the 256 KiB allowed")
-        try:
-            message = orjson.loads(payload)
-        except orjson.JSONDecodeError as exc:
-            return reject(f"not JSON: {exc}")
-        if not isinstance(message, dict):
+        if not isinstance(document, dict):
             return reject("a message must be a JSON object")
-        if message.get("_type") != "location":
+        if document.get("_type") != "location":
             return result
-        reading: dict[str, Any] = {canon: message[field] for field, canon in FIELDS.items()
-                                   if field in message}
-        tst = message.get("tst")
+        reading: dict[str, Any] = {canon: document[field] for field, canon in FIELDS.items()
+                                   if field in document}
+        tst = document.get("tst")
         if not isinstance(tst, int) or isinstance(tst, bool):
             return reject("tst: an integer of epoch seconds is required")
         reading["ts"] = tst * 1000
@@ -59,5 +45,5 @@ class OwnTracksDecoder:
         except ValueError as exc:
             return reject(str(exc))
         result.readings.append(parsed)
-        result.unknown_fields = len(set(message) - set(FIELDS) - {"_type", "tst"})
+        result.unknown_fields = len(set(document) - set(FIELDS) - {"_type", "tst"})
         return result

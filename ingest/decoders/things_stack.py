@@ -8,11 +8,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import orjson
-
-from gateway.domain import DeadLetter
-from ingest.decoders._base import MAX_MESSAGE_BYTES, Decoded
-from ingest.decoders.native import TAG_ID, reading_from_object
+from ingest.decoders._base import Decoded, Message
+from ingest.decoders.native import reading_from_object
 
 
 class ThingsStackDecoder:
@@ -23,24 +20,13 @@ class ThingsStackDecoder:
         parts = topic.split("/")
         if len(parts) != 5 or parts[0] != "v3" or parts[2] != "devices" or parts[4] != "up":
             return None
-        tag_id = parts[3]
-        result = Decoded()
-
-        def reject(reason: str) -> Decoded:
-            result.dead_letters.append(DeadLetter(
-                topic=topic, payload=payload, reason=f"The Things Stack: {reason}",
-                received_at=received_at, tag_id=tag_id if TAG_ID.fullmatch(tag_id) else None))
+        message = Message(topic, payload, received_at, tag_id=parts[3],
+                          format_name="The Things Stack: ")
+        reject, result, tag_id = message.reject, message.result, message.tag_id
+        ok, document = message.parse_json("device id")
+        if not ok:
             return result
-
-        if not TAG_ID.fullmatch(tag_id):
-            return reject(f"device id {tag_id!r} does not match [A-Za-z0-9_.-]{{1,64}}")
-        if len(payload) > MAX_MESSAGE_BYTES:
-            return reject(f"message is {len(payload)} bytes, more than the 256 KiB allowed")
-        try:
-            message = orjson.loads(payload)
-        except orjson.JSONDecodeError as exc:
-            return reject(f"not JSON: {exc}")
-        uplink = message.get("uplink_message") if isinstance(message, dict) else None
+        uplink = document.get("uplink_message") if isinstance(document, dict) else None
         if not isinstance(uplink, dict):
             return reject("uplink_message: missing")
         decoded = uplink.get("decoded_payload")
@@ -49,7 +35,7 @@ class ThingsStackDecoder:
                           "set for the application?)")
         reading: dict[str, Any] = dict(decoded)
         if "ts" not in reading:
-            reading["ts"] = uplink.get("received_at") or message.get("received_at")
+            reading["ts"] = uplink.get("received_at") or document.get("received_at")
         if "seq" not in reading and isinstance(uplink.get("f_cnt"), int):
             reading["seq"] = uplink["f_cnt"]
         try:
