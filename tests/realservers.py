@@ -74,23 +74,32 @@ class Mosquitto:
 
 
 @contextlib.contextmanager
-def run_mosquitto(workdir: Path, tags: tuple[str, ...]) -> Iterator[Mosquitto]:
+def run_mosquitto(
+    workdir: Path,
+    tags: tuple[str, ...],
+    extra_users: dict[str, str] | None = None,
+    extra_acl: str = "",
+) -> Iterator[Mosquitto]:
     """Mosquitto from mosquitto/mosquitto.conf and mosquitto/acl, with the port and the
-    paths rewritten for a temp dir, and a password file for the gateway and `tags`."""
+    paths rewritten for a temp dir, and a password file for the gateway, `tags` and
+    `extra_users`; `extra_acl` is appended to a copy of the project's ACL."""
     binary = require_binary("mosquitto")
     workdir.mkdir(parents=True, exist_ok=True)
     passwd = workdir / "passwd"
-    passwd.write_text("")
-    passwd_tool = require_binary("mosquitto_passwd")
-    for user, password in [(GATEWAY_USER, GATEWAY_PASSWORD)] + [(t, TAG_PASSWORD) for t in tags]:
-        subprocess.run([passwd_tool, "-b", str(passwd), user, password], check=True)
+    users = {GATEWAY_USER: GATEWAY_PASSWORD, **{t: TAG_PASSWORD for t in tags},
+             **(extra_users or {})}
+    passwd.write_text("".join(f"{user}:{password}\n" for user, password in users.items()))
+    # -U hashes a plain-text file in place: one call, however many users.
+    subprocess.run([require_binary("mosquitto_passwd"), "-U", str(passwd)], check=True)
+    acl = workdir / "acl"
+    acl.write_text((ROOT / "mosquitto" / "acl").read_text() + extra_acl)
     port = free_port()
     (workdir / "data").mkdir(exist_ok=True)
     config = (ROOT / "mosquitto" / "mosquitto.conf").read_text()
     replacements = {
         r"^listener 1883$": f"listener {port} 127.0.0.1",
         r"^password_file .*$": f"password_file {passwd}",
-        r"^acl_file .*$": f"acl_file {ROOT / 'mosquitto' / 'acl'}",
+        r"^acl_file .*$": f"acl_file {acl}",
         r"^persistence_location .*$": f"persistence_location {workdir / 'data'}/",
     }
     for pattern, value in replacements.items():

@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import getpass
 import json
 import math
 import platform
@@ -61,7 +60,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -81,10 +80,10 @@ from realservers import (
     GatewayProcess,
     Mosquitto,
     ReceivedRequest,
-    free_port,
     require_binary,
     run_gateway,
     run_influxdb,
+    run_mosquitto,
     run_webhook_receiver,
     wait_until,
 )
@@ -190,49 +189,14 @@ def alert_stream(tags: list[str], now: datetime) -> Stream:
 # --- Broker and load generator ----------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def run_bench_mosquitto(workdir: Path) -> Iterator[Mosquitto]:
-    """As realservers.run_mosquitto, with the project's ACL plus `bench-publisher`."""
-    binary = require_binary("mosquitto")
-    passwd = workdir / "passwd"
-    passwd.write_text(f"{GATEWAY_USER}:{GATEWAY_PASSWORD}\n"
-                      f"{PUBLISHER_USER}:{PUBLISHER_PASSWORD}\n")
-    subprocess.run([require_binary("mosquitto_passwd"), "-U", str(passwd)], check=True)
-    acl = workdir / "acl"
-    acl.write_text((ROOT / "mosquitto" / "acl").read_text()
-                   + f"\n# Benchmark only: one load generator for every tag.\n"
-                     f"user {PUBLISHER_USER}\ntopic write {TOPIC_FILTER}\n")
-    (workdir / "data").mkdir()
-    port = free_port()
-    config = (ROOT / "mosquitto" / "mosquitto.conf").read_text()
-    replacements = {
-        r"^listener 1883$": f"listener {port} 127.0.0.1",
-        r"^password_file .*$": f"password_file {passwd}",
-        r"^acl_file .*$": f"acl_file {acl}",
-        r"^persistence_location .*$": f"persistence_location {workdir / 'data'}/",
-    }
-    for pattern, value in replacements.items():
-        config, count = re.subn(pattern, value, config, flags=re.MULTILINE)
-        if count != 1:
-            raise RuntimeError(f"mosquitto.conf has no line matching {pattern}")
-    config += f"\nuser {getpass.getuser()}\n"
-    conf = workdir / "mosquitto.conf"
-    conf.write_text(config)
-    log = workdir / "mosquitto.log"
-    command = [binary, "-c", str(conf)]
-    process = subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    broker = Mosquitto(port, process, log, command)
-    try:
-        wait_until(lambda: can_connect(port), 10, f"mosquitto on {port} ({log})")
-        yield broker
-    finally:
-        if broker.process.poll() is None:
-            broker.stop()
-
-
-def can_connect(port: int) -> bool:
-    with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-        return True
+def run_bench_mosquitto(workdir: Path) -> contextlib.AbstractContextManager[Mosquitto]:
+    """The project's broker configuration plus `bench-publisher`, one load generator
+    allowed to write every tag's topic."""
+    return run_mosquitto(
+        workdir, (), extra_users={PUBLISHER_USER: PUBLISHER_PASSWORD},
+        extra_acl=(f"\n# Benchmark only: one load generator for every tag.\n"
+                   f"user {PUBLISHER_USER}\ntopic write {TOPIC_FILTER}\n"),
+    )
 
 
 @dataclass(slots=True)
