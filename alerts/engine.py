@@ -169,6 +169,9 @@ class RuleEngine:
             self._states[(asset_id, rule, key)] = state
             self._store.save_rule_state(asset_id, rule, key, encode(state))
 
+    def _profile_of(self, asset: Asset) -> Profile | None:
+        return self.profiles.get(asset.profile) if asset.profile else None
+
     def seen(self, asset_id: str) -> SeenState:
         return self._get(asset_id, SEEN, "", SeenState)
 
@@ -277,7 +280,7 @@ class RuleEngine:
     def _judge_conditions(
         self, asset: Asset, reading: Reading, location: Location | None
     ) -> list[Transition]:
-        profile = self.profiles.get(asset.profile) if asset.profile else None
+        profile = self._profile_of(asset)
         if profile is None:
             return []
         transitions = []
@@ -364,10 +367,10 @@ class RuleEngine:
             self._get(asset.id, overdue.NAME, "", overdue.OverdueState), now, seen.location)
         self._put(asset.id, overdue.NAME, "", state)
         transitions += found
-        profile = self.profiles.get(asset.profile) if asset.profile else None
+        profile = self._profile_of(asset)
         last_heard = seen.newest_ts or asset.created_at
         if (profile is not None and profile.silent_after_s and last_heard is not None
-                and not AssetState(asset.state).arrived):
+                and not asset.state.arrived):
             quiet, found = silent.judge_clock(
                 profile.silent_after_s, last_heard,
                 self._get(asset.id, silent.NAME, "", silent.SilentState), now, seen.location)

@@ -71,7 +71,7 @@ def judge(
     asset: Asset, destination: Zone, trip: TripState, location: Location
 ) -> Arrival | None:
     """A located reading (already folded into `trip`): has the asset arrived?"""
-    if AssetState(asset.state).arrived or not destination.contains(location.lat, location.lon):
+    if asset.state.arrived or not destination.contains(location.lat, location.lon):
         return None
     state = AssetState.RETURNED if asset.kind == AssetKind.RENTAL else AssetState.RECEIVED
     return Arrival(state=state, at=location.ts, location=location, trip=trip)

@@ -26,7 +26,7 @@ def judge_clock(
     now: datetime,
     location: Location | None,
 ) -> tuple[OverdueState, list[Transition]]:
-    if asset.due_at is None or asset.state != "in_transit":
+    if asset.due_at is None or asset.state.arrived:
         return state, []
     late_from = asset.due_at + grace
     if now < late_from:
