@@ -1,5 +1,7 @@
 """Feeds readings, clock ticks and registry changes to the rules, and records what they
-decide (the alert rows, each rule's state and the outbox deliveries) in one transaction."""
+decide: the alert rows and the outbox deliveries at once, in one transaction with the rule
+state; the rule state alone (which changes with nearly every reading) in group commits,
+written behind, before the readings that changed it are acknowledged."""
 
 from __future__ import annotations
 
@@ -149,6 +151,10 @@ class RuleEngine:
         self._asset_by_tag: dict[str, str] = {}
         self._recalls: dict[str, Recall] = {}
         self._states: dict[tuple[str, str, str], object] = {}
+        self._unsaved: set[tuple[str, str, str]] = set()
+        # (keys ever raised, keys still live) of recall alerts per asset: asked for every
+        # reading while recalls exist, so kept here rather than queried.
+        self._recall_keys: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
         self.listeners: list[Callable[[EngineEvent], None]] = []
         self.outbox_written: Callable[[], None] = lambda: None
         """Called after a commit that added deliveries: wakes the webhook dispatcher."""
@@ -165,9 +171,42 @@ class RuleEngine:
         return state if isinstance(state, cls) else cls()
 
     def _put(self, asset_id: str, rule: str, key: str, state: object) -> None:
-        if self._states.get((asset_id, rule, key)) != state:
-            self._states[(asset_id, rule, key)] = state
-            self._store.save_rule_state(asset_id, rule, key, encode(state))
+        where = (asset_id, rule, key)
+        before = self._states.get(where)
+        # Rules hand back the very object when nothing changed: `is` spares the comparison.
+        if before is not state and before != state:
+            self._states[where] = state
+            self._unsaved.add(where)
+
+    def save_state(self) -> None:
+        """Write the rule state changed since the last call, in one transaction. Called
+        before readings are acknowledged (so a crash loses no state of an acknowledged
+        reading), by the timer, at shutdown, and with every alert transition."""
+        if not self._unsaved:
+            return
+        with self._store.db:
+            self._write_unsaved()
+
+    def _write_unsaved(self) -> None:
+        self._store.save_rule_states(
+            (asset_id, rule, key, encode(self._states[(asset_id, rule, key)]))
+            for asset_id, rule, key in self._unsaved
+        )
+        self._unsaved.clear()
+
+    def _keep_state_with(self, events: list[EngineEvent]) -> None:
+        """An alert row and the rule state that raised it commit together: a rule that
+        believed an alert open after a crash, with none stored, or the reverse, would
+        never resolve it (or open it twice)."""
+        if events:
+            self._write_unsaved()
+
+    def _recall_alert_keys(self, asset_id: str) -> tuple[frozenset[str], frozenset[str]]:
+        keys = self._recall_keys.get(asset_id)
+        if keys is None:
+            keys = self._recall_keys[asset_id] = self._store.raised_keys(
+                asset_id, AlertKind.RECALL)
+        return keys
 
     def _profile_of(self, asset: Asset) -> Profile | None:
         return self.profiles.get(asset.profile) if asset.profile else None
@@ -217,9 +256,10 @@ class RuleEngine:
         with self._store.db:
             events = []
             for asset in assets:
-                raised, _ = self._store.raised_keys(asset.id, AlertKind.RECALL)
+                raised, _ = self._recall_alert_keys(asset.id)
                 location = self.seen(asset.id).location
                 events += self._apply(asset, recall.judge(asset, recalls, raised, at, location))
+            self._keep_state_with(events)
         self._announce(events)
 
     # Readings ---------------------------------------------------------------------------
@@ -234,6 +274,7 @@ class RuleEngine:
                 asset_id = self._asset_by_tag.get(reading.tag_id)
                 if asset_id is not None:
                     events += self._judge(self._assets[asset_id], reading)
+            self._keep_state_with(events)
         self._announce(events)
 
     def _judge(self, asset: Asset, reading: Reading) -> list[EngineEvent]:
@@ -241,18 +282,18 @@ class RuleEngine:
         newer = seen.newest_ts is None or reading.ts > seen.newest_ts
         position = reading.position
         location: Location | None = None
+        lat, lon, located_at = seen.lat, seen.lon, seen.located_at
         if position is not None:
             location = Location(position[0], position[1], reading.ts)
-            if seen.located_at is None or reading.ts >= seen.located_at:
-                seen = replace(seen, lat=position[0], lon=position[1], located_at=reading.ts)
-        if newer:
-            seen = replace(seen, newest_ts=reading.ts)
+            if located_at is None or reading.ts >= located_at:
+                (lat, lon), located_at = position, reading.ts
+        seen = SeenState(reading.ts if newer else seen.newest_ts, lat, lon, located_at)
         self._put(asset.id, SEEN, "", seen)
 
         transitions: list[Transition] = []
         raised, still_open = frozenset[str](), frozenset[str]()
         if self._recalls:
-            raised, still_open = self._store.raised_keys(asset.id, AlertKind.RECALL)
+            raised, still_open = self._recall_alert_keys(asset.id)
             moved = still_open if position is not None else frozenset()
             transitions += recall.judge(asset, self._active_recalls(), raised, reading.ts,
                                         seen.location, moved)
@@ -332,7 +373,7 @@ class RuleEngine:
         closing = [Transition(Action.RESOLVE, AlertKind.OVERDUE, key="", at=arrived.at,
                               location=arrived.location,
                               summary=f"arrived at {destination.fence.name}")]
-        _, open_recalls = self._store.raised_keys(asset.id, AlertKind.RECALL)
+        _, open_recalls = self._recall_alert_keys(asset.id)
         closing += [Transition(Action.RESOLVE, AlertKind.RECALL, key=recall_id, at=arrived.at,
                                location=arrived.location,
                                summary=f"arrived at {destination.fence.name}")
@@ -357,6 +398,7 @@ class RuleEngine:
         with self._store.db:
             for asset in list(self._assets.values()):
                 events += self._apply(asset, self._judge_clock(asset, now))
+            self._write_unsaved()
         self._announce(events)
 
     def _judge_clock(self, asset: Asset, now: datetime) -> list[Transition]:
@@ -440,6 +482,8 @@ class RuleEngine:
 
     def _record(self, event: AlertEvent) -> AlertEvent:
         self._store.save(event.alert)
+        if event.alert.kind is AlertKind.RECALL:
+            self._recall_keys.pop(event.alert.asset_id, None)
         asset = self._assets.get(event.alert.asset_id)
         self._outbox.enqueue(
             Event(event.type, self._clock(), {"alert": alert_data(event.alert)},
@@ -451,6 +495,7 @@ class RuleEngine:
         return event
 
     def _announce(self, events: list[EngineEvent]) -> None:
+        """After the transaction that recorded `events` has committed."""
         if events:
             self.outbox_written()
         for event in events:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -161,8 +162,10 @@ class AlertStore:
         rows = self.db.execute("SELECT asset_id, key, state FROM rule_state WHERE rule=?", (rule,))
         return {(row[0], row[1]): orjson.loads(row[2]) for row in rows}
 
-    def save_rule_state(self, asset_id: str, rule: str, key: str, state: dict[str, Any]) -> None:
-        self.db.execute(
+    def save_rule_states(self, states: Iterable[tuple[str, str, str, dict[str, Any]]]) -> None:
+        """(asset_id, rule, key, state) rows; call inside the engine's transaction."""
+        self.db.executemany(
             "INSERT OR REPLACE INTO rule_state VALUES (?, ?, ?, ?)",
-            (asset_id, rule, key, orjson.dumps(state).decode()),
+            ((asset_id, rule, key, orjson.dumps(state).decode())
+             for asset_id, rule, key, state in states),
         )

@@ -21,6 +21,7 @@ from alerts import _metrics
 from alerts.events import Event
 from alerts.outbox import Delivery, WebhookOutbox
 from alerts.subscriptions import Subscription, SubscriptionStore
+from gateway.waiting import wait_event
 
 log = logging.getLogger(__name__)
 
@@ -124,10 +125,7 @@ class WebhookDispatcher:
                 for subscription_id in self._outbox.pending_subscriptions():
                     if subscription_id not in self._workers:
                         self._start(subscription_id)
-                try:
-                    await asyncio.wait_for(self._wake.wait(), 5.0)
-                except TimeoutError:
-                    pass
+                await wait_event(self._wake, 5.0)
                 self._wake.clear()
         finally:
             for task in self._workers.values():
@@ -172,10 +170,7 @@ class WebhookDispatcher:
             wait_s = (head.next_attempt_at - datetime.now(UTC)).total_seconds()
             if wait_s > 0:
                 wake.clear()
-                try:
-                    await asyncio.wait_for(wake.wait(), wait_s)
-                except TimeoutError:
-                    pass
+                await wait_event(wake, wait_s)
                 continue
             await self._attempt(http, subscription, head)
 

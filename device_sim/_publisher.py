@@ -5,6 +5,7 @@ reconnects with backoff when the broker goes away."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import ssl
@@ -181,10 +182,7 @@ class _FleetRun:
         if seconds < _SHORT_SLEEP_S:
             await asyncio.sleep(seconds)
             return
-        try:
-            await asyncio.wait_for(self.halt.wait(), seconds)
-        except TimeoutError:
-            pass
+        await _wait_event(self.halt, seconds)
 
     async def run_link(self, link: _Link) -> None:
         """Keep the link connected and publishing until halt; reconnect with backoff."""
@@ -287,10 +285,10 @@ class _FleetRun:
 
 async def _wait_stop(stop: asyncio.Event | None, duration_s: float | None) -> None:
     waiter = stop if stop is not None else asyncio.Event()
-    try:
-        await asyncio.wait_for(waiter.wait(), duration_s)
-    except TimeoutError:
-        pass
+    if duration_s is None:
+        await waiter.wait()
+    else:
+        await _wait_event(waiter, duration_s)
 
 
 async def run_simulator(
@@ -323,3 +321,12 @@ async def run_simulator(
         # Callers deal in one error at a time; surface the first (the rest are chained).
         raise eg.exceptions[0] from eg
     return stats
+
+
+async def _wait_event(event: asyncio.Event, timeout_s: float) -> None:
+    """Not asyncio.wait_for: on Python 3.11 it can swallow a cancellation (gh-86296). The
+    simulator speaks only the wire contract, so it keeps this copy rather than import the
+    gateway's (gateway.waiting)."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout_s):
+            await event.wait()

@@ -187,6 +187,7 @@ class Gateway:
             on_readings=engine.on_readings,
         )
         batcher.on_rejected = pipeline.dead_letter_points
+        batcher.before_acknowledging = engine.save_state
         engine.listeners.append(
             lambda event: batcher.offer([alert_point(event)])
             if isinstance(event, AlertEvent) else None
@@ -198,7 +199,7 @@ class Gateway:
             session_expiry_s=settings.mqtt_session_expiry_s,
             receive_maximum=settings.mqtt_receive_maximum,
             shared_group=settings.shared_group, topic_filters=pipeline.topic_filters(),
-            handle=pipeline.handle, unacked_high=batcher.flush_soon,
+            handle=pipeline.handle_batch, unacked_high=batcher.flush_soon,
         )
         admin = settings.admin_key.get_secret_value() if settings.admin_key else None
         return cls(
@@ -315,6 +316,7 @@ class Gateway:
             await asyncio.gather(consumer_task, timer_task, return_exceptions=True)
             await self.batcher.close()
             await asyncio.gather(batcher_task, return_exceptions=True)
+            self.engine.save_state()
             dispatcher_task.cancel()
             await asyncio.gather(dispatcher_task, return_exceptions=True)
             if server is not None and api_task is not None:

@@ -26,6 +26,7 @@ import device_sim
 from alerts import ArrivalEvent, EngineEvent, MetricSpec, Profile
 from gateway.app import EmbeddedApiServer, Gateway, stop_on_signals
 from gateway.settings import Settings
+from gateway.waiting import wait_event
 
 log = logging.getLogger(__name__)
 
@@ -189,8 +190,7 @@ async def _run(options: DemoOptions, console: Console, data_dir: Path) -> int:
                 if sim_task.done():
                     await asyncio.sleep(2 * settings.batch_max_delay_s)  # let ingest drain
                     stop.set()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 0.25)
+                await wait_event(stop, 0.25)
         console.print(_status_line(gateway, sim_stats, receiver, started))
         return 0
     finally:

@@ -4,7 +4,7 @@ messages arrived (MQTT requires PUBACKs in order)."""
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 
 class AckQueue:
@@ -20,14 +20,16 @@ class AckQueue:
     def __len__(self) -> int:
         return len(self._pending)
 
-    def register(self, mid: int, qos: int) -> Callable[[], None]:
-        if qos == 0:
+    def register_many(self, messages: Sequence[tuple[int, int]]) -> Callable[[], None]:
+        """One callback for a batch of (mid, qos) messages, all handed off together."""
+        entries = [[mid, qos, 0] for mid, qos in messages if qos > 0]
+        if not entries:
             return _nothing
-        entry = [mid, qos, 0]
-        self._pending.append(entry)
+        self._pending.extend(entries)
 
         def done() -> None:
-            entry[2] = 1
+            for entry in entries:
+                entry[2] = 1
             self._flush()
 
         return done

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from gateway.domain import DeadLetter, Reading, TagBinding
 from ingest import _metrics
@@ -44,6 +44,7 @@ class IngestPipeline:
         self._on_readings = on_readings
         self._dedupe = dedupe or SeqDeduplicator()
         self.counts = IngestCounts()
+        self._next_stamp = datetime.min.replace(tzinfo=UTC)
 
     def topic_filters(self) -> list[str]:
         return [f for decoder in self._decoders for f in decoder.topic_filters()]
@@ -51,25 +52,50 @@ class IngestPipeline:
     async def handle(
         self, topic: str, payload: bytes, received_at: datetime, done: Done | None = None
     ) -> None:
-        """Handle one message. `done` is called once everything it carried is durably handed
-        off: its readings stored by the sink, its bad parts in the dead-letter store."""
-        self.counts.messages += 1
-        _metrics.MESSAGES.inc()
-        decoded = self._decode(topic, payload, received_at)
-        if decoded.dead_letters:
-            self.dead_letter(decoded.dead_letters)
-        if decoded.unknown_fields:
-            _metrics.UNKNOWN_FIELDS.inc(decoded.unknown_fields)
-        fresh = [r for r in decoded.readings if not self._is_duplicate(r)]
+        """One message; see handle_batch."""
+        await self.handle_batch([(topic, payload)], received_at, done)
+
+    async def handle_batch(
+        self, messages: Sequence[tuple[str, bytes]], received_at: datetime,
+        done: Done | None = None,
+    ) -> None:
+        """Handle (topic, payload) messages as one batch: one rule-engine transaction and one
+        hand-off to the batcher for all of them. `done` is called once everything they
+        carried is durably handed off: their readings stored by the sink, their bad parts in
+        the dead-letter store."""
+        self.counts.messages += len(messages)
+        _metrics.MESSAGES.inc(len(messages))
+        fresh: list[Reading] = []
+        dead: list[DeadLetter] = []
+        unknown_fields = 0
+        for topic, payload in messages:
+            # A reading without a `ts` takes its message's receive time (a batch's readings
+            # one microsecond apart): a batch of messages shares one clock reading, so
+            # each message starts after the times the one before it used, or two readings
+            # would become one point.
+            at = max(received_at, self._next_stamp)
+            decoded = self._decode(topic, payload, at)
+            used = max(1, len(decoded.readings) + len(decoded.dead_letters))
+            self._next_stamp = at + timedelta(microseconds=used)
+            dead += decoded.dead_letters
+            unknown_fields += decoded.unknown_fields
+            fresh += [r for r in decoded.readings if not self._is_duplicate(r)]
+        if dead:
+            self.dead_letter(dead)
+        if unknown_fields:
+            _metrics.UNKNOWN_FIELDS.inc(unknown_fields)
         if not fresh:
             if done is not None:
                 done()
             return
         self.counts.readings += len(fresh)
         _metrics.READINGS.inc(len(fresh))
-        points = [telemetry_point(r, self._binding_of(r.tag_id)) for r in fresh]
-        await self._batcher.add(points, done)
+        binding_of = self._binding_of
+        points = [telemetry_point(r, binding_of(r.tag_id)) for r in fresh]
+        # Judged before they are buffered, so that the rule state they change is saved
+        # (PointBatcher.before_acknowledging) before their messages are acknowledged.
         await self._on_readings(fresh)
+        await self._batcher.add(points, done)
 
     def _decode(self, topic: str, payload: bytes, received_at: datetime) -> Decoded:
         for decoder in self._decoders:

@@ -19,6 +19,19 @@ def encode(state: object) -> dict[str, Any]:
     return encoded
 
 
+_field_names: dict[type, tuple[str, ...]] = {}
+
+
+def evolve(state: S, **changes: Any) -> S:
+    """dataclasses.replace for the flat, frozen rule states, without its field lookup on
+    every call (it runs for nearly every reading)."""
+    cls = type(state)
+    names = _field_names.get(cls)
+    if names is None:
+        names = _field_names[cls] = tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+    return cls(*[changes[n] if n in changes else getattr(state, n) for n in names])
+
+
 def decode(cls: type[S], data: dict[str, Any]) -> S:
     """The inverse of encode: fields typed `datetime | None` come back as datetimes."""
     values: dict[str, Any] = {}

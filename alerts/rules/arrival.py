@@ -4,19 +4,21 @@ depot `returned`; the trip it ends is summed up and a disposition recommended.""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from alerts.geo import Zone, distance_m
+from alerts.rules._state import evolve
 from gateway.domain import Alert, Asset, AssetKind, AssetState, Location, Reading
 
 NAME = "trip"
 
-# Which reading values a trip summary keeps the worst of: (field, "max" or "min").
-WORST_OF = (("temp_c", "max"), ("temp_c", "min"), ("humidity_pct", "max"),
-            ("shock_g", "max"), ("tilt_deg", "max"), ("light_lux", "max"),
-            ("battery_pct", "min"))
+# Which reading values a trip summary keeps the worst of: (field, "max" or "min", the
+# TripState field).
+WORST_OF = tuple((metric, worst, f"{metric}_{worst}") for metric, worst in (
+    ("temp_c", "max"), ("temp_c", "min"), ("humidity_pct", "max"), ("shock_g", "max"),
+    ("tilt_deg", "max"), ("light_lux", "max"), ("battery_pct", "min")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +51,10 @@ def follow(state: TripState, reading: Reading, location: Location | None) -> Tri
     changes: dict[str, Any] = {}
     if state.started_at is None:
         changes["started_at"] = reading.ts
-    for metric, worst in WORST_OF:
+    for metric, worst, name in WORST_OF:
         value = reading.values.get(metric)
         if value is None:
             continue
-        name = f"{metric}_{worst}"
         current = getattr(state, name)
         if current is None or (value > current if worst == "max" else value < current):
             changes[name] = value
@@ -64,7 +65,7 @@ def follow(state: TripState, reading: Reading, location: Location | None) -> Tri
             changes["distance_m"] = state.distance_m + distance_m(
                 state.last_lat, state.last_lon, location.lat, location.lon)
         changes.update(last_lat=location.lat, last_lon=location.lon)
-    return replace(state, **changes) if changes else state
+    return evolve(state, **changes) if changes else state
 
 
 def judge(
@@ -96,7 +97,7 @@ def summary(asset: Asset, arrival: Arrival, destination: Zone, alerts: Sequence[
             disposition: str) -> dict[str, Any]:
     """`data` of the `asset.arrived` event."""
     trip = arrival.trip
-    worst = {f"{metric}_{kind}": getattr(trip, f"{metric}_{kind}") for metric, kind in WORST_OF}
+    worst = {name: getattr(trip, name) for _, _, name in WORST_OF}
     return {
         "asset": {"id": asset.id, "tag_id": asset.tag_id, "kind": str(asset.kind),
                   "flow": str(asset.flow), "sku": asset.sku, "serial": asset.serial,

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 
 from tenacity import AsyncRetrying, retry_if_not_exception_type, wait_exponential, wait_random
 
+from gateway.waiting import wait_event
 from ingest.sinks._base import SinkRejected, TelemetrySink
 from ingest.sinks._points import Point
 from ingest.sinks._spool import Spool
@@ -50,6 +51,9 @@ class PointBatcher:
         self._closing = False
         self.on_written = on_written
         self.on_rejected = on_rejected
+        self.before_acknowledging: Callable[[], None] = lambda: None
+        """Called before the callbacks of stored points: whatever else must be durable
+        before their messages are acknowledged (the rule engine's state) is saved here."""
         self.healthy = True
         self.spool = spool
         self.spool_full = False
@@ -91,10 +95,7 @@ class PointBatcher:
     async def _flush_until_closed(self) -> None:
         while not self._closing or self._buffer:
             if not self._closing:
-                try:
-                    await asyncio.wait_for(self._full.wait(), self._max_delay_s)
-                except TimeoutError:
-                    pass
+                await wait_event(self._full, self._max_delay_s)
             self._full.clear()
             while self._buffer:
                 batch = self._buffer[: self._max_points]
@@ -109,6 +110,8 @@ class PointBatcher:
     def _handed_off(self, count: int) -> None:
         """The first `count` points are stored: call back whoever was waiting on them."""
         waiting = self._waiting
+        if waiting and waiting[0][0] <= count:
+            self.before_acknowledging()
         while waiting and waiting[0][0] <= count:
             waiting.popleft()[1]()
         self._waiting = deque((end - count, done) for end, done in waiting)

@@ -41,7 +41,11 @@ gateway with `py-spy record` for 10 s from 2 s into its phase and adds the top f
 
     .venv/bin/python tests/bench/bench_ingest.py [--messages 100000] [--tags 1000]
         [--batch 1] [--assets 1000] [--alerts 5] [--repeats 3] [--timeout-s 75] [--output FILE]
-        [--py-spy FILE]
+        [--py-spy FILE] [--rate MSG_PER_S] [--protocol 5|3.1.1]
+
+With --rate the gateway's load is published at that pace rather than all at once (the
+baselines still drain a backlog): its figures are then the latency at that load, and
+its rate is the offered one.
 """
 
 from __future__ import annotations
@@ -93,6 +97,7 @@ TOPIC_FILTER = "tags/+/telemetry"
 DATABASE = "bench"
 POLL_S = 0.5
 PHASE_TIMEOUT_S = 60.0
+PACE_S = 0.01
 ALERT_TIMEOUT_S = 30.0
 OUT_OF_RANGE_C = 20.0  # cold_chain: 2-8 C
 
@@ -211,9 +216,10 @@ class Published:
                 "publisher_messages_per_s": round(self.messages / self.acked_s, 1)}
 
 
-def publish(port: int, stream: Stream, client_id: str) -> Published:
-    """Write the stream to the broker as `bench-publisher`; return once every message is
-    acknowledged (PUBACK: 4 bytes each, the only thing the broker sends back)."""
+def publish(port: int, stream: Stream, client_id: str, rate: float | None = None) -> Published:
+    """Write the stream to the broker as `bench-publisher`, at `rate` messages per second
+    or as fast as it takes them; return once every message is acknowledged (PUBACK: 4 bytes
+    each, the only thing the broker sends back)."""
     with socket.create_connection(("127.0.0.1", port), timeout=PHASE_TIMEOUT_S) as sock:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.sendall(connect_packet(client_id, PUBLISHER_USER, PUBLISHER_PASSWORD))
@@ -234,7 +240,15 @@ def publish(port: int, stream: Stream, client_id: str) -> Published:
         reader = threading.Thread(target=read_acks, daemon=True)
         reader.start()
         started, started_wall = time.perf_counter(), time.time()
-        sock.sendall(stream.data)
+        if rate is None:
+            sock.sendall(stream.data)
+        else:
+            # Paced in 10 ms slices of the byte stream (messages are near enough one size;
+            # a packet cut in two is just TCP to the broker).
+            step = max(1, int(len(stream.data) / stream.messages * rate * PACE_S))
+            for n, offset in enumerate(range(0, len(stream.data), step)):
+                sock.sendall(stream.data[offset:offset + step])
+                time.sleep(max(0.0, started + (n + 1) * PACE_S - time.perf_counter()))
         reader.join(PHASE_TIMEOUT_S)
         acked_s = time.perf_counter() - started
         if received < expected:
@@ -441,6 +455,7 @@ def phase_gateway(
             "BOOMERANG_INFLUX_URL": influx.url,
             "BOOMERANG_INFLUX_DB": DATABASE,
             "BOOMERANG_BATCH_MAX_DELAY_S": "0.5",  # the documented default
+            "BOOMERANG_MQTT_PROTOCOL": args.protocol,
         }
         with run_gateway(workdir / "gateway", env) as gateway:
             pid = gateway.process.pid
@@ -458,7 +473,8 @@ def phase_gateway(
             target = stream.readings + 2 * len(alert_tags)
             publisher: list[Published] = []
             thread = threading.Thread(
-                target=lambda: publisher.append(publish(broker.port, stream, "bench-pub-c")),
+                target=lambda: publisher.append(
+                    publish(broker.port, stream, "bench-pub-c", args.rate)),
                 daemon=True)
             started = time.perf_counter()
             thread.start()
@@ -567,6 +583,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "messages": args.messages,
         "tags": args.tags,
         "batch": args.batch,
+        "gateway_protocol": args.protocol,
+        "offered_messages_per_s": args.rate,
         "tags_publishing": min(args.messages, args.tags),
         "readings": stream.readings,
         "mean_payload_bytes": round(stream.payload_bytes / stream.messages, 1),
@@ -599,6 +617,11 @@ def main(argv: list[str] | None = None) -> None:
                         help="drains per baseline; the median is reported")
     parser.add_argument("--timeout-s", type=float, default=75.0,
                         help="stop waiting for InfluxDB after this long (reported incomplete)")
+    parser.add_argument("--rate", type=float,
+                        help="publish the gateway's load at this many messages/s (default: "
+                             "as fast as the broker takes them)")
+    parser.add_argument("--protocol", choices=("5", "3.1.1"), default="5",
+                        help="the gateway's MQTT protocol (BOOMERANG_MQTT_PROTOCOL)")
     parser.add_argument("--output", type=Path, help="also write the JSON figures here")
     parser.add_argument("--py-spy", type=Path, help="record the gateway into this raw file")
     args = parser.parse_args(argv)

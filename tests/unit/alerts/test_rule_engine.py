@@ -71,9 +71,14 @@ class Harness:
         for recall in recalls:
             self.engine.upsert_recall(recall)
 
-    def feed(self, tag_id: str, minute: float, **values: float) -> None:
+    def feed(self, tag_id: str, minute: float, *, acknowledged: bool = True,
+             **values: float) -> None:
+        """One reading; `acknowledged` saves the rule state as the batcher does before the
+        reading's message is acknowledged (without it, a restart forgets that state)."""
         ts = T0 + timedelta(minutes=minute)
         self.engine.judge_readings([Reading(tag_id, ts, None, dict(values))])
+        if acknowledged:
+            self.engine.save_state()
 
     def all_alerts(self) -> list[tuple[str, str, AlertState]]:
         return [(a.asset_id, a.kind, a.state) for a in self.alerts.list(AlertFilter())]
@@ -135,6 +140,37 @@ def test_a_restart_mid_excursion_keeps_its_start_and_opens_once(harness: Harness
     harness.feed("t1", 9, temp_c=5)
     assert harness.all_alerts() == [("a1", "out_of_spec", AlertState.RESOLVED)]
     assert harness.outbox_types() == []  # no subscribers: nothing queued
+
+
+def test_an_alert_and_the_rule_state_that_raised_it_survive_a_crash_together(
+    harness: Harness,
+) -> None:
+    """Rule state is written behind, but never apart from the alert it opened: after a crash
+    before any acknowledgement the rule still knows its alert is open, and resolves it."""
+    asset = cold_asset()
+    harness.engine.upsert_asset(asset)
+    harness.feed("t1", 0, temp_c=12, acknowledged=False)
+    harness.feed("t1", 5, temp_c=12, acknowledged=False)  # opens
+    harness.restart([asset])
+    harness.feed("t1", 6, temp_c=5, acknowledged=False)
+    assert harness.all_alerts() == [("a1", "out_of_spec", AlertState.RESOLVED)]
+
+
+def test_unacknowledged_rule_state_comes_back_with_the_redelivered_reading(
+    harness: Harness,
+) -> None:
+    """A crash loses only the state of readings not yet acknowledged, and the broker
+    delivers those again: the excursion keeps its start."""
+    asset = cold_asset()
+    harness.engine.upsert_asset(asset)
+    harness.feed("t1", 0, temp_c=12, acknowledged=False)
+    harness.restart([asset])
+    assert harness.engine.seen("a1").newest_ts is None  # forgotten
+    harness.feed("t1", 0, temp_c=12)  # redelivered
+    harness.feed("t1", 4, temp_c=12)
+    assert harness.all_alerts() == []
+    harness.feed("t1", 5, temp_c=12)  # 300 s after minute 0
+    assert harness.all_alerts() == [("a1", "out_of_spec", AlertState.OPEN)]
 
 
 def test_transitions_are_queued_for_matching_subscribers_only(harness: Harness) -> None:

@@ -13,7 +13,7 @@ from ingest.sinks import Point, PointBatcher
 def test_acks_wait_for_every_earlier_message() -> None:
     sent: list[int] = []
     acks = AckQueue(lambda mid, qos: sent.append(mid))
-    first, second, third = (acks.register(mid, 1) for mid in (1, 2, 3))
+    first, second, third = (acks.register_many([(mid, 1)]) for mid in (1, 2, 3))
     third()
     second()
     assert sent == []
@@ -21,11 +21,22 @@ def test_acks_wait_for_every_earlier_message() -> None:
     assert sent == [1, 2, 3]
 
 
+def test_a_batch_is_acknowledged_whole_and_in_order() -> None:
+    sent: list[int] = []
+    acks = AckQueue(lambda mid, qos: sent.append(mid))
+    first = acks.register_many([(1, 1), (2, 0), (3, 1)])
+    second = acks.register_many([(4, 1), (5, 1)])
+    second()
+    assert sent == [] and len(acks) == 4
+    first()
+    assert sent == [1, 3, 4, 5] and len(acks) == 0
+
+
 def test_qos0_needs_no_ack_and_a_closed_queue_sends_nothing() -> None:
     sent: list[int] = []
     acks = AckQueue(lambda mid, qos: sent.append(mid))
-    acks.register(7, 0)()
-    late = acks.register(8, 1)
+    acks.register_many([(7, 0)])()
+    late = acks.register_many([(8, 1)])
     acks.close()
     late()
     assert sent == []

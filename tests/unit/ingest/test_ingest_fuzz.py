@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
+from collecting_sink import CollectingSink
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.domain import UNASSIGNED_BINDING, Reading
 from ingest import DeadLetterStore, IngestPipeline
 from ingest.decoders import NativeDecoder, OwnTracksDecoder, ThingsStackDecoder
-from ingest.sinks import Point, PointBatcher
+from ingest.sinks import PointBatcher
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "ingest" / "decoders" / "examples"
 SEEDS = [
@@ -69,21 +69,6 @@ def test_decoders_never_raise(topic: str, payload: bytes) -> None:
             assert all(letter.reason for letter in result.dead_letters)
 
 
-class CollectingSink:
-    """Keeps what it is given; the pipeline's bookkeeping is under test here, not storage."""
-
-    name = "collect"
-
-    def __init__(self) -> None:
-        self.points: list[Point] = []
-
-    async def write(self, points: Sequence[Point]) -> None:
-        self.points.extend(points)
-
-    async def close(self) -> None:
-        pass
-
-
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(messages=st.lists(st.tuples(topics, mutated()), max_size=20))
 async def test_the_pipeline_accounts_for_every_message(
@@ -101,8 +86,10 @@ async def test_the_pipeline_accounts_for_every_message(
         binding_of=lambda _: UNASSIGNED_BINDING, on_readings=judge,
     )
     done: list[int] = []
-    for n, (topic, payload) in enumerate(messages):
-        await pipeline.handle(topic, payload, NOW, lambda n=n: done.append(n))  # type: ignore[misc]
+    # As the consumer hands them on: in batches of whatever arrived together.
+    for n in range(0, len(messages), 7):
+        await pipeline.handle_batch(messages[n:n + 7], NOW,
+                                    lambda n=n: done.append(n))  # type: ignore[misc]
     counts = pipeline.counts
     assert counts.messages == len(messages)
     assert counts.dead_letters == store.count()
