@@ -168,7 +168,8 @@ class Gateway:
             timeout_s=settings.webhook_timeout_s, url_policy=url_policy(settings),
         )
         engine.outbox_written = dispatcher.wake
-        dead_letters = DeadLetterStore(db)
+        dead_letters = DeadLetterStore(db, max_total=settings.dead_letter_max,
+                                       max_per_tag=settings.dead_letter_max_per_tag)
         sink = build_sink(settings)
         spool = None
         if settings.influx_url is not None and settings.spool_max_points > 0:

@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     spool_max_points: int = Field(default=5_000_000, ge=0)
     """Points kept on disk while InfluxDB does not take writes; 0 turns the spool off."""
 
+    dead_letter_max: int = Field(default=100_000, ge=1)
+    """Dead letters kept in all; the oldest go first."""
+    dead_letter_max_per_tag: int = Field(default=1000, ge=1)
+    """Dead letters kept per tag, so that one tag's garbage cannot push out the others'."""
+
     batch_max_points: int = Field(default=5000, ge=1)
     batch_max_delay_s: float = Field(default=0.5, gt=0)
 

@@ -6,6 +6,9 @@ MESSAGES = Counter("boomerang_ingest_messages", "MQTT messages received")
 READINGS = Counter("boomerang_ingest_readings", "Readings accepted (valid, not duplicate)")
 DUPLICATES = Counter("boomerang_ingest_duplicates", "Readings dropped as (tag_id, seq) duplicates")
 DEAD_LETTERS = Counter("boomerang_ingest_dead_letters", "Readings or messages dead-lettered")
+DEAD_LETTERS_EVICTED = Counter(
+    "boomerang_ingest_dead_letters_evicted",
+    "Oldest dead letters deleted to keep the store within its limits", ["limit"])
 UNKNOWN_FIELDS = Counter("boomerang_ingest_unknown_fields", "Unknown reading fields ignored")
 POINTS_WRITTEN = Counter("boomerang_sink_points_written", "Points stored by the telemetry sink")
 BUFFERED = Gauge("boomerang_sink_points_buffered", "Points waiting for the telemetry sink")

@@ -113,8 +113,10 @@ class IngestPipeline:
         return True
 
     def dead_letter(self, letters: list[DeadLetter]) -> None:
-        for letter in letters:
-            log.info("dead letter on %s: %s", letter.topic, letter.reason)
+        # One line per batch: a flood of garbage must not become a flood of log lines.
+        first = letters[0]
+        log.info("%d dead letter(s), the first on %s: %s", len(letters), first.topic,
+                 first.reason)
         self.counts.dead_letters += len(letters)
         _metrics.DEAD_LETTERS.inc(len(letters))
         self._dead_letters.add(letters)

@@ -7,6 +7,7 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -58,19 +59,22 @@ def publish(port: int, tag_id: str, count: int, stop: threading.Event | None = N
     return sent
 
 
-def publish_burst(port: int, tag_id: str, count: int) -> None:
-    """QoS 1 as fast as the broker acknowledges, in chunks (paho's queue holds 65,535)."""
+def publish_burst(port: int, tag_id: str, count: int,
+                  payload_of: Callable[[int], bytes] | None = None) -> None:
+    """QoS 1 as fast as the broker acknowledges, in chunks (paho's queue holds 65,535);
+    readings seq 0..count-1, or `payload_of(seq)`."""
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     client.username_pw_set(tag_id, TAG_PASSWORD)
     client.max_inflight_messages_set(1000)
     client.connect("127.0.0.1", port)
     client.loop_start()
     start = int((datetime.now(UTC) - timedelta(days=2)).timestamp() * 1000)
+    if payload_of is None:
+        def payload_of(seq: int) -> bytes:
+            return orjson.dumps({"ts": start + seq, "seq": seq, "temp_c": 5.0})
     chunk = 20_000
     for first in range(0, count, chunk):
-        infos = [client.publish(f"tags/{tag_id}/telemetry",
-                                orjson.dumps({"ts": start + seq, "seq": seq, "temp_c": 5.0}),
-                                qos=1)
+        infos = [client.publish(f"tags/{tag_id}/telemetry", payload_of(seq), qos=1)
                  for seq in range(first, min(first + chunk, count))]
         for info in infos:
             info.wait_for_publish(60)
@@ -224,3 +228,37 @@ def test_a_burst_published_while_the_gateway_is_stopped_is_all_stored(
         wait_until(lambda: influxdb.count(db, query) == BURST, 400, f"all {BURST} stored")
         print(f"{BURST} stored in {time.monotonic() - started:.1f} s; "
               f"{metric(gateway.api, 'boomerang_ingest_messages_total')} messages")
+
+
+FLOOD = 20_000
+
+
+def test_a_tag_flooding_garbage_keeps_only_its_own_dead_letters_and_starves_no_one(
+    tmp_path: Path, mosquitto: Mosquitto, influxdb: InfluxDB
+) -> None:
+    """Every garbage message is dead-lettered (and counted), the flooding tag keeps only
+    its newest within its quota, another tag's dead letter stays, and a well-behaved tag
+    publishing during the flood has every reading stored."""
+    db, client_id = f"g_{uuid.uuid4().hex[:8]}", f"gw-{uuid.uuid4().hex[:8]}"
+    influxdb.create_database(db)
+    env = {**env_for(mosquitto, influxdb.url, db, client_id),
+           "BOOMERANG_DEAD_LETTER_MAX_PER_TAG": "100"}
+    with run_gateway(tmp_path / "gw", env) as gateway, gateway.client() as api:
+        publish_burst(mosquitto.port, "tag-h", 1, lambda seq: b"{one bad message")
+        flood = threading.Thread(target=publish_burst, args=(
+            mosquitto.port, "tag-f", FLOOD, lambda seq: f"garbage {seq}".encode()))
+        flood.start()
+        publish(mosquitto.port, "tag-g", 300)
+        flood.join(120)
+        query = "SELECT count(seq) FROM telemetry WHERE tag_id='tag-g'"
+        wait_until(lambda: influxdb.count(db, query) == 300, 30, "tag-g's 300 readings")
+        wait_until(lambda: metric(gateway.api, "boomerang_ingest_dead_letters_total")
+                   == FLOOD + 1, 60, "every garbage message dead-lettered")
+        kept = api.get("/api/v1/dead-letters", params={"tag_id": "tag-f", "limit": 1000}
+                       ).json()["items"]
+        assert len(kept) == 100
+        assert kept[0]["payload"] == f"garbage {FLOOD - 1}"  # the newest
+        assert len(api.get("/api/v1/dead-letters", params={"tag_id": "tag-h"}
+                           ).json()["items"]) == 1
+        evicted = 'boomerang_ingest_dead_letters_evicted_total{limit="per_tag_quota"}'
+        assert metric(gateway.api, evicted) == FLOOD - 100

@@ -1,0 +1,56 @@
+"""The dead-letter store stays within its limits, and a flooding tag pushes out only its own."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+
+from prometheus_client import REGISTRY
+
+from gateway.domain import DeadLetter
+from ingest import DeadLetterStore
+
+NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
+
+
+def letters(tag_id: str | None, n: int) -> list[DeadLetter]:
+    return [DeadLetter(f"tags/{tag_id}/telemetry", f"{tag_id}-{i}".encode(), "bad", NOW, tag_id)
+            for i in range(n)]
+
+
+def evicted(limit: str) -> float:
+    value = REGISTRY.get_sample_value("boomerang_ingest_dead_letters_evicted_total",
+                                      {"limit": limit})
+    return value or 0.0
+
+
+def test_a_flooding_tag_keeps_only_its_newest_and_the_others_keep_theirs() -> None:
+    store = DeadLetterStore(sqlite3.connect(":memory:"), max_total=100, max_per_tag=10)
+    before = evicted("per_tag_quota")
+    store.add(letters("quiet", 3) + letters(None, 2))
+    for _ in range(20):
+        store.add(letters("noisy", 7))
+    assert store.count() == 3 + 2 + 10
+    assert [d.letter.payload for d in store.list(tag_id="noisy")] == [
+        f"noisy-{i}".encode() for i in (6, 5, 4, 3, 2, 1, 0, 6, 5, 4)]
+    assert len(store.list(tag_id="quiet")) == 3
+    assert evicted("per_tag_quota") - before == 20 * 7 - 10
+
+
+def test_the_store_keeps_the_newest_within_its_total() -> None:
+    store = DeadLetterStore(sqlite3.connect(":memory:"), max_total=25, max_per_tag=10)
+    before = evicted("total_limit")
+    for n in range(5):
+        store.add(letters(f"tag-{n}", 8))
+    assert store.count() == 25
+    assert {d.letter.tag_id for d in store.list(limit=100)} == {
+        "tag-1", "tag-2", "tag-3", "tag-4"}
+    assert evicted("total_limit") - before == 15
+
+
+def test_the_limits_hold_across_a_restart(tmp_path: object) -> None:
+    path = f"{tmp_path}/state.db"
+    DeadLetterStore(sqlite3.connect(path), max_total=10).add(letters("a", 8))
+    store = DeadLetterStore(sqlite3.connect(path), max_total=10)
+    store.add(letters("b", 4))
+    assert store.count() == 10
