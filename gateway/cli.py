@@ -23,8 +23,11 @@ app = typer.Typer(
 keys_app = typer.Typer(help="API keys (stored hashed in the state database).",
                        no_args_is_help=True)
 config_app = typer.Typer(help="Settings.", no_args_is_help=True)
+sim_app = typer.Typer(help="The device simulator: speaks only the wire contract.",
+                      no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(config_app, name="config")
+app.add_typer(sim_app, name="sim")
 
 
 def setup_logging(level: str = "INFO") -> None:
@@ -98,8 +101,8 @@ def demo(
     sys.exit(asyncio.run(run_demo(options)))
 
 
-@app.command()
-def sim(
+@sim_app.command("run")
+def sim_run(
     broker: Annotated[str, typer.Option(help="mqtt://[user:pass@]host:port")] = (
         "mqtt://127.0.0.1:1883"
     ),
@@ -159,6 +162,39 @@ def sim(
         typer.echo(json.dumps({"sent": stats.sent, "malformed_sent": stats.malformed_sent}))
 
     asyncio.run(main())
+
+
+@sim_app.command("load")
+def sim_load(
+    broker: Annotated[str, typer.Option(help="host:port of the broker")] = "127.0.0.1:1883",
+    username: Annotated[str, typer.Option(
+        help="An account allowed to write tags/+/telemetry (one speaks for every tag)")] = "",
+    password: Annotated[str, typer.Option(envvar="BOOMERANG_SIM_PASSWORD")] = "",
+    messages: Annotated[int, typer.Option(min=1, help="How many messages")] = 100_000,
+    tags: Annotated[int, typer.Option(min=1, help="Round-robin over this many tags")] = 1000,
+    batch: Annotated[int, typer.Option(min=1, max=1000, help="Readings per message")] = 1,
+    rate: Annotated[float | None, typer.Option(
+        help="Messages per second; default: as fast as the broker takes them")] = None,
+) -> None:
+    """Load mode for benchmarks: a fixed number of QoS 1 messages, pre-encoded, published
+    at the broker's pace or a set rate; prints its own publish rate as JSON."""
+    from datetime import UTC, datetime
+
+    from device_sim.load import build_load, publish_load
+
+    host, _, port = broker.rpartition(":")
+    if not host or not port.isdigit():
+        typer.echo("--broker: expected host:port", err=True)
+        raise typer.Exit(2)
+    stream = build_load(messages, tags, batch, datetime.now(UTC))
+    try:
+        result = publish_load(host, int(port), stream, client_id="boomerang-sim-load",
+                              username=username, password=password, rate=rate)
+    except (OSError, RuntimeError) as exc:
+        typer.echo(f"load: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(json.dumps({"messages": stream.messages, "readings": stream.readings,
+                           "payload_bytes": stream.payload_bytes, **result.figures()}))
 
 
 @keys_app.command("create")

@@ -7,11 +7,11 @@ receipt of alerts raised under that load.
 One mosquitto from mosquitto/mosquitto.conf and mosquitto/acl (rewritten for a temp dir, as
 tests/realservers.py does) plus one benchmark-only account, `bench-publisher`, allowed to
 write `tags/+/telemetry`, so that one load generator can speak for every tag. The load
-generator writes pre-encoded MQTT 3.1.1 QoS 1 PUBLISH packets to one socket and counts the
-PUBACKs (a paho publisher manages ~10k msg/s at QoS 1 and cannot queue past 65,535): its
-rate, until the last PUBACK, is reported for each phase. Messages are native JSON, one
-reading (`--batch 1`) or `{"readings": [...]}`, round-robin over `--tags` tags, per-tag
-increasing `seq` and `ts` one second apart, ending a few minutes ago.
+generator is the simulator's load mode (`device_sim/load.py`): pre-encoded MQTT 3.1.1 QoS 1
+PUBLISH packets written to one socket, its rate until the last PUBACK reported for each
+phase. Messages are native JSON, one reading (`--batch 1`) or `{"readings": [...]}`,
+round-robin over `--tags` tags, per-tag increasing `seq` and `ts` one second apart, ending
+a few minutes ago.
 
 - mosquitto_sub, paho: each subscribes with a persistent session (QoS 1, clean session
   off, MQTT 3.1.1, so the broker's max_inflight_messages 5000 applies) and disconnects;
@@ -28,12 +28,14 @@ increasing `seq` and `ts` one second apart, ending a few minutes ago.
   Memory: VmHWM (peak) and VmRSS of the gateway process from /proc, before and after.
 - alerts under load: when half of the readings have landed, `--alerts` other cold_chain
   tags each publish 20 C twice, 301 s apart in reading time (cold_chain opens after 300 s
-  outside 2-8 C); latency is from publishing the second reading to the receipt of its
-  `alert.opened` at the webhook receiver. These messages queue behind what the gateway
-  has not handled yet at that moment (`messages_with_broker`: published minus handled per
-  its /metrics; up to the receive maximum of them may already sit unacknowledged in its
-  MQTT client), so under a saturating load the latency is mostly that wait. The same is
-  then measured once more with the gateway idle, for the floor.
+  outside 2-8 C), one tag every `--alert-spacing-s`; latency is from publishing a tag's
+  readings to the receipt of its `alert.opened` at the webhook receiver. (Spaced because
+  one subscription's deliveries go out one at a time, in order: a burst of 20 alerts
+  measures that queue, not the way through the gateway.) These messages queue behind what
+  the gateway has not handled yet at that moment (`messages_with_broker`: published minus
+  handled per its /metrics; up to the receive maximum of them may already sit
+  unacknowledged in its MQTT client), so under a saturating load the latency is mostly
+  that wait. The same is then measured once more with the gateway idle, for the floor.
   Percentiles are nearest-rank over these few samples.
 
 Prints one JSON object (figures, parameters, versions); with --py-spy, also records the
@@ -41,7 +43,7 @@ gateway with `py-spy record` for 10 s from 2 s into its phase and adds the top f
 
     .venv/bin/python tests/bench/bench_ingest.py [--messages 100000] [--tags 1000]
         [--batch 1] [--assets 1000] [--alerts 5] [--repeats 3] [--timeout-s 75] [--output FILE]
-        [--py-spy FILE] [--rate MSG_PER_S] [--protocol 5|3.1.1]
+        [--py-spy FILE] [--rate MSG_PER_S] [--protocol 5|3.1.1] [--alert-spacing-s 0.2]
 
 With --rate the gateway's load is published at that pace rather than all at once (the
 baselines still drain a backlog): its figures are then the latency at that load, and
@@ -56,7 +58,6 @@ import json
 import math
 import platform
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -65,7 +66,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -92,12 +92,21 @@ from realservers import (
     wait_until,
 )
 
+from device_sim.load import (
+    LoadResult,
+    LoadStream,
+    build_load,
+    iso,
+    load_tag_id,
+    publish_load,
+    publish_packet,
+)
+
 PUBLISHER_USER, PUBLISHER_PASSWORD = "bench-publisher", "bench-secret"
 TOPIC_FILTER = "tags/+/telemetry"
 DATABASE = "bench"
 POLL_S = 0.5
 PHASE_TIMEOUT_S = 60.0
-PACE_S = 0.01
 ALERT_TIMEOUT_S = 30.0
 OUT_OF_RANGE_C = 20.0  # cold_chain: 2-8 C
 
@@ -105,81 +114,7 @@ OUT_OF_RANGE_C = 20.0  # cold_chain: 2-8 C
 # --- Messages ---------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class Stream:
-    """Pre-encoded PUBLISH packets, back to back, ready for one sendall."""
-
-    data: bytes
-    messages: int
-    readings: int
-    payload_bytes: int
-
-
-def remaining_length(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        n, digit = divmod(n, 128)
-        out.append(digit | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def utf8(text: str) -> bytes:
-    raw = text.encode()
-    return len(raw).to_bytes(2, "big") + raw
-
-
-def publish_packet(topic: str, payload: bytes, packet_id: int) -> bytes:
-    """MQTT 3.1.1 PUBLISH, QoS 1, not retained."""
-    body = utf8(topic) + packet_id.to_bytes(2, "big") + payload
-    return b"\x32" + remaining_length(len(body)) + body
-
-
-def connect_packet(client_id: str, user: str, password: str) -> bytes:
-    """MQTT 3.1.1 CONNECT, clean session, user name and password, keep-alive 60 s."""
-    variable = utf8("MQTT") + bytes([4, 0xC2]) + (60).to_bytes(2, "big")
-    body = variable + utf8(client_id) + utf8(user) + utf8(password)
-    return b"\x10" + remaining_length(len(body)) + body
-
-
-def iso(ts: datetime) -> str:
-    return ts.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def tag_id(index: int) -> str:
-    return f"tag-{index:06d}"
-
-
-def reading(tag: int, seq: int, ts: datetime) -> dict[str, Any]:
-    """In range for cold_chain; moving a little each reading."""
-    return {
-        "ts": iso(ts),
-        "seq": seq,
-        "lat": round(48.0 + (tag % 500) * 0.01 + seq * 1e-5, 6),
-        "lon": round(11.0 + (tag // 500 % 500) * 0.01 + seq * 1e-5, 6),
-        "temp_c": round(4.0 + (tag * 7 + seq) % 30 * 0.1, 2),
-        "battery_pct": round(max(20.0, 95.0 - seq * 0.01), 2),
-    }
-
-
-def build_stream(messages: int, tags: int, batch: int, end: datetime) -> Stream:
-    """`messages` messages round-robin over `tags` tags; each tag's readings one second
-    apart, its last one at `end`."""
-    per_tag = math.ceil(messages / tags) * batch
-    start = end - timedelta(seconds=per_tag)
-    packets = []
-    payload_bytes = 0
-    for i in range(messages):
-        tag, rnd = i % tags, i // tags
-        items = [reading(tag, s, start + timedelta(seconds=s))
-                 for s in range(rnd * batch, (rnd + 1) * batch)]
-        payload = orjson.dumps(items[0] if batch == 1 else {"readings": items})
-        payload_bytes += len(payload)
-        packets.append(publish_packet(f"tags/{tag_id(tag)}/telemetry", payload, i % 65535 + 1))
-    return Stream(b"".join(packets), messages, messages * batch, payload_bytes)
-
-
-def alert_stream(tags: list[str], now: datetime) -> Stream:
+def alert_stream(tags: list[str], now: datetime) -> LoadStream:
     """Two out-of-range readings per tag, 301 s apart in reading time: one alert.opened."""
     packets = []
     for i, tag in enumerate(tags):
@@ -188,7 +123,7 @@ def alert_stream(tags: list[str], now: datetime) -> Stream:
                     "lon": 11.6, "temp_c": OUT_OF_RANGE_C, "battery_pct": 90.0}
             packets.append(publish_packet(f"tags/{tag}/telemetry", orjson.dumps(body),
                                           2 * i + seq + 1))
-    return Stream(b"".join(packets), len(packets), len(packets), 0)
+    return LoadStream(b"".join(packets), len(packets), len(packets), 0)
 
 
 # --- Broker and load generator ----------------------------------------------------------------
@@ -204,57 +139,10 @@ def run_bench_mosquitto(workdir: Path) -> contextlib.AbstractContextManager[Mosq
     )
 
 
-@dataclass(slots=True)
-class Published:
-    started: float  # perf_counter at the first byte
-    started_wall: float  # time.time() at the first byte
-    acked_s: float  # until the last PUBACK
-    messages: int
-
-    def figures(self) -> dict[str, Any]:
-        return {"publisher_s": round(self.acked_s, 3),
-                "publisher_messages_per_s": round(self.messages / self.acked_s, 1)}
-
-
-def publish(port: int, stream: Stream, client_id: str, rate: float | None = None) -> Published:
-    """Write the stream to the broker as `bench-publisher`, at `rate` messages per second
-    or as fast as it takes them; return once every message is acknowledged (PUBACK: 4 bytes
-    each, the only thing the broker sends back)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=PHASE_TIMEOUT_S) as sock:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.sendall(connect_packet(client_id, PUBLISHER_USER, PUBLISHER_PASSWORD))
-        connack = sock.recv(4)
-        if connack[:2] != b"\x20\x02" or connack[3] != 0:
-            raise RuntimeError(f"publisher refused by the broker: CONNACK {connack!r}")
-        expected = 4 * stream.messages
-        received = 0
-
-        def read_acks() -> None:
-            nonlocal received
-            while received < expected:
-                chunk = sock.recv(1 << 16)
-                if not chunk:
-                    break
-                received += len(chunk)
-
-        reader = threading.Thread(target=read_acks, daemon=True)
-        reader.start()
-        started, started_wall = time.perf_counter(), time.time()
-        if rate is None:
-            sock.sendall(stream.data)
-        else:
-            # Paced in 10 ms slices of the byte stream (messages are near enough one size;
-            # a packet cut in two is just TCP to the broker).
-            step = max(1, int(len(stream.data) / stream.messages * rate * PACE_S))
-            for n, offset in enumerate(range(0, len(stream.data), step)):
-                sock.sendall(stream.data[offset:offset + step])
-                time.sleep(max(0.0, started + (n + 1) * PACE_S - time.perf_counter()))
-        reader.join(PHASE_TIMEOUT_S)
-        acked_s = time.perf_counter() - started
-        if received < expected:
-            raise RuntimeError(f"{received // 4} of {stream.messages} PUBACKs")
-        sock.sendall(b"\xe0\x00")  # DISCONNECT
-    return Published(started, started_wall, acked_s, stream.messages)
+def publish(port: int, stream: LoadStream, client_id: str,
+            rate: float | None = None) -> LoadResult:
+    return publish_load("127.0.0.1", port, stream, client_id=client_id,
+                        username=PUBLISHER_USER, password=PUBLISHER_PASSWORD, rate=rate)
 
 
 def paho_client(port: int, client_id: str, clean: bool) -> mqtt.Client:
@@ -296,7 +184,7 @@ def rates(messages: int, readings: int, seconds: float) -> dict[str, Any]:
             "readings_per_s": round(readings / seconds, 1)}
 
 
-def drain_mosquitto_sub(broker: Mosquitto, stream: Stream) -> tuple[float, Published]:
+def drain_mosquitto_sub(broker: Mosquitto, stream: LoadStream) -> tuple[float, LoadResult]:
     client_id = "bench-mosquitto-sub"
     command = [require_binary("mosquitto_sub"), "-h", "127.0.0.1", "-p", str(broker.port),
                "-u", GATEWAY_USER, "-P", GATEWAY_PASSWORD, "-q", "1", "-c", "-i", client_id,
@@ -311,7 +199,7 @@ def drain_mosquitto_sub(broker: Mosquitto, stream: Stream) -> tuple[float, Publi
     return drained_s, published
 
 
-def drain_paho(broker: Mosquitto, stream: Stream) -> tuple[float, Published]:
+def drain_paho(broker: Mosquitto, stream: LoadStream) -> tuple[float, LoadResult]:
     """paho's own loop in this thread (steadier here than loop_start's thread), counting."""
     client_id = "bench-paho"
     subscribe_and_leave(broker.port, client_id)
@@ -343,8 +231,8 @@ def drain_paho(broker: Mosquitto, stream: Stream) -> tuple[float, Published]:
 
 
 def baseline(
-    drain: Callable[[Mosquitto, Stream], tuple[float, Published]], broker: Mosquitto,
-    stream: Stream, repeats: int,
+    drain: Callable[[Mosquitto, LoadStream], tuple[float, LoadResult]], broker: Mosquitto,
+    stream: LoadStream, repeats: int,
 ) -> dict[str, Any]:
     """The median of `repeats` drains of the same messages, and each one's rate."""
     runs = [drain(broker, stream) for _ in range(repeats)]
@@ -366,15 +254,29 @@ def percentile(values: list[float], p: float) -> float | None:
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
-def latency_figures(published_wall: float, tags: list[str],
+def send_alerts(port: int, tags: list[str], spacing_s: float, client_id: str,
+                sent: dict[str, float]) -> None:
+    """One alert sample per tag, `spacing_s` apart, each tag's publish time (wall clock)
+    into `sent`: spaced, so that each measures the way through the gateway rather than
+    the queue of its own subscription's deliveries, which go out one at a time in order."""
+    for n, tag in enumerate(tags):
+        if n:
+            time.sleep(spacing_s)
+        result = publish(port, alert_stream([tag], datetime.now(UTC)), f"{client_id}-{n}")
+        sent[f"asset-{tag}"] = result.started_wall
+
+
+def latency_figures(sent: dict[str, float],
                     receipts: list[tuple[float, ReceivedRequest]]) -> dict[str, Any]:
-    """Publish (of the second reading) to receipt of each tag's alert.opened, in ms."""
-    wanted = {f"asset-{tag}" for tag in tags}
+    """Publish (of a tag's two readings) to receipt of its alert.opened, in ms."""
     samples = []
     for at, request in list(receipts):
         body = request.json()
-        if body.get("type") == "alert.opened" and body["data"]["alert"]["asset_id"] in wanted:
-            samples.append((at - published_wall) * 1000)
+        if body.get("type") != "alert.opened":
+            continue
+        published = sent.get(body["data"]["alert"]["asset_id"])
+        if published is not None:
+            samples.append((at - published) * 1000)
     return {"samples": len(samples), "p50_ms": _round(percentile(samples, 50)),
             "p99_ms": _round(percentile(samples, 99)),
             "all_ms": [round(s, 1) for s in sorted(samples)]}
@@ -433,11 +335,11 @@ def top_frames(raw: Path, limit: int = 12) -> dict[str, Any]:
 
 
 def phase_gateway(
-    broker: Mosquitto, stream: Stream, workdir: Path, args: argparse.Namespace
+    broker: Mosquitto, stream: LoadStream, workdir: Path, args: argparse.Namespace
 ) -> dict[str, Any]:
     alert_tags = [f"alert-{i}" for i in range(args.alerts)]
     idle_tags = [f"alert-idle-{i}" for i in range(args.alerts)]
-    assets = [tag_id(i) for i in range(min(args.assets, args.tags))]
+    assets = [load_tag_id(i) for i in range(min(args.assets, args.tags))]
     receipts: list[tuple[float, ReceivedRequest]] = []
 
     def stamp(request: ReceivedRequest) -> int:
@@ -471,7 +373,7 @@ def phase_gateway(
             rss_before = vm_mb(pid)
 
             target = stream.readings + 2 * len(alert_tags)
-            publisher: list[Published] = []
+            publisher: list[LoadResult] = []
             thread = threading.Thread(
                 target=lambda: publisher.append(
                     publish(broker.port, stream, "bench-pub-c", args.rate)),
@@ -479,7 +381,8 @@ def phase_gateway(
             started = time.perf_counter()
             thread.start()
             profiler: subprocess.Popen[bytes] | None = None
-            alerts_sent: Published | None = None
+            alerts_sent: dict[str, float] = {}
+            alerts_thread: threading.Thread | None = None
             at_alerts: dict[str, Any] = {}
             landed = 0
             slowest_poll_s = 0.0
@@ -496,13 +399,15 @@ def phase_gateway(
                          str(pid), "--duration", "10", "--format", "raw", "--nonblocking",
                          "-o", str(args.py_spy)],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                if alerts_sent is None and alert_tags and landed >= stream.readings / 2:
+                if alerts_thread is None and alert_tags and landed >= stream.readings / 2:
                     # Where the messages ahead of the alerts were: still with the broker, or
                     # received by the gateway but not yet in InfluxDB.
                     published = stream.messages if publisher else None
                     received = int(metric(gateway, "boomerang_ingest_messages_total"))
-                    alerts_sent = publish(broker.port, alert_stream(alert_tags, datetime.now(UTC)),
-                                          "bench-pub-alerts")
+                    alerts_thread = threading.Thread(target=send_alerts, args=(
+                        broker.port, alert_tags, args.alert_spacing_s, "bench-pub-alerts",
+                        alerts_sent), daemon=True)
+                    alerts_thread.start()
                     at_alerts = {
                         "at_s": round(elapsed, 2),
                         "messages_with_broker": None if published is None
@@ -512,7 +417,8 @@ def phase_gateway(
             gateway_s = time.perf_counter() - started
             thread.join(PHASE_TIMEOUT_S)
             complete = landed >= target
-            if alerts_sent is not None:
+            if alerts_thread is not None:
+                alerts_thread.join(PHASE_TIMEOUT_S)
                 wait_until(lambda: opened_for(alert_tags, receipts) == len(alert_tags),
                            ALERT_TIMEOUT_S, "alert.opened under load")
             peak_rss = vm_mb(pid)
@@ -520,8 +426,9 @@ def phase_gateway(
                 profiler.wait(30)
 
             # Idle: everything has landed; the floor of publish -> webhook.
-            idle_sent = publish(broker.port, alert_stream(idle_tags, datetime.now(UTC)),
-                                "bench-pub-idle")
+            idle_sent: dict[str, float] = {}
+            send_alerts(broker.port, idle_tags, args.alert_spacing_s, "bench-pub-idle",
+                        idle_sent)
             wait_until(lambda: opened_for(idle_tags, receipts) == len(idle_tags),
                        ALERT_TIMEOUT_S, "alert.opened when idle")
             rss_after = vm_mb(pid, "VmRSS")
@@ -539,11 +446,10 @@ def phase_gateway(
         "assets_registered": len(assets) + 2 * len(alert_tags),
         "register_s": round(register_s, 2),
         "alert_latency_under_load": {
-            **(latency_figures(alerts_sent.started_wall, alert_tags, receipts)
-               if alerts_sent is not None else {}),
+            **(latency_figures(alerts_sent, receipts) if alerts_sent else {}),
             **at_alerts,
         },
-        "alert_latency_idle": latency_figures(idle_sent.started_wall, idle_tags, receipts),
+        "alert_latency_idle": latency_figures(idle_sent, receipts),
     }
     if args.py_spy is not None and args.py_spy.exists():
         figures["py_spy"] = {"file": str(args.py_spy), **top_frames(args.py_spy)}
@@ -566,7 +472,7 @@ def version(command: list[str], pattern: str) -> str | None:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     wall_started = time.perf_counter()
-    stream = build_stream(args.messages, args.tags, args.batch,
+    stream = build_load(args.messages, args.tags, args.batch,
                           datetime.now(UTC) - timedelta(minutes=10))
     generate_s = time.perf_counter() - wall_started
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
@@ -613,6 +519,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="cold_chain assets bound to the first tags (at most --tags)")
     parser.add_argument("--alerts", type=int, default=5,
                         help="alert samples under load, and as many when idle")
+    parser.add_argument("--alert-spacing-s", type=float, default=0.2,
+                        help="seconds between alert samples")
     parser.add_argument("--repeats", type=int, default=3,
                         help="drains per baseline; the median is reported")
     parser.add_argument("--timeout-s", type=float, default=75.0,
