@@ -163,6 +163,11 @@ class RuleEngine:
         for rule, cls in STATE_TYPES.items():
             for (asset_id, key), data in self._store.load_rule_states(rule).items():
                 self._states[(asset_id, rule, key)] = decode(cls, data)
+        self.watermark: datetime | None = max(
+            (s.newest_ts for s in self._states.values()
+             if isinstance(s, SeenState) and s.newest_ts is not None), default=None)
+        """The newest reading time seen, of any tag: `now` for the timer-driven rules when
+        the gateway runs on event time (simulation and replay)."""
 
     # Per-asset rule state --------------------------------------------------------------
 
@@ -269,6 +274,10 @@ class RuleEngine:
 
     def judge_readings(self, readings: Sequence[Reading]) -> None:
         events: list[EngineEvent] = []
+        if readings:
+            newest = max(r.ts for r in readings)
+            if self.watermark is None or newest > self.watermark:
+                self.watermark = newest
         with self._store.db:
             for reading in sorted(readings, key=lambda r: r.ts):
                 asset_id = self._asset_by_tag.get(reading.tag_id)

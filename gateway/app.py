@@ -244,9 +244,13 @@ class Gateway:
         return self.places.delete_geofence(fence_id)
 
     async def run_timer(self) -> None:
-        """Timer-driven rules see every asset, whether it reports or not."""
+        """Timer-driven rules see every asset, whether it reports or not; on event time
+        (BOOMERANG_CLOCK=event) their now is the newest reading time seen."""
         while True:
-            self.engine.tick()
+            if self.settings.clock == "wall":
+                self.engine.tick()
+            elif self.engine.watermark is not None:
+                self.engine.tick(self.engine.watermark)
             await asyncio.sleep(self.settings.timer_interval_s)
 
     def acknowledge_alert(self, alert_id: str, by: str, note: str) -> Alert | None:

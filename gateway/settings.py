@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     overdue_escalate_after_s: float = Field(default=3 * 86_400, ge=0)
     """How long an overdue alert stays a warning before it escalates to critical."""
     timer_interval_s: float = Field(default=30, gt=0)
+    clock: Literal["wall", "event"] = "wall"
+    """What the timer-driven rules take as now: the wall clock, or (for simulation and
+    replay) the newest reading time seen, a watermark."""
     disposition_quarantine_on: Annotated[tuple[str, ...], NoDecode] = ("recall",)
     disposition_inspect_on: Annotated[tuple[str, ...], NoDecode] = ("out_of_spec",)
 

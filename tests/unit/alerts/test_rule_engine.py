@@ -258,6 +258,28 @@ def test_overdue_opens_on_the_clock_without_any_reading_and_escalates(harness: H
     assert alert.severity is Severity.CRITICAL
 
 
+def test_on_event_time_a_rental_falls_overdue_when_the_readings_say_so(
+    harness: Harness,
+) -> None:
+    """The watermark is the newest reading time of any tag; it only moves forward and is
+    back after a restart, so a replay's timer rules run on the replay's time."""
+    rental = Asset(id="r1", kind=AssetKind.RENTAL, flow=Flow.RENTAL_RETURN, tag_id="t9",
+                   due_at=T0 + timedelta(hours=2), destination="hub", created_at=T0)
+    harness.engine.upsert_asset(rental)
+    assert harness.engine.watermark is None
+    harness.feed("t9", 60, lat=52.5, lon=13.4)
+    harness.feed("other-tag", 150, temp_c=5)  # any tag moves it
+    harness.feed("t9", 90, lat=52.5, lon=13.4)  # late: not back
+    assert harness.engine.watermark == T0 + timedelta(minutes=150)
+    harness.engine.tick(harness.engine.watermark)
+    assert harness.all_alerts() == []  # 2.5 h: due, but within the hour's grace
+    harness.restart([rental])
+    assert harness.engine.watermark == T0 + timedelta(minutes=90)  # t9's, the only asset
+    harness.feed("t9", 190, lat=52.5, lon=13.4)
+    harness.engine.tick(harness.engine.watermark)
+    assert harness.all_alerts() == [("r1", "overdue", AlertState.OPEN)]
+
+
 def test_silent_opens_on_the_clock_and_a_reading_resolves_it(harness: Harness) -> None:
     asset = cold_asset()  # cold_chain: silent after an hour
     harness.engine.upsert_asset(asset)
