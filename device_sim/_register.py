@@ -4,13 +4,16 @@ client of the contract would."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from device_sim._fleet import FleetPlan, RecallPlan, TagPlan
 from device_sim._places import Place
 from device_sim._readings import rfc3339
+
+if TYPE_CHECKING:  # timeline builds on this module's geofence ids
+    from device_sim.timeline import Timeline
 
 
 class RegistrationError(RuntimeError):
@@ -101,3 +104,19 @@ async def _post(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> N
     raise RegistrationError(
         f"POST {response.request.url} answered {response.status_code}: {response.text[:2000]}"
     )
+
+
+async def register_timeline(timeline: Timeline, api_url: str, api_key: str) -> None:
+    """POST a compiled scenario's profiles, geofences, assets and recalls, in that order
+    (assets name profiles and geofences); 409 (exists already) is fine."""
+    async with httpx.AsyncClient(
+        base_url=api_url.rstrip("/"),
+        headers={"Authorization": f"Bearer {api_key}"},
+        timeout=30.0,
+    ) as client:
+        for path, bodies in (("/api/v1/profiles", timeline.profiles),
+                             ("/api/v1/geofences", timeline.geofences),
+                             ("/api/v1/assets", timeline.assets),
+                             ("/api/v1/recalls", timeline.recalls)):
+            for body in bodies:
+                await _post(client, path, body)

@@ -85,6 +85,11 @@ def demo(
     duration: Annotated[
         float | None, typer.Option(help="Stop by itself after this many seconds")
     ] = None,
+    scenario: Annotated[Path | None, typer.Option(
+        help="Instead of the endless fleet, play this scenario (device_sim/scenarios/) on "
+        "event time, then print what it should have raised against what was raised")] = None,
+    time_scale: Annotated[float | None, typer.Option(
+        help="With --scenario: simulated seconds per second (default: the scenario's)")] = None,
 ) -> None:
     """Everything embedded, nothing to install: starts an in-process MQTT broker (MQTT 3.1.1 on
     127.0.0.1:--mqtt-port, default 1884), the gateway with SQLite state and telemetry, the REST
@@ -97,7 +102,8 @@ def demo(
 
     setup_logging("WARNING")
     options = DemoOptions(mqtt_port=mqtt_port, api_port=api_port, webhook_port=webhook_port,
-                          tags=tags, rate=rate, data_dir=data_dir, duration_s=duration)
+                          tags=tags, rate=rate, data_dir=data_dir, duration_s=duration,
+                          scenario=scenario, time_scale=time_scale)
     sys.exit(asyncio.run(run_demo(options)))
 
 
@@ -162,6 +168,101 @@ def sim_run(
         typer.echo(json.dumps({"sent": stats.sent, "malformed_sent": stats.malformed_sent}))
 
     asyncio.run(main())
+
+
+@sim_app.command("play")
+def sim_play(
+    scenario: Annotated[Path, typer.Argument(help="A scenario file (device_sim/scenarios/)")],
+    broker: Annotated[str, typer.Option(help="mqtt://host:port")] = "mqtt://127.0.0.1:1883",
+    tag_password: Annotated[str | None, typer.Option(
+        envvar="BOOMERANG_SIM_TAG_PASSWORD",
+        help="Each tag logs in as itself with this password (broker ACLs)")] = None,
+    register_api: Annotated[str | None, typer.Option(
+        help="Register the scenario's profiles, geofences, assets and recalls here first")
+    ] = None,
+    api_key: Annotated[str | None, typer.Option(envvar="BOOMERANG_API_KEY")] = None,
+    time_scale: Annotated[float | None, typer.Option(
+        help="Simulated seconds per second; default: the scenario's")] = None,
+    seed: Annotated[int | None, typer.Option(help="Default: the scenario's")] = None,
+    protocol: Annotated[str, typer.Option(help="MQTT protocol: 5 or 3.1.1")] = "5",
+    truth: Annotated[Path | None, typer.Option(
+        help="Where to write the ground truth; default: SCENARIO-NAME.truth.json here")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show a live progress display")] = True,
+) -> None:
+    """Play a scenario: its simulated days in minutes, every fault it names, and the ground
+    truth of what the gateway should raise, for `boomerang sim verify`. Run the gateway
+    with BOOMERANG_CLOCK=event so that its timer rules follow simulated time."""
+    from datetime import UTC, datetime
+
+    from device_sim._register import register_timeline
+    from device_sim.player import PlayStats, play
+    from device_sim.scenario import ScenarioError, load_scenario
+    from device_sim.timeline import compile_scenario
+    from device_sim.verify import GroundTruth
+
+    setup_logging("WARNING")
+    try:
+        timeline = compile_scenario(load_scenario(scenario), now=datetime.now(UTC), seed=seed)
+    except (ScenarioError, OSError) as exc:
+        typer.echo(f"scenario: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    truth_path = truth or Path(f"{timeline.scenario}.truth.json")
+    GroundTruth.of(timeline).save(truth_path)
+    if register_api and not api_key:
+        typer.echo("--api-key (or BOOMERANG_API_KEY) is needed with --register-api", err=True)
+        raise typer.Exit(2)
+
+    async def main() -> PlayStats:
+        if register_api and api_key:
+            await register_timeline(timeline, register_api, api_key)
+        if not progress:
+            return await play(timeline, broker_url=broker, password=tag_password,
+                              time_scale=time_scale, protocol=protocol)
+        from device_sim.progress import PlayProgress
+
+        with PlayProgress(timeline) as shown:
+            return await play(timeline, broker_url=broker, password=tag_password,
+                              time_scale=time_scale, protocol=protocol,
+                              on_progress=shown.update)
+
+    stats = asyncio.run(main())
+    typer.echo(json.dumps({"scenario": timeline.scenario, "seed": timeline.seed,
+                           "truth": str(truth_path), **stats.figures()}))
+
+
+@sim_app.command("verify")
+def sim_verify(
+    truth: Annotated[Path, typer.Argument(help="The ground truth `sim play` wrote")],
+    api: Annotated[str, typer.Option(help="The gateway's REST API")] = "http://127.0.0.1:8080",
+    api_key: Annotated[str | None, typer.Option(envvar="BOOMERANG_API_KEY")] = None,
+    slack_s: Annotated[float, typer.Option(
+        min=0, help="Extra tolerance on alert times, simulated seconds (timer rules run "
+        "every BOOMERANG_TIMER_INTERVAL_S times the time scale)")] = 3600,
+) -> None:
+    """Compare what the gateway raised with what the scenario should have raised: a table
+    of expected, raised, missed and unexpected; exits 1 on a miss."""
+    from datetime import timedelta
+
+    from rich.console import Console
+
+    from device_sim.verify import GroundTruth, fetch, judge, render
+
+    if not api_key:
+        typer.echo("--api-key (or BOOMERANG_API_KEY) is needed", err=True)
+        raise typer.Exit(2)
+    try:
+        ground = GroundTruth.load(truth)
+    except (OSError, ValueError, KeyError) as exc:
+        typer.echo(f"{truth}: not a ground truth file ({exc})", err=True)
+        raise typer.Exit(2) from exc
+    alerts, states = asyncio.run(fetch(api, api_key, ground))
+    verdict = judge(ground, alerts, states, timedelta(seconds=slack_s))
+    table, summary = render(ground, verdict)
+    console = Console()
+    console.print(table)
+    console.print(summary)
+    raise typer.Exit(0 if verdict.ok else 1)
 
 
 @sim_app.command("load")

@@ -10,7 +10,9 @@ import secrets
 import socket
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -24,6 +26,11 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 import device_sim
 from alerts import ArrivalEvent, EngineEvent, MetricSpec, Profile
+from device_sim._register import register_timeline
+from device_sim.player import PlayStats, play
+from device_sim.scenario import load_scenario
+from device_sim.timeline import Timeline, compile_scenario
+from device_sim.verify import GroundTruth, fetch, judge, render
 from gateway.app import EmbeddedApiServer, Gateway, stop_on_signals
 from gateway.settings import Settings
 from gateway.waiting import wait_event
@@ -40,6 +47,9 @@ DEMO_COLD_CHAIN = Profile(
 # Travel runs this much faster than the clock, so that shipments reach their hubs while
 # someone watches; temperatures and batteries keep real time.
 DEMO_TIME_SCALE = 200.0
+# A scenario's timer rules run every 0.2 s of wall time: at its time scale that is a stretch
+# of simulated time the verdict must forgive.
+VERIFY_SLACK = timedelta(hours=1)
 
 
 @dataclass
@@ -51,6 +61,9 @@ class DemoOptions:
     rate: float = 25.0
     data_dir: Path | None = None
     duration_s: float | None = None
+    scenario: Path | None = None
+    """Play this scenario file on event time instead of the endless fleet, then verify."""
+    time_scale: float | None = None
 
 
 def _port_free(port: int, flag: str) -> str | None:
@@ -126,7 +139,10 @@ async def _run(options: DemoOptions, console: Console, data_dir: Path) -> int:
         admin_key=admin_key,  # type: ignore[arg-type]
         webhook_allow_private=True,
         batch_max_delay_s=0.25,
-        timer_interval_s=2,  # the rental past due shows within seconds
+        # The rental past due shows within seconds; a scenario's simulated days pass in
+        # minutes, so its timer rules look often, on simulated time.
+        timer_interval_s=0.2 if options.scenario else 2,
+        clock="event" if options.scenario else "wall",
     )
     gateway = Gateway.build(settings, extra_profiles=[DEMO_COLD_CHAIN])
     receiver = WebhookReceiver(console)
@@ -164,35 +180,54 @@ async def _run(options: DemoOptions, console: Console, data_dir: Path) -> int:
             f"API {api}/docs (admin key [cyan]{admin_key}[/]), webhooks to "
             f"http://127.0.0.1:{options.webhook_port}/hook, state in {data_dir}. Ctrl-C stops."
         )
-        plan = device_sim.plan_fleet(options.tags, cold_chain_profile=DEMO_COLD_CHAIN.name)
-        await device_sim.register_fleet(plan, api, admin_key)
-        sim_config = device_sim.SimConfig(
-            broker_url=f"mqtt://127.0.0.1:{options.mqtt_port}", rate=options.rate,
-            protocol="3.1.1", duration_s=options.duration_s,
-            time_scale=DEMO_TIME_SCALE,
-        )
-        sim_task = asyncio.create_task(
-            device_sim.run_simulator(plan, sim_config, stats=sim_stats, stop=stop), name="sim"
-        )
+        broker_url = f"mqtt://127.0.0.1:{options.mqtt_port}"
+        if options.scenario is not None:
+            timeline = compile_scenario(load_scenario(options.scenario),
+                                        now=datetime.now(UTC))
+            await register_timeline(timeline, api, admin_key)
+            played = PlayStats()
+            sent: Callable[[], int] = lambda: played.sent  # noqa: E731
+            sim_task: asyncio.Task[object] = asyncio.create_task(play(
+                timeline, broker_url=broker_url, password=None, time_scale=options.time_scale,
+                protocol="3.1.1", stats=played), name="sim")
+        else:
+            sent = lambda: sim_stats.sent  # noqa: E731
+            plan = device_sim.plan_fleet(options.tags, cold_chain_profile=DEMO_COLD_CHAIN.name)
+            await device_sim.register_fleet(plan, api, admin_key)
+            sim_config = device_sim.SimConfig(
+                broker_url=broker_url, rate=options.rate,
+                protocol="3.1.1", duration_s=options.duration_s,
+                time_scale=DEMO_TIME_SCALE,
+            )
+            sim_task = asyncio.create_task(
+                device_sim.run_simulator(plan, sim_config, stats=sim_stats, stop=stop),
+                name="sim")
         tasks.append(sim_task)
         started = time.monotonic()
+        exit_code = 0
         # A terminal gets a live line; a pipe or a log file a line every 5 seconds.
         live = Live(console=console, refresh_per_second=4, transient=True)
         last_printed = started
         with live if console.is_terminal else contextlib.nullcontext():
             while not stop.is_set() and not gateway_task.done():
-                line = _status_line(gateway, sim_stats, receiver, started)
+                line = _status_line(gateway, sent(), receiver, started)
                 if console.is_terminal:
                     live.update(line)
                 elif time.monotonic() - last_printed >= 5:
                     console.print(line)
                     last_printed = time.monotonic()
                 if sim_task.done():
-                    await asyncio.sleep(2 * settings.batch_max_delay_s)  # let ingest drain
+                    sim_task.result()  # a simulator that failed says why
+                    # Let ingest drain, and the timer rules take a last look.
+                    await asyncio.sleep(2 * settings.batch_max_delay_s
+                                        + 2 * settings.timer_interval_s)
+                    if options.scenario is not None:
+                        console.print(_status_line(gateway, sent(), receiver, started))
+                        exit_code = await _verdict(console, timeline, api, admin_key)
                     stop.set()
                 await wait_event(stop, 0.25)
-        console.print(_status_line(gateway, sim_stats, receiver, started))
-        return 0
+        console.print(_status_line(gateway, sent(), receiver, started))
+        return exit_code
     finally:
         stop.set()
         await asyncio.gather(gateway_task, return_exceptions=True)
@@ -203,6 +238,17 @@ async def _run(options: DemoOptions, console: Console, data_dir: Path) -> int:
         await asyncio.gather(*tasks, return_exceptions=True)
         await broker.shutdown()
         console.print("[dim]demo stopped[/]")
+
+
+async def _verdict(console: Console, timeline: Timeline, api: str, admin_key: str) -> int:
+    """What the scenario should have raised against what the gateway raised."""
+    truth = GroundTruth.of(timeline)
+    alerts, states = await fetch(api, admin_key, truth)
+    verdict = judge(truth, alerts, states, VERIFY_SLACK)
+    table, summary = render(truth, verdict)
+    console.print(table)
+    console.print(summary)
+    return 0 if verdict.ok else 1
 
 
 async def _wait_ready(api: str, gateway_task: asyncio.Task[None]) -> None:
@@ -218,16 +264,14 @@ async def _wait_ready(api: str, gateway_task: asyncio.Task[None]) -> None:
     raise RuntimeError(f"the gateway did not become ready at {api}/readyz")
 
 
-def _status_line(
-    gateway: Gateway, sim: device_sim.SimStats, receiver: WebhookReceiver, started: float
-) -> Text:
+def _status_line(gateway: Gateway, sent: int, receiver: WebhookReceiver, started: float) -> Text:
     counts = gateway.pipeline.counts
     elapsed = max(time.monotonic() - started, 1e-6)
     open_alerts = gateway.db.execute(
         "SELECT count(*) FROM alerts WHERE state != 'resolved'"
     ).fetchone()[0]
     return Text.from_markup(
-        f"[bold]{elapsed:5.0f} s[/]  sent {sim.sent}  readings ingested "
+        f"[bold]{elapsed:5.0f} s[/]  sent {sent}  readings ingested "
         f"[bold green]{counts.readings}[/] ({counts.readings / elapsed:.0f}/s)  "
         f"dead letters [yellow]{counts.dead_letters}[/]  duplicates {counts.duplicates}  "
         f"open alerts [red]{open_alerts}[/]  webhooks received {receiver.received}"

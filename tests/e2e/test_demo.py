@@ -36,6 +36,16 @@ def test_the_demo_shows_readings_alerts_and_verified_webhooks() -> None:
     assert "demo stopped" in output
 
 
+def test_the_demo_plays_a_scenario_and_prints_its_verdict() -> None:
+    process = demo("--scenario", "device_sim/scenarios/cold_chain_returns.yaml",
+                   "--time-scale", "6000")
+    output, _ = process.communicate(timeout=180)
+    assert process.returncode == 0, output
+    assert "cold_chain_returns (seed" in output
+    assert "missed 0" in output and "unexpected 0" in output
+    assert "demo stopped" in output
+
+
 def test_ctrl_c_stops_the_demo_cleanly() -> None:
     process = demo()
     time.sleep(8)
