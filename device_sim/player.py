@@ -13,8 +13,10 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiomqtt
+from paho.mqtt.reasoncodes import ReasonCode
 
 from device_sim._publisher import _parse_broker_url
 from device_sim.timeline import Emission, Timeline
@@ -66,6 +68,7 @@ async def play(
     stats.span_s = (timeline.end - timeline.start).total_seconds()
     broker = _parse_broker_url(broker_url)
     users = sorted({e.username for e in timeline.emissions})
+    refused: set[str] = set()
     async with contextlib.AsyncExitStack() as stack:
         clients: dict[str, aiomqtt.Client] = {}
         for user in users:
@@ -77,6 +80,7 @@ async def play(
                 tls_context=ssl.create_default_context() if broker.tls else None,
             )
             clients[user] = await stack.enter_async_context(client)
+            _watch_refusals(client, user, refused)
         loop = asyncio.get_running_loop()
         wall_start = loop.time()
         stats.started = time.monotonic()
@@ -88,7 +92,7 @@ async def play(
                 await asyncio.sleep(delay)
             else:
                 stats.worst_lag_s = max(stats.worst_lag_s, -delay)
-            await _publish(clients[emission.username], emission, stats)
+            await _publish(clients[emission.username], emission, stats, refused)
             stats.simulated_s = offset_s
             if loop.time() - last_progress >= 0.2:
                 on_progress(stats)
@@ -97,10 +101,30 @@ async def play(
     return stats
 
 
-async def _publish(client: aiomqtt.Client, emission: Emission, stats: PlayStats) -> None:
+def _watch_refusals(client: aiomqtt.Client, user: str, refused: set[str]) -> None:
+    """aiomqtt completes a QoS 1 publish whatever the PUBACK's reason code says; an MQTT v5
+    broker refusing it (an ACL: reason 135, not authorized) is visible only to paho's
+    callback. Publishes go out one at a time, so a refusal belongs to the one awaited."""
+    paho = client._client
+    forward: Any = paho.on_publish  # aiomqtt's, with paho's VERSION2 signature
+
+    def on_publish(paho_client: Any, userdata: Any, mid: int, reason: ReasonCode,
+                   properties: Any) -> None:
+        if reason.is_failure:
+            refused.add(user)
+        forward(paho_client, userdata, mid, reason, properties)
+
+    paho.on_publish = on_publish
+
+
+async def _publish(client: aiomqtt.Client, emission: Emission, stats: PlayStats,
+                   refused: set[str]) -> None:
     try:
         await client.publish(emission.topic, emission.payload, qos=emission.qos)
     except aiomqtt.MqttCodeError:
+        refused.add(emission.username)
+    if emission.username in refused:
+        refused.discard(emission.username)
         stats.refused += 1
     else:
         stats.sent += 1

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import httpx
 import orjson
-from device_sim.timeline import compile_scenario
 from realservers import (
     GATEWAY_PASSWORD,
     GATEWAY_USER,
@@ -26,6 +25,7 @@ from realservers import (
 )
 
 from device_sim.scenario import load_scenario
+from device_sim.timeline import compile_scenario
 
 SCENARIO = ROOT / "device_sim" / "scenarios" / "all_faults.yaml"
 TTS_BRIDGE = "tts-bridge"
@@ -84,6 +84,8 @@ def test_a_scenario_played_on_event_time_raises_what_its_ground_truth_expects(
             assert played.returncode == 0, played.stderr
             figures = orjson.loads(played.stdout.strip().splitlines()[-1])
             assert figures["sent"] + figures["refused"] == len(timeline.emissions)
+            # MQTT v5: the broker's ACL refuses every impersonating publish, and says so.
+            assert figures["refused"] == timeline.faults["impersonation"] > 0
             # Handled all that the broker let through (it refuses impersonations), the
             # buffers written, and a timer tick after the last reading.
             settled(lambda: metric(gateway.api, "boomerang_ingest_messages_total"))
