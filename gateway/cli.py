@@ -30,12 +30,23 @@ app.add_typer(config_app, name="config")
 app.add_typer(sim_app, name="sim")
 
 
-def setup_logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=level,
-        format="ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s",
-        stream=sys.stderr,
-    )
+def setup_logging(level: str = "INFO", log_format: str = "kv") -> None:
+    """Structured lines on stderr: logfmt (`ts=... level=... logger=... msg="..."`), or one
+    JSON object a line for log shippers (BOOMERANG_LOG_FORMAT)."""
+    from logfmter import Logfmter
+    from pythonjsonlogger.json import JsonFormatter
+
+    names = {"ts": "asctime", "level": "levelname", "logger": "name"}
+    formatter: logging.Formatter
+    if log_format == "json":
+        formatter = JsonFormatter("{asctime}{levelname}{name}{message}", style="{",
+                                  rename_fields={v: k for k, v in names.items()
+                                                 } | {"message": "msg"})
+    else:
+        formatter = Logfmter(keys=list(names), mapping=names)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    logging.basicConfig(level=level, handlers=[handler], force=True)
     for noisy in ("amqtt", "transitions", "httpx", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -60,7 +71,7 @@ def tune_garbage_collector() -> None:
 def serve() -> None:
     """Run the gateway against the configured broker, InfluxDB (or SQLite) and webhooks."""
     settings = settings_or_exit()
-    setup_logging()
+    setup_logging(settings.log_level, settings.log_format)
 
     async def main() -> None:
         from gateway.app import Gateway, stop_on_signals

@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     """How long after `due_at` an asset that has not arrived becomes overdue."""
     overdue_escalate_after_s: float = Field(default=3 * 86_400, ge=0)
     """How long an overdue alert stays a warning before it escalates to critical."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["kv", "json"] = "kv"
+    """kv: logfmt lines (key=value); json: one JSON object a line."""
+
     timer_interval_s: float = Field(default=30, gt=0)
     clock: Literal["wall", "event"] = "wall"
     """What the timer-driven rules take as now: the wall clock, or (for simulation and
