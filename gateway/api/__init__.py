@@ -11,6 +11,7 @@ from gateway.api import (
     assets,
     dead_letters,
     geofences,
+    keys,
     operations,
     profiles,
     recalls,
@@ -30,7 +31,7 @@ def create_api(gateway: Gateway) -> FastAPI:
     )
     api.state.gateway = gateway
     for module in (assets, recalls, profiles, geofences, alerts, subscriptions, dead_letters,
-                   operations):
+                   keys, operations):
         api.include_router(module.router)
     return api
 
