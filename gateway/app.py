@@ -27,6 +27,7 @@ from alerts import (
 )
 from gateway.api import create_api
 from gateway.domain import Alert, Asset, Geofence, Recall
+from gateway.migrations import migrate
 from gateway.registry import AssetRegistry, KeyStore, PlaceRegistry
 from gateway.settings import Settings
 from ingest import DeadLetterStore, IngestPipeline, MqttConsumer
@@ -64,6 +65,7 @@ def open_state_db(settings: Settings) -> sqlite3.Connection:
     # NORMAL in WAL mode survives a process crash; only an OS crash can lose the last commits.
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute("PRAGMA busy_timeout=5000")
+    migrate(db)  # before any store reads it
     return db
 
 

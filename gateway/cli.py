@@ -80,7 +80,13 @@ def serve() -> None:
         tune_garbage_collector()
         await gateway.run(stop_on_signals())
 
-    asyncio.run(main())
+    from gateway.migrations import SchemaTooNew
+
+    try:
+        asyncio.run(main())
+    except SchemaTooNew as exc:
+        typer.echo(f"boomerang: {settings.state_db}: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()
