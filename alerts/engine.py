@@ -273,6 +273,11 @@ class RuleEngine:
         self.judge_readings(readings)
 
     def judge_readings(self, readings: Sequence[Reading]) -> None:
+        with _metrics.JUDGE_SECONDS.time():
+            self._judge_readings(readings)
+        _metrics.READINGS_JUDGED.inc(len(readings))
+
+    def _judge_readings(self, readings: Sequence[Reading]) -> None:
         events: list[EngineEvent] = []
         if readings:
             newest = max(r.ts for r in readings)
@@ -402,7 +407,10 @@ class RuleEngine:
 
     def tick(self, now: datetime | None = None) -> None:
         """Timer-driven rules: overdue and silent, for every asset, whether it reports or not."""
-        now = now or self._clock()
+        with _metrics.TICK_SECONDS.time():
+            self._tick(now or self._clock())
+
+    def _tick(self, now: datetime) -> None:
         events: list[EngineEvent] = []
         with self._store.db:
             for asset in list(self._assets.values()):

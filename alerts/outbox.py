@@ -118,6 +118,11 @@ class WebhookOutbox:
         )
         return {row[0] for row in rows}
 
+    def pending_count(self) -> int:
+        """Deliveries waiting to go out (the partial index makes this a short count)."""
+        return int(self.db.execute(
+            "SELECT count(*) FROM deliveries WHERE state = 'pending'").fetchone()[0])
+
     def record_attempt(
         self,
         seq: int,

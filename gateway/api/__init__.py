@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
+from prometheus_fastapi_instrumentator import Instrumentator
 
 from gateway.api import (
     alerts,
@@ -30,6 +31,9 @@ def create_api(gateway: Gateway) -> FastAPI:
         "Authenticate with `Authorization: Bearer KEY`.",
     )
     api.state.gateway = gateway
+    # Requests by route template, method and status class, and their durations.
+    Instrumentator(excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(
+        api, metric_namespace="boomerang")
     for module in (assets, recalls, profiles, geofences, alerts, subscriptions, dead_letters,
                    keys, operations):
         api.include_router(module.router)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from alerts import _metrics as alert_metrics
 from gateway.api._deps import GatewayDep
 from ingest import _metrics as ingest_metrics
 
@@ -31,4 +32,5 @@ async def metrics(gateway: GatewayDep) -> Response:
     spool = gateway.batcher.spool
     ingest_metrics.SPOOLED.set(spool.points if spool is not None else 0)
     ingest_metrics.SPOOL_FULL.set(int(gateway.batcher.spool_full))
+    alert_metrics.OUTBOX_PENDING.set(gateway.outbox.pending_count())
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

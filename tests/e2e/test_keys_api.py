@@ -8,8 +8,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import paho.mqtt.client as mqtt
 import pytest
-from realservers import GATEWAY_PASSWORD, GATEWAY_USER, GatewayProcess, Mosquitto, run_gateway
+from paho.mqtt.enums import CallbackAPIVersion
+from realservers import (
+    GATEWAY_PASSWORD,
+    GATEWAY_USER,
+    TAG_PASSWORD,
+    GatewayProcess,
+    Mosquitto,
+    run_gateway,
+    wait_until,
+)
 
 OPEN_PATHS = {"/healthz", "/readyz", "/metrics"}
 
@@ -80,3 +90,31 @@ def test_no_endpoint_but_health_and_metrics_answers_without_a_key(
                 assert response.status_code == 401, f"{method.upper()} {path}"
                 checked += 1
     assert checked >= 20
+
+
+def test_metrics_count_requests_by_route_rules_and_the_outbox(
+    gateway: GatewayProcess, mosquitto: Mosquitto
+) -> None:
+    with gateway.client() as admin:
+        for _ in range(3):
+            assert admin.get("/api/v1/alerts").status_code == 200
+    publisher = mqtt.Client(CallbackAPIVersion.VERSION2)
+    publisher.username_pw_set("tag-a", TAG_PASSWORD)
+    publisher.connect("127.0.0.1", mosquitto.port)
+    publisher.loop_start()
+    publisher.publish("tags/tag-a/telemetry", b'{"temp_c": 5.0}', qos=1).wait_for_publish(10)
+    publisher.loop_stop()
+    publisher.disconnect()
+
+    def sample(name: str) -> float:
+        for line in httpx.get(f"{gateway.api}/metrics").text.splitlines():
+            if line.startswith(name + " ") or line.startswith(name + "{"):
+                return float(line.rsplit(" ", 1)[1])
+        return -1.0
+
+    wait_until(lambda: sample("boomerang_rules_readings_judged_total") >= 1, 10, "judged")
+    requests = ('boomerang_http_requests_total{handler="/api/v1/alerts",method="GET",'
+                'status="2xx"}')
+    assert sample(requests) >= 3
+    assert sample("boomerang_rules_judge_seconds_count") >= 1
+    assert sample("boomerang_outbox_pending") == 0
