@@ -101,6 +101,7 @@ class WebhookDispatcher:
         self._wake = asyncio.Event()
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._worker_wake: dict[str, asyncio.Event] = {}
+        self._finishing = False
 
     def wake(self) -> None:
         """New deliveries are in the outbox (or failed ones were put back)."""
@@ -119,9 +120,24 @@ class WebhookDispatcher:
             )
         self.wake()
 
+    async def finish(self, timeout_s: float) -> int:
+        """At shutdown: start no more attempts and give those under way up to `timeout_s` to
+        end (an attempt cut short is simply retried after the restart, with the same
+        webhook-id). Returns how many were cut short."""
+        self._finishing = True
+        self.wake()
+        workers = list(self._workers.values())
+        if not workers:
+            return 0
+        _, cut = await asyncio.wait(workers, timeout=max(0.0, timeout_s))
+        for task in cut:
+            task.cancel()
+        await asyncio.gather(*cut, return_exceptions=True)
+        return len(cut)
+
     async def run(self) -> None:
         try:
-            while True:
+            while not self._finishing:
                 for subscription_id in self._outbox.pending_subscriptions():
                     if subscription_id not in self._workers:
                         self._start(subscription_id)
@@ -160,7 +176,7 @@ class WebhookDispatcher:
 
     async def _work_with(self, subscription_id: str, http: httpx.AsyncClient) -> None:
         wake = self._worker_wake[subscription_id]
-        while True:
+        while not self._finishing:
             subscription = self._subscriptions.get(subscription_id)
             if subscription is None or not subscription.enabled:
                 return

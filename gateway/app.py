@@ -277,6 +277,34 @@ class Gateway:
 
     # Lifecycle ----------------------------------------------------------------------------
 
+    async def _shut_down(self, consumer: asyncio.Task[None], timer: asyncio.Task[None],
+                         batcher: asyncio.Task[None], dispatcher: asyncio.Task[None]) -> None:
+        """Stop consuming, write what is buffered, let deliveries under way end, all within
+        BOOMERANG_SHUTDOWN_TIMEOUT_S. Whatever is cut short is safe: unwritten points belong
+        to unacknowledged messages, which the broker delivers again, and a delivery cut
+        short is retried after the restart."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.shutdown_timeout_s
+        consumer.cancel()
+        timer.cancel()
+        await asyncio.gather(consumer, timer, return_exceptions=True)
+        await self.batcher.close()
+        try:
+            async with asyncio.timeout(max(0.0, deadline - loop.time())):
+                await asyncio.gather(batcher, return_exceptions=True)
+        except TimeoutError:
+            log.warning("shutdown: %d points not written in time; the broker delivers their "
+                        "messages again", self.batcher.buffered)
+            batcher.cancel()
+            await asyncio.gather(batcher, return_exceptions=True)
+        self.engine.save_state()
+        cut = await self.dispatcher.finish(deadline - loop.time())
+        if cut:
+            log.warning("shutdown: %d webhook deliveries cut short; they are retried after "
+                        "the restart", cut)
+        dispatcher.cancel()
+        await asyncio.gather(dispatcher, return_exceptions=True)
+
     async def run(self, stop: asyncio.Event, *, serve_api: bool = True) -> None:
         """Run every part until `stop` is set, then shut down in order: stop consuming,
         flush the telemetry batches, stop delivering, stop answering."""
@@ -318,14 +346,7 @@ class Gateway:
                     log.error("%s stopped: %r", task.get_name(), task.exception())
         finally:
             stop_task.cancel()
-            consumer_task.cancel()
-            timer_task.cancel()
-            await asyncio.gather(consumer_task, timer_task, return_exceptions=True)
-            await self.batcher.close()
-            await asyncio.gather(batcher_task, return_exceptions=True)
-            self.engine.save_state()
-            dispatcher_task.cancel()
-            await asyncio.gather(dispatcher_task, return_exceptions=True)
+            await self._shut_down(consumer_task, timer_task, batcher_task, dispatcher_task)
             if server is not None and api_task is not None:
                 server.should_exit = True
                 await asyncio.gather(api_task, return_exceptions=True)

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     """How long after `due_at` an asset that has not arrived becomes overdue."""
     overdue_escalate_after_s: float = Field(default=3 * 86_400, ge=0)
     """How long an overdue alert stays a warning before it escalates to critical."""
+    shutdown_timeout_s: float = Field(default=15, ge=0)
+    """On SIGTERM: how long to write buffered points and let deliveries under way end."""
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["kv", "json"] = "kv"
     """kv: logfmt lines (key=value); json: one JSON object a line."""

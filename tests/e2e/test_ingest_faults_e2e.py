@@ -262,3 +262,29 @@ def test_a_tag_flooding_garbage_keeps_only_its_own_dead_letters_and_starves_no_o
                            ).json()["items"]) == 1
         evicted = 'boomerang_ingest_dead_letters_evicted_total{limit="per_tag_quota"}'
         assert metric(gateway.api, evicted) == FLOOD - 100
+
+
+def test_sigterm_with_influxdb_down_exits_in_bounded_time_and_loses_nothing(
+    tmp_path: Path, mosquitto: Mosquitto, influxdb: InfluxDB
+) -> None:
+    """Without a spool, points InfluxDB will not take cannot be written before exit; the
+    gateway gives up after BOOMERANG_SHUTDOWN_TIMEOUT_S, and their messages, never
+    acknowledged, come back from the broker to the next gateway."""
+    db, client_id = f"t_{uuid.uuid4().hex[:8]}", f"gw-{uuid.uuid4().hex[:8]}"
+    influxdb.create_database(db)
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    env = {**env_for(mosquitto, nowhere, db, client_id), "BOOMERANG_SPOOL_MAX_POINTS": "0",
+           "BOOMERANG_SHUTDOWN_TIMEOUT_S": "2"}
+    with run_gateway(tmp_path / "gw", env) as gateway:
+        publish(mosquitto.port, "tag-a", 50)
+        wait_until(lambda: messages_received(gateway.api) == 50, 20, "50 messages in")
+        started = time.monotonic()
+        gateway.process.terminate()
+        gateway.process.wait(30)
+        took = time.monotonic() - started
+        assert gateway.process.returncode == 0
+        assert "points not written in time" in gateway.output()
+        print(f"stopped in {took:.1f} s")
+    query = "SELECT count(seq) FROM telemetry WHERE tag_id='tag-a'"
+    with run_gateway(tmp_path / "gw", {**env, "BOOMERANG_INFLUX_URL": influxdb.url}):
+        wait_until(lambda: influxdb.count(db, query) == 50, 30, "the 50 redelivered")
