@@ -222,22 +222,39 @@ class RuleEngine:
     # Registry changes -----------------------------------------------------------------
 
     def upsert_asset(self, asset: Asset) -> None:
-        previous = self._assets.get(asset.id)
-        if previous is not None and previous.tag_id:
-            self._asset_by_tag.pop(previous.tag_id, None)
-        self._assets[asset.id] = asset
-        if asset.tag_id:
-            self._asset_by_tag[asset.tag_id] = asset.id
-        self._judge_recalls([asset], self._clock())
+        self.upsert_assets([asset])
+
+    def upsert_assets(self, assets: Sequence[Asset]) -> None:
+        """New or changed assets, in order (a bulk import's), judged against the active
+        recalls in one transaction."""
+        for asset in assets:
+            self._unbind(self._assets.get(asset.id))
+            self._assets[asset.id] = asset
+            if asset.tag_id:
+                self._asset_by_tag[asset.tag_id] = asset.id
+        changed = {asset.id: self._assets[asset.id] for asset in assets}
+        self._judge_recalls(changed.values(), self._clock())
 
     def remove_asset(self, asset_id: str) -> None:
-        asset = self._assets.pop(asset_id, None)
-        if asset is not None and asset.tag_id:
-            self._asset_by_tag.pop(asset.tag_id, None)
+        self._unbind(self._assets.pop(asset_id, None))
+
+    def _unbind(self, asset: Asset | None) -> None:
+        # Only while the tag still points at this asset: another may have taken it since.
+        if asset is not None and asset.tag_id and self._asset_by_tag.get(asset.tag_id) == asset.id:
+            del self._asset_by_tag[asset.tag_id]
 
     def upsert_recall(self, item: Recall) -> None:
-        self._recalls[item.id] = item
+        self.upsert_recalls([item])
+
+    def upsert_recalls(self, items: Sequence[Recall]) -> None:
+        """New or changed recalls; every asset judged against the active ones, once."""
+        for item in items:
+            self._recalls[item.id] = item
         self._judge_recalls(list(self._assets.values()), self._clock())
+
+    def remove_recall(self, recall_id: str) -> None:
+        """Its open alerts stay open until the asset arrives or someone resolves them."""
+        self._recalls.pop(recall_id, None)
 
     def upsert_profile(self, profile: Profile) -> None:
         self.profiles[profile.name] = profile

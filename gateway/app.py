@@ -25,20 +25,25 @@ from alerts import (
     WebhookDispatcher,
     WebhookOutbox,
 )
+from gateway import imports
 from gateway.api import create_api
 from gateway.domain import Alert, Asset, Geofence, Recall
+from gateway.imports import ImportRow, RowOutcome
 from gateway.migrations import migrate
 from gateway.registry import AssetRegistry, KeyStore, PlaceRegistry
 from gateway.settings import Settings
 from ingest import DeadLetterStore, IngestPipeline, MqttConsumer
 from ingest.decoders import Decoder, NativeDecoder, OwnTracksDecoder, ThingsStackDecoder
 from ingest.sinks import (
+    InfluxQLTelemetryReader,
     InfluxV1Sink,
     InfluxV2Sink,
     Point,
     PointBatcher,
     Spool,
+    SqliteTelemetryReader,
     SqliteTelemetrySink,
+    TelemetryReader,
     TelemetrySink,
 )
 
@@ -92,6 +97,21 @@ def build_sink(settings: Settings) -> TelemetrySink:
     return InfluxV1Sink(url, settings.influx_db, settings.influx_user, password)
 
 
+def build_reader(settings: Settings) -> TelemetryReader:
+    """Reads back what `build_sink` writes. InfluxQL over v1 `/query` serves both write
+    APIs: with a token, the database is the bucket (its DBRP mapping on 2.x)."""
+    if settings.influx_url is None:
+        return SqliteTelemetryReader(settings.telemetry_db)
+    url = str(settings.influx_url)
+    if settings.influx_token is not None:
+        assert settings.influx_bucket  # checked by Settings
+        return InfluxQLTelemetryReader(url, settings.influx_bucket,
+                                       token=settings.influx_token.get_secret_value())
+    password = settings.influx_password.get_secret_value() if settings.influx_password else None
+    return InfluxQLTelemetryReader(url, settings.influx_db, user=settings.influx_user,
+                                   password=password)
+
+
 def alert_point(event: AlertEvent) -> Point:
     alert = event.alert
     return Point(
@@ -131,6 +151,7 @@ class Gateway:
     batcher: PointBatcher
     pipeline: IngestPipeline
     consumer: MqttConsumer
+    telemetry: TelemetryReader
     started_at: datetime = field(default_factory=utc_now)
     api_port: int | None = None
 
@@ -173,6 +194,7 @@ class Gateway:
         dead_letters = DeadLetterStore(db, max_total=settings.dead_letter_max,
                                        max_per_tag=settings.dead_letter_max_per_tag)
         sink = build_sink(settings)
+        telemetry = build_reader(settings)
         spool = None
         if settings.influx_url is not None and settings.spool_max_points > 0:
             spool = Spool(settings.spool_db, settings.spool_max_points)
@@ -210,7 +232,7 @@ class Gateway:
             keys=KeyStore(db, admin),
             dead_letters=dead_letters, alerts=alert_store, subscriptions=subscriptions,
             outbox=outbox, engine=engine, dispatcher=dispatcher, batcher=batcher,
-            pipeline=pipeline, consumer=consumer,
+            pipeline=pipeline, consumer=consumer, telemetry=telemetry,
         )
 
     # Services the API calls ----------------------------------------------------------------
@@ -228,6 +250,33 @@ class Gateway:
         created = self.registry.create_recall(recall)
         self.engine.upsert_recall(created)
         return created
+
+    def update_asset(self, asset: Asset) -> Asset:
+        """Raises TagAlreadyBound."""
+        self.registry.update_asset(asset)
+        self.engine.upsert_asset(asset)
+        return asset
+
+    def delete_asset(self, asset_id: str) -> bool:
+        deleted = self.registry.delete_asset(asset_id)
+        self.engine.remove_asset(asset_id)
+        return deleted
+
+    def update_recall(self, recall: Recall) -> Recall:
+        self.registry.save_recalls([recall])
+        self.engine.upsert_recall(recall)
+        return recall
+
+    def delete_recall(self, recall_id: str) -> bool:
+        deleted = self.registry.delete_recall(recall_id)
+        self.engine.remove_recall(recall_id)
+        return deleted
+
+    def import_assets(self, rows: list[ImportRow], *, create_only: bool) -> list[RowOutcome]:
+        return imports.import_assets(self.registry, self.engine, rows, create_only=create_only)
+
+    def import_recalls(self, rows: list[ImportRow], *, create_only: bool) -> list[RowOutcome]:
+        return imports.import_recalls(self.registry, self.engine, rows, create_only=create_only)
 
     def save_profile(self, profile: Profile) -> None:
         self.places.save_profile(profile)
@@ -351,6 +400,7 @@ class Gateway:
                 server.should_exit = True
                 await asyncio.gather(api_task, return_exceptions=True)
             await sink.close()
+            await self.telemetry.close()
             if self.batcher.spool is not None:
                 self.batcher.spool.close()
             self.db.close()

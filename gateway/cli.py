@@ -8,7 +8,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -28,6 +28,9 @@ sim_app = typer.Typer(help="The device simulator: speaks only the wire contract.
 app.add_typer(keys_app, name="keys")
 app.add_typer(config_app, name="config")
 app.add_typer(sim_app, name="sim")
+import_app = typer.Typer(help="Bulk import from CSV files, through a running gateway's REST API.",
+                         no_args_is_help=True)
+app.add_typer(import_app, name="import")
 
 
 def setup_logging(level: str = "INFO", log_format: str = "kv") -> None:
@@ -364,6 +367,57 @@ def config_check() -> None:
     """Print the effective settings (secrets masked); exit 2 on a bad setting."""
     settings = settings_or_exit()
     typer.echo(json.dumps(settings.masked(), indent=2))
+
+
+ImportFile = Annotated[Path, typer.Argument(
+    help="CSV, UTF-8; the header row names the columns (docs/api.md)")]
+ImportApi = Annotated[str, typer.Option(help="The gateway's REST API")]
+ImportKey = Annotated[str | None, typer.Option(envvar="BOOMERANG_API_KEY",
+                                               help="A key with the write scope")]
+ImportMode = Annotated[str, typer.Option(
+    help="upsert: a row whose id exists updates it; create: such a row is rejected")]
+
+
+def run_import(
+    resource: Literal["assets", "recalls"], file: Path, api: str, api_key: str | None, mode: str
+) -> None:
+    from rich.console import Console
+
+    from gateway.import_client import ImportFailed, post_csv, render
+
+    if not api_key:
+        typer.echo("--api-key (or BOOMERANG_API_KEY) is needed", err=True)
+        raise typer.Exit(2)
+    if mode not in ("upsert", "create"):
+        typer.echo("--mode: must be upsert or create", err=True)
+        raise typer.Exit(2)
+    try:
+        report = post_csv(api, api_key, resource, file, mode=mode)
+    except ImportFailed as exc:
+        typer.echo(f"import: {exc}", err=True)
+        raise typer.Exit(2) from None
+    table, summary = render(report, file)
+    console = Console()
+    if table is not None:
+        console.print(table)
+    console.print(summary)
+    raise typer.Exit(1 if report["rejected"] else 0)
+
+
+@import_app.command("assets")
+def import_assets(file: ImportFile, api: ImportApi = "http://127.0.0.1:8080",
+                  api_key: ImportKey = None, mode: ImportMode = "upsert") -> None:
+    """Create or update assets from a CSV file; prints the rejected rows and the totals and
+    exits 1 if any row was rejected, 2 if the file was not imported at all."""
+    run_import("assets", file, api, api_key, mode)
+
+
+@import_app.command("recalls")
+def import_recalls(file: ImportFile, api: ImportApi = "http://127.0.0.1:8080",
+                   api_key: ImportKey = None, mode: ImportMode = "upsert") -> None:
+    """Create or update recalls from a CSV file (lots and serials separated by `;`); exits
+    as `import assets` does."""
+    run_import("recalls", file, api, api_key, mode)
 
 
 def main() -> None:

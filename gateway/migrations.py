@@ -40,6 +40,15 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "the tables every store creates", BASELINE),
     Migration(2, "alerts filtered by kind and state without a scan",
               "CREATE INDEX IF NOT EXISTS alerts_by_kind ON alerts (kind, state, opened_at);"),
+    Migration(3, "assets filtered by sku, serial, lot and customer, and paged by creation "
+              "and due date, without a scan",
+              "CREATE INDEX IF NOT EXISTS assets_by_sku ON assets (sku);"
+              "CREATE INDEX IF NOT EXISTS assets_by_serial ON assets (serial);"
+              "CREATE INDEX IF NOT EXISTS assets_by_lot ON assets (lot);"
+              "CREATE INDEX IF NOT EXISTS assets_by_customer ON assets (customer);"
+              "CREATE INDEX IF NOT EXISTS assets_by_created ON assets (created_at, id);"
+              # The very expression the registry sorts by (AssetRegistry.asset_page).
+              "CREATE INDEX IF NOT EXISTS assets_by_due ON assets (IFNULL(due_at, X''), id);"),
 )
 LATEST = MIGRATIONS[-1].version
 

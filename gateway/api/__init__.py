@@ -12,6 +12,7 @@ from gateway.api import (
     assets,
     dead_letters,
     geofences,
+    history,
     keys,
     operations,
     profiles,
@@ -37,6 +38,7 @@ def create_api(gateway: Gateway) -> FastAPI:
     for module in (assets, recalls, profiles, geofences, alerts, subscriptions, dead_letters,
                    keys, operations):
         api.include_router(module.router)
+    api.include_router(history.router)
     return api
 
 

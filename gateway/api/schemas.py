@@ -5,9 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    field_validator,
+    model_validator,
+)
 
 from gateway.domain import AlertKind, AlertState, AssetKind, Flow, GeofenceKind, Severity
+from gateway.imports import Outcome
 
 EventType = Literal[
     "alert.opened", "alert.updated", "alert.acknowledged", "alert.resolved",
@@ -52,6 +61,38 @@ class AssetOut(BaseModel):
     created_at: datetime | None
 
 
+class AssetPatch(BaseModel):
+    """The fields to change; left out: unchanged; null: cleared. The same constraints as
+    AssetIn's; `id` cannot change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tag_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    kind: AssetKind | None = None
+    flow: Flow | None = None
+    sku: str | None = Field(default=None, max_length=128)
+    serial: str | None = Field(default=None, max_length=128)
+    lot: str | None = Field(default=None, max_length=128)
+    profile: str | None = Field(default=None, max_length=64)
+    customer: str | None = Field(default=None, max_length=256)
+    due_at: AwareDatetime | None = None
+    destination: str | None = Field(default=None, max_length=64)
+    allowed_area: str | None = Field(default=None, max_length=64)
+
+    @field_validator("kind", "flow")
+    @classmethod
+    def _not_cleared(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("needs a value: every asset has one")
+        return value
+
+
+class AssetCsvRow(AssetPatch):
+    """A row of `POST /api/v1/assets:import`: an AssetPatch with the id it applies to."""
+
+    id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
 T = TypeVar("T")
 
 
@@ -63,6 +104,8 @@ class Page(BaseModel, Generic[T]):
 class RecallIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
+                           description="Generated when left out")
     sku: str = Field(min_length=1, max_length=128)
     lots: list[str] = Field(default_factory=list, max_length=10_000)
     serials: list[str] = Field(default_factory=list, max_length=100_000)
@@ -77,6 +120,50 @@ class RecallOut(BaseModel):
     reason: str
     active: bool
     created_at: datetime | None
+
+
+class RecallPatch(BaseModel):
+    """The fields to change; left out: unchanged. `active: false` ends the recall."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sku: str | None = Field(default=None, min_length=1, max_length=128)
+    lots: list[str] | None = Field(default=None, max_length=10_000)
+    serials: list[str] | None = Field(default=None, max_length=100_000)
+    reason: str | None = Field(default=None, max_length=2000)
+    active: bool | None = None
+
+    @field_validator("sku", "lots", "serials", "reason", "active")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("needs a value (an empty list or text clears lots, serials or reason)")
+        return value
+
+
+class RecallCsvRow(RecallPatch):
+    """A row of `POST /api/v1/recalls:import`: a RecallPatch with the id it applies to."""
+
+    id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+class ImportProblemOut(BaseModel):
+    field: str = Field(description="The column at fault; empty for the row as a whole")
+    reason: str
+
+
+class ImportRowOut(BaseModel):
+    row: int = Field(description="The row in the file: the header is row 1")
+    id: str | None = Field(description="The item created or updated (or named, if rejected)")
+    outcome: Outcome
+    errors: list[ImportProblemOut] = Field(description="Why a rejected row was rejected")
+
+
+class ImportReport(BaseModel):
+    created: int
+    updated: int
+    rejected: int
+    rows: list[ImportRowOut] = Field(description="Every row of the file, in order")
 
 
 class LocationOut(BaseModel):
@@ -260,3 +347,64 @@ class GeofenceOut(BaseModel):
     kind: GeofenceKind
     circle: CircleIn | None
     geometry: dict[str, Any] | None
+
+
+Measurement = Literal[
+    "lat", "lon", "accuracy_m", "speed_kmh", "temp_c", "humidity_pct", "shock_g", "tilt_deg",
+    "light_lux", "battery_pct",
+]
+Condition = Literal[
+    "temp_c", "humidity_pct", "shock_g", "tilt_deg", "light_lux", "battery_pct", "speed_kmh",
+    "accuracy_m",
+]
+"""The measurements a track carries as series: all but the position itself."""
+
+
+class LineStringOut(BaseModel):
+    type: Literal["LineString"] = "LineString"
+    coordinates: list[tuple[float, float]] = Field(
+        description="[lon, lat] (GeoJSON order) of each located reading, oldest first; empty "
+        "when there is none")
+
+
+class TrackPropertiesOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    asset_id: str
+    tag_id: str | None = Field(description="The tag bound to the asset now")
+    from_: datetime = Field(alias="from", description="Start of the window (inclusive)")
+    to: datetime = Field(description="End of the window (exclusive)")
+    points: int = Field(description="Positions in the line")
+    readings: int = Field(description="Readings in the response, with or without a position")
+    limit: int = Field(description="The most readings one response carries")
+    truncated: bool = Field(
+        description="The window holds more readings than `limit`: these are the oldest; "
+        "ask again with `from` = `next_from` for the rest")
+    next_from: datetime | None = Field(
+        description="Time of the first reading left out, when `truncated`")
+    times: list[datetime] = Field(description="Reading time of each position of the line")
+    series: dict[Condition, list[tuple[datetime, float]]] = Field(
+        description="Per measurement present in the window: [time, value] pairs, oldest first")
+
+
+class TrackOut(BaseModel):
+    """A GeoJSON Feature (RFC 7946)."""
+
+    type: Literal["Feature"] = "Feature"
+    geometry: LineStringOut
+    properties: TrackPropertiesOut
+
+
+class TagLatestOut(BaseModel):
+    tag_id: str
+    asset_id: str | None = Field(description="The asset the tag is bound to now")
+    asset: AssetOut | None
+    ts: datetime | None = Field(
+        description="Time of the newest reading, by reading time (not by arrival); null for "
+        "a registered tag that has never reported")
+    seq: int | None
+    values: dict[Measurement, float] = Field(
+        description="Every measurement of the newest reading")
+    position: LocationOut | None = Field(
+        description="The newest known position and its time: the newest reading's own, or "
+        "an older reading's when the newest has none")

@@ -1,8 +1,24 @@
 """The state store for what people register: assets, recalls, profiles, geofences and API
 keys (SQLite)."""
 
-from gateway.registry.assets import AssetRegistry, TagAlreadyBound
+from gateway.registry.assets import (
+    ASSET_SORT_FIELDS,
+    AssetOrder,
+    AssetRegistry,
+    SortKey,
+    TagAlreadyBound,
+)
 from gateway.registry.keys import SCOPES, ApiKey, KeyStore
 from gateway.registry.places import PlaceRegistry
 
-__all__ = ["SCOPES", "ApiKey", "AssetRegistry", "KeyStore", "PlaceRegistry", "TagAlreadyBound"]
+__all__ = [
+    "ASSET_SORT_FIELDS",
+    "SCOPES",
+    "ApiKey",
+    "AssetOrder",
+    "AssetRegistry",
+    "KeyStore",
+    "PlaceRegistry",
+    "SortKey",
+    "TagAlreadyBound",
+]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,6 +49,59 @@ _ASSET_COLUMNS = (
     "id, tag_id, kind, flow, sku, serial, lot, profile, customer, due_at, destination, "
     "allowed_area, state, created_at"
 )
+_UPSERT_ASSET = (
+    f"INSERT INTO assets ({_ASSET_COLUMNS}) VALUES ({', '.join('?' * 14)}) "
+    "ON CONFLICT (id) DO UPDATE SET "
+    + ", ".join(f"{c}=excluded.{c}" for c in _ASSET_COLUMNS.split(", ")
+                if c not in ("id", "created_at"))
+)
+_UPSERT_RECALL = (
+    "INSERT INTO recalls VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+    "sku=excluded.sku, lots=excluded.lots, serials=excluded.serials, "
+    "reason=excluded.reason, active=excluded.active"
+)
+_FILTERABLE = frozenset(("tag_id", "kind", "flow", "sku", "serial", "lot", "customer", "state",
+                         "profile", "destination"))
+# What each sort orders by, the id last so that the order is total and a keyset cursor
+# (the last row's terms) resumes exactly. A nullable column's NULL becomes an empty BLOB,
+# which SQLite sorts after every TEXT: the assets without a value come last (first when
+# descending), and the row-value comparison never meets a NULL, which would drop rows.
+_NO_VALUE = b""
+_SORT_TERMS: dict[str, tuple[str, ...]] = {
+    "id": ("id",),
+    "created_at": ("created_at", "id"),
+    "state": ("state", "id"),
+    **{column: (f"IFNULL({column}, X'')", "id") for column in ("due_at", "customer", "sku")},
+}
+ASSET_SORT_FIELDS: tuple[str, ...] = tuple(_SORT_TERMS)
+
+SortKey = tuple[str | None, ...]
+"""Where a page ended: the sort terms of its last row, None where it has no value."""
+
+
+@dataclass(frozen=True, slots=True)
+class AssetOrder:
+    """A sort over the assets by one of ASSET_SORT_FIELDS, ties broken by id."""
+
+    field: str = "id"
+    descending: bool = False
+
+    def __post_init__(self) -> None:
+        if self.field not in _SORT_TERMS:
+            raise ValueError(f"cannot sort assets by {self.field!r}; "
+                             f"by {', '.join(ASSET_SORT_FIELDS)}")
+
+    @classmethod
+    def parse(cls, text: str) -> AssetOrder:
+        """`field` or `-field` (descending)."""
+        return cls(text.removeprefix("-"), text.startswith("-"))
+
+    def __str__(self) -> str:
+        return f"-{self.field}" if self.descending else self.field
+
+    @property
+    def key_length(self) -> int:
+        return len(_SORT_TERMS[self.field])
 
 
 class TagAlreadyBound(Exception):
@@ -57,6 +112,35 @@ class TagAlreadyBound(Exception):
 
 def _time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
+
+
+def _iso(ts: datetime | None) -> str | None:
+    # UTC, so that the stored text sorts in time order whatever offset a client sent.
+    return ts.astimezone(UTC).isoformat() if ts else None
+
+
+def _asset_row(asset: Asset) -> tuple[Any, ...]:
+    assert asset.created_at is not None
+    return (
+        asset.id, asset.tag_id, str(asset.kind), str(asset.flow), asset.sku, asset.serial,
+        asset.lot, asset.profile, asset.customer, _iso(asset.due_at), asset.destination,
+        asset.allowed_area, str(asset.state), _iso(asset.created_at),
+    )
+
+
+def _recall_row(recall: Recall) -> tuple[Any, ...]:
+    assert recall.created_at is not None
+    return (
+        recall.id, recall.sku, orjson.dumps(list(recall.lots)).decode(),
+        orjson.dumps(list(recall.serials)).decode(), recall.reason, int(recall.active),
+        _iso(recall.created_at),
+    )
+
+
+def _chunks(items: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
+    """SQLite limits the parameters of one statement."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 def _asset(row: tuple[Any, ...]) -> Asset:
@@ -92,19 +176,80 @@ class AssetRegistry:
         if asset.tag_id and asset.tag_id in self._bindings:
             raise TagAlreadyBound(asset.tag_id, self._bindings[asset.tag_id].asset_id)
         asset.created_at = asset.created_at or datetime.now(UTC)
+        asset.due_at = asset.due_at and asset.due_at.astimezone(UTC)
         with self.db:
             self.db.execute(
                 f"INSERT INTO assets ({_ASSET_COLUMNS}) VALUES ({', '.join('?' * 14)})",
-                (
-                    asset.id, asset.tag_id, str(asset.kind), str(asset.flow), asset.sku,
-                    asset.serial, asset.lot, asset.profile, asset.customer,
-                    asset.due_at.isoformat() if asset.due_at else None, asset.destination,
-                    asset.allowed_area, str(asset.state), asset.created_at.isoformat(),
-                ),
+                _asset_row(asset),
             )
         if asset.tag_id:
             self._bindings[asset.tag_id] = asset.binding()
         return asset
+
+    def save_assets(self, assets: Sequence[Asset]) -> list[TagAlreadyBound | None]:
+        """Create or replace each asset, in order, in one transaction; a stored asset keeps
+        its `created_at`. An asset whose tag another asset holds, counting the changes
+        before it in `assets`, is left out: its entry in the answer is the conflict; the
+        others' entries are None."""
+        current_tag = self._tags_of([asset.id for asset in assets])
+        holder: dict[str, str | None] = {}  # tag -> asset id, over self._bindings; None: freed
+        final: dict[str, Asset] = {}
+        answer: list[TagAlreadyBound | None] = []
+        rows = []
+        now = datetime.now(UTC)
+        for asset in assets:
+            if asset.tag_id:
+                if asset.tag_id in holder:
+                    other = holder[asset.tag_id]
+                else:
+                    bound = self._bindings.get(asset.tag_id)
+                    other = bound.asset_id if bound else None
+                if other is not None and other != asset.id:
+                    answer.append(TagAlreadyBound(asset.tag_id, other))
+                    continue
+            old_tag = current_tag.get(asset.id)
+            if old_tag and old_tag != asset.tag_id:
+                holder[old_tag] = None
+            if asset.tag_id:
+                holder[asset.tag_id] = asset.id
+            current_tag[asset.id] = asset.tag_id
+            asset.created_at = asset.created_at or now
+            asset.due_at = asset.due_at and asset.due_at.astimezone(UTC)
+            final[asset.id] = asset
+            rows.append(_asset_row(asset))
+            answer.append(None)
+        with self.db:
+            self.db.executemany(_UPSERT_ASSET, rows)
+        for tag, owner in holder.items():
+            if owner is None:
+                self._bindings.pop(tag, None)
+            else:
+                self._bindings[tag] = final[owner].binding()
+        return answer
+
+    def update_asset(self, asset: Asset) -> None:
+        """Replace a stored asset; raises TagAlreadyBound."""
+        conflict = self.save_assets([asset])[0]
+        if conflict is not None:
+            raise conflict
+
+    def delete_asset(self, asset_id: str) -> bool:
+        with self.db:
+            row = self.db.execute("DELETE FROM assets WHERE id=? RETURNING tag_id",
+                                  (asset_id,)).fetchone()
+        if row is not None and row[0]:
+            self._bindings.pop(row[0], None)
+        return row is not None
+
+    def _tags_of(self, asset_ids: Sequence[str]) -> dict[str, str | None]:
+        """The stored tag of each of these assets that exists."""
+        tags: dict[str, str | None] = {}
+        for chunk in _chunks(list(dict.fromkeys(asset_ids))):
+            rows = self.db.execute(
+                f"SELECT id, tag_id FROM assets WHERE id IN ({', '.join('?' * len(chunk))})",
+                chunk)
+            tags.update((row[0], row[1]) for row in rows)
+        return tags
 
     def set_state(self, asset_id: str, state: AssetState) -> None:
         """No commit: called inside the rule engine's transaction."""
@@ -116,47 +261,108 @@ class AssetRegistry:
         ).fetchone()
         return _asset(row) if row else None
 
+    def get_assets(self, asset_ids: Iterable[str]) -> dict[str, Asset]:
+        """Those of these assets that exist, by id."""
+        found: dict[str, Asset] = {}
+        for chunk in _chunks(list(dict.fromkeys(asset_ids))):
+            rows = self.db.execute(
+                f"SELECT {_ASSET_COLUMNS} FROM assets "
+                f"WHERE id IN ({', '.join('?' * len(chunk))})", chunk)
+            found.update((row[0], _asset(row)) for row in rows)
+        return found
+
     def assets(
         self, *, limit: int | None = None, after_id: str | None = None, **equal: str | None
     ) -> list[Asset]:
         """Ordered by id; page with `after_id`. `equal` filters on columns by equality."""
-        clauses, args = [], []
+        items, _ = self.asset_page(AssetOrder(), limit=limit,
+                                   after=(after_id,) if after_id is not None else None, **equal)
+        return items
+
+    def asset_page(
+        self, order: AssetOrder, *, limit: int | None = None, after: SortKey | None = None,
+        **equal: str | None,
+    ) -> tuple[list[Asset], SortKey | None]:
+        """Up to `limit` assets in `order` after the key `after` (a previous page's), and the
+        key to pass for the next page, None on the last. `equal` filters columns by equality."""
+        clauses: list[str] = []
+        args: list[str | bytes] = []
         for column, value in equal.items():
             if value is not None:
-                if column not in ("tag_id", "kind", "flow", "sku", "serial", "lot", "customer",
-                                  "state", "profile", "destination"):
+                if column not in _FILTERABLE:
                     raise ValueError(f"cannot filter assets by {column}")
                 clauses.append(f"{column} = ?")
                 args.append(value)
-        if after_id is not None:
-            clauses.append("id > ?")
-            args.append(after_id)
-        query = f"SELECT {_ASSET_COLUMNS} FROM assets"
+        terms = _SORT_TERMS[order.field]
+        if after is not None:
+            if len(after) != len(terms):
+                raise ValueError(f"a key of sort {order} has {len(terms)} terms")
+            bound = [_NO_VALUE if value is None else value for value in after]
+            before, beyond = ("<=", "<") if order.descending else (">=", ">")
+            if len(terms) > 1:
+                # Implied by the row-value comparison, but SQLite seeks an expression index
+                # only on a bound of the expression alone.
+                clauses.append(f"{terms[0]} {before} ?")
+                args.append(bound[0])
+            clauses.append(f"({', '.join(terms)}) {beyond} ({', '.join('?' * len(terms))})")
+            args.extend(bound)
+        query = f"SELECT {_ASSET_COLUMNS}, {', '.join(terms)} FROM assets"
         if clauses:
             query += " WHERE " + " AND ".join(clauses)
-        query += " ORDER BY id"
+        query += " ORDER BY " + ", ".join(
+            f"{term} DESC" if order.descending else term for term in terms)
         if limit is not None:
-            query += f" LIMIT {int(limit)}"
-        return [_asset(row) for row in self.db.execute(query, args)]
+            query += f" LIMIT {int(limit) + 1}"
+        rows = self.db.execute(query, args).fetchall()
+        more = limit is not None and len(rows) > limit
+        rows = rows[:limit]
+        next_key = None
+        if more and rows:
+            next_key = tuple(None if value == _NO_VALUE else value for value in rows[-1][14:])
+        return [_asset(row) for row in rows], next_key
 
     def create_recall(self, recall: Recall) -> Recall:
         recall.id = recall.id or f"rcl_{uuid.uuid4().hex[:16]}"
         recall.created_at = recall.created_at or datetime.now(UTC)
         with self.db:
-            self.db.execute(
-                "INSERT INTO recalls VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    recall.id, recall.sku, orjson.dumps(list(recall.lots)).decode(),
-                    orjson.dumps(list(recall.serials)).decode(), recall.reason,
-                    int(recall.active), recall.created_at.isoformat(),
-                ),
-            )
+            self.db.execute("INSERT INTO recalls VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            _recall_row(recall))
         return recall
 
-    def recalls(self) -> list[Recall]:
-        rows = self.db.execute("SELECT * FROM recalls ORDER BY created_at, id")
+    def save_recalls(self, recalls: Sequence[Recall]) -> None:
+        """Create or replace each recall, in one transaction (`created_at` kept)."""
+        now = datetime.now(UTC)
+        for recall in recalls:
+            recall.created_at = recall.created_at or now
+        with self.db:
+            self.db.executemany(_UPSERT_RECALL, [_recall_row(r) for r in recalls])
+
+    def delete_recall(self, recall_id: str) -> bool:
+        with self.db:
+            return self.db.execute("DELETE FROM recalls WHERE id=?", (recall_id,)).rowcount > 0
+
+    def recalls(self, *, sku: str | None = None, active: bool | None = None) -> list[Recall]:
+        clauses: list[str] = []
+        args: list[str | int] = []
+        if sku is not None:
+            clauses.append("sku = ?")
+            args.append(sku)
+        if active is not None:
+            clauses.append("active = ?")
+            args.append(int(active))
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self.db.execute(f"SELECT * FROM recalls{where} ORDER BY created_at, id", args)
         return [_recall(row) for row in rows]
 
     def get_recall(self, recall_id: str) -> Recall | None:
         row = self.db.execute("SELECT * FROM recalls WHERE id=?", (recall_id,)).fetchone()
         return _recall(row) if row else None
+
+    def get_recalls(self, recall_ids: Iterable[str]) -> dict[str, Recall]:
+        """Those of these recalls that exist, by id."""
+        found: dict[str, Recall] = {}
+        for chunk in _chunks(list(dict.fromkeys(recall_ids))):
+            rows = self.db.execute(
+                f"SELECT * FROM recalls WHERE id IN ({', '.join('?' * len(chunk))})", chunk)
+            found.update((row[0], _recall(row)) for row in rows)
+        return found
