@@ -284,6 +284,30 @@ class GatewayProcess:
         return self.log.read_text(errors="replace")
 
 
+# (method, route, status) of every response the gateways of this test session gave, read
+# from their /metrics before they stop, and the statuses their OpenAPI schema documents:
+# tests/conftest.py checks after a whole run that each documented one was produced.
+ANSWERED: set[tuple[str, str, str]] = set()
+DOCUMENTED: set[tuple[str, str, str]] = set()
+_REQUESTS = re.compile(r'^boomerang_http_requests_total\{handler="([^"]+)",method="([^"]+)",'
+                       r'status="(\d+)"\}')
+
+
+def _record_responses(api: str) -> None:
+    with contextlib.suppress(httpx.HTTPError):
+        for line in httpx.get(f"{api}/metrics", timeout=5).text.splitlines():
+            found = _REQUESTS.match(line)
+            if found:
+                route, method, status = found.groups()
+                ANSWERED.add((method.upper(), route, status))
+        if not DOCUMENTED:
+            schema = httpx.get(f"{api}/openapi.json", timeout=5).json()
+            DOCUMENTED.update((method.upper(), path, status)
+                              for path, operations in schema["paths"].items()
+                              for method, operation in operations.items()
+                              for status in operation.get("responses", {}))
+
+
 @contextlib.contextmanager
 def run_gateway(workdir: Path, env: dict[str, str]) -> Iterator[GatewayProcess]:
     """`python -m gateway serve` with the given BOOMERANG_* settings; stopped with SIGTERM."""
@@ -310,6 +334,7 @@ def run_gateway(workdir: Path, env: dict[str, str]) -> Iterator[GatewayProcess]:
         yield gateway
     finally:
         if process.poll() is None:
+            _record_responses(gateway.api)
             process.send_signal(signal.SIGTERM)
             try:
                 process.wait(20)

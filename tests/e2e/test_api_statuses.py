@@ -1,0 +1,91 @@
+"""The API's answers a client relies on, through a real gateway: an alert acknowledged and
+resolved by hand (and the conflict of acknowledging a resolved one), a geofence that assets
+still use, and an import too big to take."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from realservers import GATEWAY_PASSWORD, GATEWAY_USER, GatewayProcess, Mosquitto, run_gateway
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory,
+            mosquitto: Mosquitto) -> Iterator[GatewayProcess]:
+    env = {"BOOMERANG_MQTT_URL":
+           f"mqtt://{GATEWAY_USER}:{GATEWAY_PASSWORD}@127.0.0.1:{mosquitto.port}",
+           "BOOMERANG_MQTT_CLIENT_ID": f"gw-{uuid.uuid4().hex[:8]}"}
+    with run_gateway(Path(tmp_path_factory.mktemp("statuses")), env) as process:
+        yield process
+
+
+def test_an_alert_is_acknowledged_then_resolved_by_hand_and_no_further(
+    gateway: GatewayProcess,
+) -> None:
+    with gateway.client() as api:
+        asset_id = f"a-{uuid.uuid4().hex[:6]}"
+        assert api.post("/api/v1/assets", json={
+            "id": asset_id, "kind": "shipment", "flow": "recall", "sku": "KETTLE-2",
+            "lot": "L7"}).status_code == 201
+        assert api.post("/api/v1/recalls", json={"sku": "KETTLE-2", "lots": ["L7"]}
+                        ).status_code == 201
+        (alert,) = api.get("/api/v1/alerts", params={"asset_id": asset_id}).json()
+        assert api.get(f"/api/v1/alerts/{alert['id']}").json()["kind"] == "recall"
+        acknowledged = api.post(f"/api/v1/alerts/{alert['id']}/acknowledge",
+                                json={"by": "returns desk", "note": "customer called"})
+        assert acknowledged.status_code == 200
+        assert acknowledged.json()["state"] == "acknowledged"
+        resolved = api.post(f"/api/v1/alerts/{alert['id']}/resolve", json={"by": "returns desk"})
+        assert resolved.status_code == 200 and resolved.json()["state"] == "resolved"
+        again = api.post(f"/api/v1/alerts/{alert['id']}/acknowledge", json={})
+        assert again.status_code == 409 and "resolved" in again.json()["detail"]
+
+
+def test_a_geofence_that_assets_use_cannot_be_deleted(gateway: GatewayProcess) -> None:
+    with gateway.client() as api:
+        fence = api.post("/api/v1/geofences", json={
+            "name": "Returns hub", "kind": "hub",
+            "circle": {"lat": 50.1, "lon": 8.7, "radius_m": 500}}).json()
+        asset_id = f"a-{uuid.uuid4().hex[:6]}"
+        assert api.post("/api/v1/assets", json={
+            "id": asset_id, "kind": "shipment", "flow": "customer_return",
+            "destination": fence["id"]}).status_code == 201
+        refused = api.delete(f"/api/v1/geofences/{fence['id']}")
+        assert refused.status_code == 409 and asset_id in refused.text
+        assert api.delete(f"/api/v1/assets/{asset_id}").status_code == 204
+        assert api.delete(f"/api/v1/geofences/{fence['id']}").status_code == 204
+
+
+def test_an_import_over_the_size_limit_is_413(gateway: GatewayProcess) -> None:
+    row = "a-0001,shipment,customer_return," + "x" * 100 + "\n"
+    body = "id,kind,flow,customer\n" + row * (21 * 1024 * 1024 // len(row))
+    with gateway.client() as api:
+        response = api.post("/api/v1/assets:import", content=body.encode(),
+                            headers={"content-type": "text/csv"})
+    assert response.status_code == 413
+
+
+# Bodies that pass validation where an empty one would not, so that the id is what fails.
+BODIES = {("PUT", "/api/v1/profiles/{name}"): {"name": "no-such-name"}}
+
+
+def test_every_operation_that_documents_404_answers_it_for_an_unknown_id(
+    gateway: GatewayProcess,
+) -> None:
+    with gateway.client() as api:
+        schema = api.get("/openapi.json").json()
+        checked = 0
+        for path, operations in schema["paths"].items():
+            for method, operation in operations.items():
+                if "404" not in operation.get("responses", {}):
+                    continue
+                unknown = path.replace("{", "no-such-").replace("}", "")
+                body = BODIES.get((method.upper(), path), {}) if "requestBody" in operation \
+                    else None
+                response = api.request(method.upper(), unknown, json=body)
+                assert response.status_code == 404, f"{method.upper()} {path}: {response.text}"
+                checked += 1
+    assert checked >= 15
