@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,9 +10,13 @@ import pytest
 from realservers import (
     ANSWERED,
     DOCUMENTED,
+    GATEWAY_PASSWORD,
+    GATEWAY_USER,
+    GatewayProcess,
     InfluxDB,
     Mosquitto,
     WebhookReceiver,
+    run_gateway,
     run_influxdb,
     run_mosquitto,
     run_webhook_receiver,
@@ -31,6 +36,17 @@ def influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB]:
 def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
     with run_mosquitto(tmp_path_factory.mktemp("mosquitto"), TEST_TAGS + SIM_TAGS) as broker:
         yield broker
+
+
+@pytest.fixture(scope="module")
+def sqlite_gateway(tmp_path_factory: pytest.TempPathFactory,
+                   mosquitto: Mosquitto) -> Iterator[GatewayProcess]:
+    """A gateway on the module's broker with telemetry in SQLite: for API tests."""
+    env = {"BOOMERANG_MQTT_URL":
+           f"mqtt://{GATEWAY_USER}:{GATEWAY_PASSWORD}@127.0.0.1:{mosquitto.port}",
+           "BOOMERANG_MQTT_CLIENT_ID": f"gw-{uuid.uuid4().hex[:8]}"}
+    with run_gateway(Path(tmp_path_factory.mktemp("gateway")), env) as process:
+        yield process
 
 
 @pytest.fixture

@@ -5,21 +5,14 @@ still use, and an import too big to take."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from realservers import GATEWAY_PASSWORD, GATEWAY_USER, GatewayProcess, Mosquitto, run_gateway
+from realservers import GatewayProcess
 
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory,
-            mosquitto: Mosquitto) -> Iterator[GatewayProcess]:
-    env = {"BOOMERANG_MQTT_URL":
-           f"mqtt://{GATEWAY_USER}:{GATEWAY_PASSWORD}@127.0.0.1:{mosquitto.port}",
-           "BOOMERANG_MQTT_CLIENT_ID": f"gw-{uuid.uuid4().hex[:8]}"}
-    with run_gateway(Path(tmp_path_factory.mktemp("statuses")), env) as process:
-        yield process
+def gateway(sqlite_gateway: GatewayProcess) -> GatewayProcess:
+    return sqlite_gateway
 
 
 def test_an_alert_is_acknowledged_then_resolved_by_hand_and_no_further(

@@ -4,20 +4,15 @@ should and nothing more; no endpoint but health and metrics answers without a ke
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from realservers import (
-    GATEWAY_PASSWORD,
-    GATEWAY_USER,
     TAG_PASSWORD,
     GatewayProcess,
     Mosquitto,
-    run_gateway,
     wait_until,
 )
 
@@ -25,13 +20,8 @@ OPEN_PATHS = {"/healthz", "/readyz", "/metrics"}
 
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory,
-            mosquitto: Mosquitto) -> Iterator[GatewayProcess]:
-    env = {"BOOMERANG_MQTT_URL":
-           f"mqtt://{GATEWAY_USER}:{GATEWAY_PASSWORD}@127.0.0.1:{mosquitto.port}",
-           "BOOMERANG_MQTT_CLIENT_ID": f"gw-{uuid.uuid4().hex[:8]}"}
-    with run_gateway(Path(tmp_path_factory.mktemp("keys")), env) as process:
-        yield process
+def gateway(sqlite_gateway: GatewayProcess) -> GatewayProcess:
+    return sqlite_gateway
 
 
 def as_key(gateway: GatewayProcess, key: str) -> httpx.Client:
