@@ -139,7 +139,13 @@ class AlertStore:
         return (frozenset(row[0] for row in rows),
                 frozenset(row[0] for row in rows if row[1] != "resolved"))
 
-    def list(self, where: AlertFilter, *, limit: int = 100, offset: int = 0) -> list[Alert]:
+    def list(
+        self, where: AlertFilter, *, limit: int = 100, after: tuple[str, str] | None = None,
+        oldest_first: bool = False,
+    ) -> list[Alert]:
+        """Newest first (or oldest first), then by id; `after` is the (opened_at, id) of the
+        last alert of the previous page: a keyset, so alerts opened meanwhile neither shift
+        nor repeat a page."""
         clauses, args = [], []
         for column in ("kind", "state", "severity", "asset_id"):
             value = getattr(where, column)
@@ -152,11 +158,20 @@ class AlertStore:
         if where.until is not None:
             clauses.append("opened_at < ?")
             args.append(_iso(where.until))
+        beyond = ">" if oldest_first else "<"
+        if after is not None:
+            clauses.append(f"(opened_at {beyond} ? OR (opened_at = ? AND id > ?))")
+            args += [after[0], after[0], after[1]]
         query = f"SELECT {_COLUMNS} FROM alerts"
         if clauses:
             query += " WHERE " + " AND ".join(clauses)
-        query += " ORDER BY opened_at DESC, id LIMIT ? OFFSET ?"
-        return [_alert(row) for row in self.db.execute(query, (*args, limit, offset))]
+        query += f" ORDER BY opened_at {'ASC' if oldest_first else 'DESC'}, id LIMIT ?"
+        return [_alert(row) for row in self.db.execute(query, (*args, limit))]
+
+    @staticmethod
+    def position(alert: Alert) -> tuple[str, str]:
+        """The keyset of `list` for this alert."""
+        return _iso(alert.opened_at) or "", alert.id
 
     def load_rule_states(self, rule: str) -> dict[tuple[str, str], dict[str, Any]]:
         rows = self.db.execute("SELECT asset_id, key, state FROM rule_state WHERE rule=?", (rule,))

@@ -143,13 +143,17 @@ async def fetch(api_url: str, api_key: str, truth: GroundTruth
     async with httpx.AsyncClient(base_url=api_url.rstrip("/"), timeout=30,
                                  headers={"Authorization": f"Bearer {api_key}"}) as api:
         alerts: list[dict[str, Any]] = []
+        cursor: str | None = None
         while True:
-            response = await api.get("/api/v1/alerts", params={
-                "limit": PAGE, "offset": len(alerts)})
+            params: dict[str, str | int] = {"limit": PAGE}
+            if cursor is not None:
+                params["cursor"] = cursor
+            response = await api.get("/api/v1/alerts", params=params)
             response.raise_for_status()
             page = response.json()
-            alerts += page
-            if len(page) < PAGE:
+            alerts += page["items"]
+            cursor = page["next_cursor"]
+            if cursor is None:
                 break
         states: dict[str, str] = {}
         for asset_id in truth.assets:

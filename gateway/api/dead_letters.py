@@ -18,7 +18,9 @@ async def list_dead_letters(
     _: ReadKey,
     tag_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[int | None, Query(description="next_cursor of the previous page")] = None,
+    # Bounded to what SQLite's INTEGER holds: a bigger number is a 422, not a server error.
+    cursor: Annotated[int | None, Query(ge=0, le=2**63 - 1,
+                                        description="next_cursor of the previous page")] = None,
 ) -> Page[DeadLetterOut]:
     stored = gateway.dead_letters.list(limit=limit + 1, before_id=cursor, tag_id=tag_id)
     more = len(stored) > limit

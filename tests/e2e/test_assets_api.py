@@ -65,7 +65,7 @@ def create(api: httpx.Client, **fields: Any) -> dict[str, Any]:
 
 def alerts(api: httpx.Client, asset_id: str, kind: str | None = None) -> list[dict[str, Any]]:
     params = {"asset_id": asset_id, **({"kind": kind} if kind else {})}
-    found: list[dict[str, Any]] = api.get("/api/v1/alerts", params=params).json()
+    found: list[dict[str, Any]] = api.get("/api/v1/alerts", params=params).json()["items"]
     return found
 
 

@@ -183,7 +183,7 @@ def test_recalls_import_splits_lists_and_alerts_matching_assets(api: httpx.Clien
 
     def recalled(lot: str) -> list[str]:
         found = api.get("/api/v1/alerts", params={"asset_id": f"{p}-{lot}",
-                                                  "kind": "recall"}).json()
+                                                  "kind": "recall"}).json()["items"]
         return [a["key"] for a in found]
 
     assert recalled("L1") == [f"{p}-a"] and recalled("L2") == [f"{p}-a"]
