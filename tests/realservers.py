@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 ROOT = Path(__file__).resolve().parent.parent
 GATEWAY_USER, GATEWAY_PASSWORD = "boomerang-gateway", "gateway-secret"
@@ -262,6 +265,24 @@ def run_webhook_receiver(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def publisher(port: int, tag_id: str) -> mqtt.Client:
+    """A plain MQTT v5 client logged in as the tag, its network loop running."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}",
+                         protocol=mqtt.MQTTv5)
+    client.username_pw_set(tag_id, TAG_PASSWORD)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    return client
+
+
+def metric(api: str, name: str) -> float:
+    """One unlabelled sample of the gateway's /metrics, 0 if it has none yet."""
+    for line in httpx.get(f"{api}/metrics").text.splitlines():
+        if line.startswith(f"{name} "):
+            return float(line.split()[1])
+    return 0.0
 
 
 @dataclass

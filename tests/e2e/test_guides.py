@@ -19,6 +19,7 @@ from realservers import (
     TAG_PASSWORD,
     Mosquitto,
     free_port,
+    metric,
     run_gateway,
     run_mosquitto,
     wait_until,
@@ -26,13 +27,6 @@ from realservers import (
 from standardwebhooks.webhooks import Webhook
 
 EXAMPLES = ROOT / "docs" / "examples"
-
-
-def metric(api: str, name: str) -> float:
-    for line in httpx.get(f"{api}/metrics").text.splitlines():
-        if line.startswith(f"{name} "):
-            return float(line.split()[1])
-    return 0.0
 
 
 def test_the_tag_guide_examples_are_stored_without_a_dead_letter(tmp_path: Path) -> None:

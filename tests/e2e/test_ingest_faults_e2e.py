@@ -23,6 +23,7 @@ from realservers import (
     InfluxDB,
     Mosquitto,
     free_port,
+    metric,
     run_gateway,
     run_influxdb,
     wait_until,
@@ -102,10 +103,7 @@ def publish_paced(port: int, tag_id: str, count: int, rate: float,
 
 
 def messages_received(api: str) -> float:
-    for line in httpx.get(f"{api}/metrics").text.splitlines():
-        if line.startswith("boomerang_ingest_messages_total "):
-            return float(line.split()[1])
-    return 0.0
+    return metric(api, "boomerang_ingest_messages_total")
 
 
 def test_readings_received_but_not_stored_survive_a_sigkill(
@@ -153,13 +151,6 @@ OUTAGE_S = 30
 def readiness(api: str) -> dict[str, object]:
     result: dict[str, object] = httpx.get(f"{api}/readyz").json()
     return result
-
-
-def metric(api: str, name: str) -> float:
-    for line in httpx.get(f"{api}/metrics").text.splitlines():
-        if line.startswith(f"{name} "):
-            return float(line.split()[1])
-    return 0.0
 
 
 def test_an_influxdb_outage_mid_stream_loses_nothing(

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import orjson
 from realservers import (
     GATEWAY_PASSWORD,
@@ -19,6 +18,7 @@ from realservers import (
     ROOT,
     TAG_PASSWORD,
     InfluxDB,
+    metric,
     run_gateway,
     run_mosquitto,
     wait_until,
@@ -52,13 +52,6 @@ def settled(read: Callable[[], float], quiet_s: float = 2.0, timeout: float = 12
         elif time.monotonic() - since >= quiet_s:
             return
     raise TimeoutError(f"still changing after {timeout} s (last {last})")
-
-
-def metric(api: str, name: str) -> float:
-    for line in httpx.get(f"{api}/metrics").text.splitlines():
-        if line.startswith(f"{name} "):
-            return float(line.split()[1])
-    return 0.0
 
 
 def test_a_scenario_played_on_event_time_raises_what_its_ground_truth_expects(

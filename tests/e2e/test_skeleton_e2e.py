@@ -15,25 +15,15 @@ from paho.mqtt.enums import CallbackAPIVersion
 from realservers import (
     GATEWAY_PASSWORD,
     GATEWAY_USER,
-    TAG_PASSWORD,
     GatewayProcess,
     InfluxDB,
     Mosquitto,
     WebhookReceiver,
+    publisher,
     run_gateway,
     wait_until,
 )
 from standardwebhooks.webhooks import Webhook
-
-
-def publisher(port: int, tag_id: str) -> mqtt.Client:
-    """A plain MQTT v5 client logged in as the tag."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}",
-                         protocol=mqtt.MQTTv5)
-    client.username_pw_set(tag_id, TAG_PASSWORD)
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    return client
 
 
 def publish(client: mqtt.Client, topic: str, payload: bytes | dict[str, object]) -> int:

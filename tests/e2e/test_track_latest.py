@@ -16,15 +16,14 @@ import httpx
 import orjson
 import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 from realservers import (
     GATEWAY_PASSWORD,
     GATEWAY_USER,
-    TAG_PASSWORD,
     GatewayProcess,
     InfluxDB,
     Mosquitto,
     free_port,
+    publisher,
     run_gateway,
     wait_until,
 )
@@ -32,15 +31,6 @@ from realservers import (
 from ingest.sinks import InfluxQLTelemetryReader, InfluxV1Sink, Point
 
 TAG, OTHER_TAG = "tag-g", "tag-h"
-
-
-def publisher(port: int, tag_id: str) -> mqtt.Client:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}",
-                         protocol=mqtt.MQTTv5)
-    client.username_pw_set(tag_id, TAG_PASSWORD)
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    return client
 
 
 def publish(client: mqtt.Client, topic: str, payload: dict[str, object]) -> None:
