@@ -235,8 +235,29 @@ class RuleEngine:
         changed = {asset.id: self._assets[asset.id] for asset in assets}
         self._judge_recalls(changed.values(), self._clock())
 
-    def remove_asset(self, asset_id: str) -> None:
+    def remove_asset(self, asset_id: str, by: str = "") -> None:
+        """A deleted asset: its open and acknowledged alerts are resolved (announced as any
+        resolution is: subscribers hear alert.resolved) and its rule state is forgotten, in
+        memory and stored, in one transaction. The alerts stay, resolved, for the record."""
+        asset = self._assets.get(asset_id)
+        events: list[EngineEvent] = []
+        with self._store.db:
+            if asset is not None:
+                now = self._clock()
+                closing = [Transition(Action.RESOLVE, alert.kind, key=alert.key, at=now,
+                                      summary="asset deleted",
+                                      details={"resolved_by": by} if by else {})
+                           for alert in self._store.live_of(asset_id)]
+                events = self._apply(asset, closing)
+            for rule, key in self._store.delete_rule_states(asset_id):
+                self._states.pop((asset_id, rule, key), None)
+            # State changed since the last save is in memory only.
+            for where in [where for where in self._unsaved if where[0] == asset_id]:
+                self._unsaved.discard(where)
+                self._states.pop(where, None)
+        self._recall_keys.pop(asset_id, None)
         self._unbind(self._assets.pop(asset_id, None))
+        self._announce(events)
 
     def _unbind(self, asset: Asset | None) -> None:
         # Only while the tag still points at this asset: another may have taken it since.
@@ -248,9 +269,23 @@ class RuleEngine:
 
     def upsert_recalls(self, items: Sequence[Recall]) -> None:
         """New or changed recalls; every asset judged against the active ones, once."""
+        self.keep_recalls(items)
+        self.judge_recalls(self.asset_ids())
+
+    def keep_recalls(self, items: Sequence[Recall]) -> None:
+        """New or changed recalls, judged from each asset's next reading on; an asset that
+        does not report is judged by `judge_recalls`."""
         for item in items:
             self._recalls[item.id] = item
-        self._judge_recalls(list(self._assets.values()), self._clock())
+
+    def asset_ids(self) -> list[str]:
+        return list(self._assets)
+
+    def judge_recalls(self, asset_ids: Iterable[str]) -> None:
+        """These assets (those of them still registered) judged against the active recalls,
+        in one transaction."""
+        assets = [asset for asset in map(self._assets.get, asset_ids) if asset is not None]
+        self._judge_recalls(assets, self._clock())
 
     def remove_recall(self, recall_id: str) -> None:
         """Its open alerts stay open until the asset arrives or someone resolves them."""

@@ -173,6 +173,20 @@ class AlertStore:
         """The keyset of `list` for this alert."""
         return _iso(alert.opened_at) or "", alert.id
 
+    def live_of(self, asset_id: str) -> tuple[Alert, ...]:
+        """The open and acknowledged alerts of an asset."""
+        rows = self.db.execute(
+            f"SELECT {_COLUMNS} FROM alerts WHERE asset_id=? AND state != 'resolved'",
+            (asset_id,))
+        return tuple(_alert(row) for row in rows)
+
+    def delete_rule_states(self, asset_id: str) -> tuple[tuple[str, str], ...]:
+        """Forget an asset's rule state; the (rule, key) of each row deleted. Call inside the
+        engine's transaction."""
+        rows = self.db.execute("DELETE FROM rule_state WHERE asset_id=? RETURNING rule, key",
+                               (asset_id,))
+        return tuple((row[0], row[1]) for row in rows)
+
     def load_rule_states(self, rule: str) -> dict[tuple[str, str], dict[str, Any]]:
         rows = self.db.execute("SELECT asset_id, key, state FROM rule_state WHERE rule=?", (rule,))
         return {(row[0], row[1]): orjson.loads(row[2]) for row in rows}

@@ -170,6 +170,12 @@ class SubscriptionStore:
             )
 
     def delete(self, subscription_id: str) -> bool:
+        """With its deliveries: no worker would send them, nothing could replay them, and
+        they would count as pending forever."""
         with self.db:
             cursor = self.db.execute("DELETE FROM subscriptions WHERE id=?", (subscription_id,))
+            self.db.execute(
+                "DELETE FROM delivery_attempts WHERE delivery_seq IN "
+                "(SELECT seq FROM deliveries WHERE subscription_id=?)", (subscription_id,))
+            self.db.execute("DELETE FROM deliveries WHERE subscription_id=?", (subscription_id,))
         return cursor.rowcount > 0

@@ -1,14 +1,22 @@
 """Bulk import of assets and recalls (the rows of a CSV file, already checked cell by cell):
 each row creates or updates one item; a bad row is reported and never stops the others.
-All the good rows go to the registry in one transaction and to the rule engine in one pass."""
+
+An import runs on the event loop (the registry's SQLite connection and the rule engine are
+not thread-safe) a chunk of CHUNK_ROWS rows at a time, letting ingest and other requests run
+between chunks. Each chunk is checked against the registry as it is then and written in a
+transaction of its own: one transaction over the whole file cannot stay open while other
+coroutines commit on the same connection (their commit would end it, their rollback undo
+it)."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gateway.domain import Asset, Recall
 
@@ -19,6 +27,18 @@ if TYPE_CHECKING:
 
 ASSET_REQUIRED = ("kind", "flow")
 RECALL_REQUIRED = ("sku",)
+CHUNK_ROWS = 250
+"""Rows between two turns of the event loop: a few milliseconds of work."""
+
+T = TypeVar("T")
+
+
+async def chunks(items: Iterable[T], size: int = CHUNK_ROWS) -> AsyncIterator[list[T]]:
+    """`items` `size` at a time, letting the event loop run other tasks between two."""
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+        await asyncio.sleep(0)
 
 
 class Outcome(StrEnum):
@@ -73,7 +93,18 @@ def _missing(changes: dict[str, Any], required: tuple[str, ...], what: str) -> l
             if changes.get(name) is None]
 
 
-def import_assets(
+async def import_assets(
+    registry: AssetRegistry, engine: RuleEngine, rows: list[ImportRow], *, create_only: bool
+) -> list[RowOutcome]:
+    """Each row's outcome, in order. A chunk's rows go to the registry in one transaction
+    and to the rule engine in one pass."""
+    outcomes: list[RowOutcome] = []
+    async for chunk in chunks(rows):
+        outcomes += _import_asset_chunk(registry, engine, chunk, create_only=create_only)
+    return outcomes
+
+
+def _import_asset_chunk(
     registry: AssetRegistry, engine: RuleEngine, rows: list[ImportRow], *, create_only: bool
 ) -> list[RowOutcome]:
     stored = registry.get_assets(row.id for row in rows if row.id and not row.problems)
@@ -116,7 +147,20 @@ def import_assets(
     return [outcomes[row.row] for row in rows]
 
 
-def import_recalls(
+async def import_recalls(
+    registry: AssetRegistry, engine: RuleEngine, rows: list[ImportRow], *, create_only: bool
+) -> list[RowOutcome]:
+    """Each row's outcome, in order. A chunk's rows go to the registry in one transaction;
+    once all are in, every asset is judged against the active recalls, a chunk at a time."""
+    outcomes: list[RowOutcome] = []
+    async for chunk in chunks(rows):
+        outcomes += _import_recall_chunk(registry, engine, chunk, create_only=create_only)
+    async for asset_ids in chunks(engine.asset_ids()):
+        engine.judge_recalls(asset_ids)
+    return outcomes
+
+
+def _import_recall_chunk(
     registry: AssetRegistry, engine: RuleEngine, rows: list[ImportRow], *, create_only: bool
 ) -> list[RowOutcome]:
     stored = registry.get_recalls(row.id for row in rows if row.id and not row.problems)
@@ -141,5 +185,5 @@ def import_recalls(
                                    Outcome.UPDATED if existed else Outcome.CREATED))
         latest[recall.id] = recall
     registry.save_recalls(list(latest.values()))
-    engine.upsert_recalls(list(latest.values()))
+    engine.keep_recalls(list(latest.values()))
     return outcomes

@@ -10,11 +10,11 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from fastapi import HTTPException, Request, status
+import orjson
+from fastapi import HTTPException, Request, Response, status
 from pydantic import BaseModel, ValidationError
 
-from gateway.api.schemas import ImportProblemOut, ImportReport, ImportRowOut
-from gateway.imports import ImportRow, Outcome, Problem, RowOutcome
+from gateway.imports import ImportRow, Outcome, Problem, RowOutcome, chunks
 
 MAX_CSV_BYTES = 20 * 1024 * 1024
 CSV_MEDIA_TYPES = ("text/csv", "application/csv")
@@ -70,7 +70,7 @@ async def read_csv_body(request: Request) -> str:
                           "CSV UTF-8") from None
 
 
-def parse_rows(
+async def parse_rows(
     text: str,
     model: type[BaseModel],
     *,
@@ -79,8 +79,11 @@ def parse_rows(
 ) -> list[ImportRow]:
     """Rows of `text` checked by `model` (which has an `id` field). Cells are stripped; a
     cell of a `lists` column holds items separated by `;`; an empty cell is the column's
-    `empty` value, None by default (which clears an optional field)."""
-    reader = csv.reader(io.StringIO(text))
+    `empty` value, None by default (which clears an optional field). A chunk of rows at a
+    time, letting the event loop run between two."""
+    # Universal newlines: files from old spreadsheets end lines with a lone CR. Strict: an
+    # unclosed quote would otherwise swallow every row after it into one cell.
+    reader = csv.reader(io.StringIO(text, newline=None), strict=True)
     try:
         header = [name.strip() for name in next(reader, [])]
         if not any(header):
@@ -94,9 +97,9 @@ def parse_rows(
         if repeated:
             raise _unreadable("header", f"column {', '.join(map(repr, repeated))} repeated")
         rows = []
-        for number, cells in enumerate(reader, start=2):
-            if any(cell.strip() for cell in cells):
-                rows.append(_row(number, header, cells, model, lists, empty or {}))
+        async for chunk in chunks(enumerate(reader, start=2)):
+            rows += [_row(number, header, cells, model, lists, empty or {})
+                     for number, cells in chunk if any(cell.strip() for cell in cells)]
     except csv.Error as exc:
         raise _unreadable("file", f"row {reader.line_num}: {exc}") from None
     return rows
@@ -137,13 +140,16 @@ def _row(
     return ImportRow(number, row_id, changes)
 
 
-def report(outcomes: list[RowOutcome]) -> ImportReport:
+def report(outcomes: list[RowOutcome]) -> Response:
+    """An ImportReport, serialised here rather than validated by FastAPI: for a large file
+    that would hold up the event loop for longer than the whole import does between two
+    chunks."""
     counts = Counter(outcome.outcome for outcome in outcomes)
-    return ImportReport(
-        created=counts[Outcome.CREATED], updated=counts[Outcome.UPDATED],
-        rejected=counts[Outcome.REJECTED],
-        rows=[ImportRowOut(row=o.row, id=o.id, outcome=o.outcome,
-                           errors=[ImportProblemOut(field=p.field, reason=p.reason)
-                                   for p in o.problems])
-              for o in outcomes],
-    )
+    body: dict[str, Any] = {
+        "created": counts[Outcome.CREATED], "updated": counts[Outcome.UPDATED],
+        "rejected": counts[Outcome.REJECTED],
+        "rows": [{"row": o.row, "id": o.id, "outcome": o.outcome,
+                  "errors": [{"field": p.field, "reason": p.reason} for p in o.problems]}
+                 for o in outcomes],
+    }
+    return Response(orjson.dumps(body), media_type="application/json")

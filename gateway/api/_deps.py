@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from gateway.imports import Problem
 from gateway.registry import ApiKey
 
 if TYPE_CHECKING:
@@ -55,3 +56,12 @@ AdminKey = Annotated[ApiKey, Depends(require("admin"))]
 
 def not_found(what: str, ident: str) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, f"no {what} with id {ident!r}")
+
+
+def invalid(where: str, problems: list[Problem]) -> HTTPException:
+    """422 naming each field at fault (`loc` ends with it) and why; `where` is `body` or
+    `query`."""
+    return HTTPException(
+        status.HTTP_422_UNPROCESSABLE_CONTENT,
+        [{"loc": [where, p.field], "msg": p.reason, "type": "value_error"} for p in problems],
+    )

@@ -1,11 +1,12 @@
-"""`/api/v1/recalls`: create, read, update (`active: false` ends one), delete, list, CSV import."""
+"""`/api/v1/recalls`: create, read, update (`active: false` ends one), delete, list (filters,
+sorting, cursors), CSV import."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, replace
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 
 from gateway.api._csv import (
     IMPORT_RESPONSES,
@@ -16,10 +17,22 @@ from gateway.api._csv import (
     report,
 )
 from gateway.api._deps import GatewayDep, ReadKey, WriteKey, not_found
-from gateway.api.schemas import ImportReport, RecallCsvRow, RecallIn, RecallOut, RecallPatch
+from gateway.api._paging import PageRequest, page_request
+from gateway.api.schemas import (
+    ImportReport,
+    Page,
+    RecallCsvRow,
+    RecallIn,
+    RecallOut,
+    RecallPatch,
+)
 from gateway.domain import Recall
+from gateway.registry import RecallOrder
 
 router = APIRouter(prefix="/api/v1/recalls", tags=["recalls"])
+
+RecallPaging = Annotated[PageRequest[RecallOrder],
+                         Depends(page_request(RecallOrder, "created_at", ": oldest first"))]
 
 
 def recall_out(recall: Recall) -> RecallOut:
@@ -36,15 +49,19 @@ async def create_recall(body: RecallIn, gateway: GatewayDep, _: WriteKey) -> Rec
     return recall_out(gateway.create_recall(recall))
 
 
-@router.get("", response_model=list[RecallOut])
+@router.get("", response_model=Page[RecallOut],
+            responses={422: {"description": "an unknown sort field, or a bad cursor"}})
 async def list_recalls(
     gateway: GatewayDep,
     _: ReadKey,
+    paging: RecallPaging,
     sku: str | None = None,
     active: Annotated[bool | None, Query(description="true: running; false: ended")] = None,
-) -> list[RecallOut]:
-    """Oldest first."""
-    return [recall_out(r) for r in gateway.registry.recalls(sku=sku, active=active)]
+) -> Page[RecallOut]:
+    """Oldest first unless `sort` says otherwise, a page at a time."""
+    recalls, next_key = gateway.registry.recall_page(
+        paging.order, limit=paging.limit, after=paging.after, sku=sku, active=active)
+    return paging.page([recall_out(r) for r in recalls], next_key)
 
 
 @router.post(":import", response_model=ImportReport, openapi_extra=OPENAPI_CSV_BODY,
@@ -56,13 +73,13 @@ async def import_recalls(
     mode: Annotated[ImportMode, Query(
         description="upsert: a row whose id exists updates that recall (only the columns the "
         "file has); create: such a row is rejected")] = "upsert",
-) -> ImportReport:
+) -> Response:
     """A CSV file of recalls, one a row; the header names the columns (id, sku, lots,
     serials, reason, active), `lots` and `serials` separated by `;`. Matching assets alert
     once the file is in."""
-    rows = parse_rows(await read_csv_body(request), RecallCsvRow,
-                      lists=frozenset(("lots", "serials")), empty={"reason": ""})
-    return report(gateway.import_recalls(rows, create_only=mode == "create"))
+    rows = await parse_rows(await read_csv_body(request), RecallCsvRow,
+                            lists=frozenset(("lots", "serials")), empty={"reason": ""})
+    return report(await gateway.import_recalls(rows, create_only=mode == "create"))
 
 
 @router.get("/{recall_id}", response_model=RecallOut,

@@ -1,11 +1,13 @@
 """The state store for what people register: assets, recalls, profiles, geofences and API
 keys (SQLite)."""
 
+from gateway.registry._keyset import SortKey, SortOrder
 from gateway.registry.assets import (
     ASSET_SORT_FIELDS,
+    RECALL_SORT_FIELDS,
     AssetOrder,
     AssetRegistry,
-    SortKey,
+    RecallOrder,
     TagAlreadyBound,
 )
 from gateway.registry.keys import SCOPES, ApiKey, KeyStore
@@ -13,12 +15,15 @@ from gateway.registry.places import PlaceRegistry
 
 __all__ = [
     "ASSET_SORT_FIELDS",
+    "RECALL_SORT_FIELDS",
     "SCOPES",
     "ApiKey",
     "AssetOrder",
     "AssetRegistry",
     "KeyStore",
     "PlaceRegistry",
+    "RecallOrder",
     "SortKey",
+    "SortOrder",
     "TagAlreadyBound",
 ]

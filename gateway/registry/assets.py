@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 
@@ -20,6 +19,7 @@ from gateway.domain import (
     Recall,
     TagBinding,
 )
+from gateway.registry._keyset import SortKey, SortOrder, fetch_page, last_when_null
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS assets (
@@ -62,46 +62,36 @@ _UPSERT_RECALL = (
 )
 _FILTERABLE = frozenset(("tag_id", "kind", "flow", "sku", "serial", "lot", "customer", "state",
                          "profile", "destination"))
-# What each sort orders by, the id last so that the order is total and a keyset cursor
-# (the last row's terms) resumes exactly. A nullable column's NULL becomes an empty BLOB,
-# which SQLite sorts after every TEXT: the assets without a value come last (first when
-# descending), and the row-value comparison never meets a NULL, which would drop rows.
-_NO_VALUE = b""
-_SORT_TERMS: dict[str, tuple[str, ...]] = {
-    "id": ("id",),
-    "created_at": ("created_at", "id"),
-    "state": ("state", "id"),
-    **{column: (f"IFNULL({column}, X'')", "id") for column in ("due_at", "customer", "sku")},
-}
-ASSET_SORT_FIELDS: tuple[str, ...] = tuple(_SORT_TERMS)
-
-SortKey = tuple[str | None, ...]
-"""Where a page ended: the sort terms of its last row, None where it has no value."""
+_RECALL_COLUMNS = ("id", "sku", "lots", "serials", "reason", "active", "created_at")
 
 
-@dataclass(frozen=True, slots=True)
-class AssetOrder:
+class AssetOrder(SortOrder):
     """A sort over the assets by one of ASSET_SORT_FIELDS, ties broken by id."""
 
-    field: str = "id"
-    descending: bool = False
+    __slots__ = ()
+    WHAT = "assets"
+    TERMS: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "id": ("id",),
+        "created_at": ("created_at", "id"),
+        "state": ("state", "id"),
+        **{column: (last_when_null(column), "id") for column in ("due_at", "customer", "sku")},
+    }
 
-    def __post_init__(self) -> None:
-        if self.field not in _SORT_TERMS:
-            raise ValueError(f"cannot sort assets by {self.field!r}; "
-                             f"by {', '.join(ASSET_SORT_FIELDS)}")
 
-    @classmethod
-    def parse(cls, text: str) -> AssetOrder:
-        """`field` or `-field` (descending)."""
-        return cls(text.removeprefix("-"), text.startswith("-"))
+class RecallOrder(SortOrder):
+    """A sort over the recalls by one of RECALL_SORT_FIELDS, ties broken by id."""
 
-    def __str__(self) -> str:
-        return f"-{self.field}" if self.descending else self.field
+    __slots__ = ()
+    WHAT = "recalls"
+    TERMS: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "id": ("id",),
+        "created_at": ("created_at", "id"),
+        "sku": ("sku", "id"),
+    }
 
-    @property
-    def key_length(self) -> int:
-        return len(_SORT_TERMS[self.field])
+
+ASSET_SORT_FIELDS = AssetOrder.fields()
+RECALL_SORT_FIELDS = RecallOrder.fields()
 
 
 class TagAlreadyBound(Exception):
@@ -285,40 +275,14 @@ class AssetRegistry:
     ) -> tuple[list[Asset], SortKey | None]:
         """Up to `limit` assets in `order` after the key `after` (a previous page's), and the
         key to pass for the next page, None on the last. `equal` filters columns by equality."""
-        clauses: list[str] = []
-        args: list[str | bytes] = []
+        where: dict[str, str] = {}
         for column, value in equal.items():
             if value is not None:
                 if column not in _FILTERABLE:
                     raise ValueError(f"cannot filter assets by {column}")
-                clauses.append(f"{column} = ?")
-                args.append(value)
-        terms = _SORT_TERMS[order.field]
-        if after is not None:
-            if len(after) != len(terms):
-                raise ValueError(f"a key of sort {order} has {len(terms)} terms")
-            bound = [_NO_VALUE if value is None else value for value in after]
-            before, beyond = ("<=", "<") if order.descending else (">=", ">")
-            if len(terms) > 1:
-                # Implied by the row-value comparison, but SQLite seeks an expression index
-                # only on a bound of the expression alone.
-                clauses.append(f"{terms[0]} {before} ?")
-                args.append(bound[0])
-            clauses.append(f"({', '.join(terms)}) {beyond} ({', '.join('?' * len(terms))})")
-            args.extend(bound)
-        query = f"SELECT {_ASSET_COLUMNS}, {', '.join(terms)} FROM assets"
-        if clauses:
-            query += " WHERE " + " AND ".join(clauses)
-        query += " ORDER BY " + ", ".join(
-            f"{term} DESC" if order.descending else term for term in terms)
-        if limit is not None:
-            query += f" LIMIT {int(limit) + 1}"
-        rows = self.db.execute(query, args).fetchall()
-        more = limit is not None and len(rows) > limit
-        rows = rows[:limit]
-        next_key = None
-        if more and rows:
-            next_key = tuple(None if value == _NO_VALUE else value for value in rows[-1][14:])
+                where[f"{column} = ?"] = value
+        rows, next_key = fetch_page(self.db, "assets", _ASSET_COLUMNS.split(", "), order,
+                                    limit=limit, after=after, where=where)
         return [_asset(row) for row in rows], next_key
 
     def create_recall(self, recall: Recall) -> Recall:
@@ -342,20 +306,27 @@ class AssetRegistry:
             return self.db.execute("DELETE FROM recalls WHERE id=?", (recall_id,)).rowcount > 0
 
     def recalls(self, *, sku: str | None = None, active: bool | None = None) -> list[Recall]:
-        clauses: list[str] = []
-        args: list[str | int] = []
+        """Oldest first."""
+        items, _ = self.recall_page(RecallOrder("created_at"), sku=sku, active=active)
+        return items
+
+    def recall_page(
+        self, order: RecallOrder, *, limit: int | None = None, after: SortKey | None = None,
+        sku: str | None = None, active: bool | None = None,
+    ) -> tuple[list[Recall], SortKey | None]:
+        """As `asset_page`, of the recalls, filtered by sku and whether they are active."""
+        where: dict[str, str | int] = {}
         if sku is not None:
-            clauses.append("sku = ?")
-            args.append(sku)
+            where["sku = ?"] = sku
         if active is not None:
-            clauses.append("active = ?")
-            args.append(int(active))
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = self.db.execute(f"SELECT * FROM recalls{where} ORDER BY created_at, id", args)
-        return [_recall(row) for row in rows]
+            where["active = ?"] = int(active)
+        rows, next_key = fetch_page(self.db, "recalls", _RECALL_COLUMNS, order, limit=limit,
+                                    after=after, where=where)
+        return [_recall(row) for row in rows], next_key
 
     def get_recall(self, recall_id: str) -> Recall | None:
-        row = self.db.execute("SELECT * FROM recalls WHERE id=?", (recall_id,)).fetchone()
+        row = self.db.execute(f"SELECT {', '.join(_RECALL_COLUMNS)} FROM recalls WHERE id=?",
+                              (recall_id,)).fetchone()
         return _recall(row) if row else None
 
     def get_recalls(self, recall_ids: Iterable[str]) -> dict[str, Recall]:
@@ -363,6 +334,7 @@ class AssetRegistry:
         found: dict[str, Recall] = {}
         for chunk in _chunks(list(dict.fromkeys(recall_ids))):
             rows = self.db.execute(
-                f"SELECT * FROM recalls WHERE id IN ({', '.join('?' * len(chunk))})", chunk)
+                f"SELECT {', '.join(_RECALL_COLUMNS)} FROM recalls "
+                f"WHERE id IN ({', '.join('?' * len(chunk))})", chunk)
             found.update((row[0], _recall(row)) for row in rows)
         return found

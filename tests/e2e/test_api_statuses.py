@@ -1,6 +1,6 @@
 """The API's answers a client relies on, through a real gateway: an alert acknowledged and
-resolved by hand (and the conflict of acknowledging a resolved one), a geofence that assets
-still use, and an import too big to take."""
+resolved by hand (the conflict of acknowledging a resolved one, and a bad request for
+either), a geofence that assets still use, and an import too big to take."""
 
 from __future__ import annotations
 
@@ -35,6 +35,29 @@ def test_an_alert_is_acknowledged_then_resolved_by_hand_and_no_further(
         assert resolved.status_code == 200 and resolved.json()["state"] == "resolved"
         again = api.post(f"/api/v1/alerts/{alert['id']}/acknowledge", json={})
         assert again.status_code == 409 and "resolved" in again.json()["detail"]
+
+
+@pytest.mark.parametrize(("body", "loc"), [
+    ({"by": "x" * 257}, ["body", "by"]),
+    ({"note": "x" * 2001}, ["body", "note"]),
+    ({"note": None}, ["body", "note"]),
+    ({"state": "resolved"}, ["body", "state"]),
+])
+def test_a_bad_acknowledge_or_resolve_is_422_naming_the_field_and_changes_nothing(
+    gateway: GatewayProcess, body: dict[str, object], loc: list[str]
+) -> None:
+    with gateway.client() as api:
+        sku, asset_id = f"SKU-{uuid.uuid4().hex[:6]}", f"a-{uuid.uuid4().hex[:6]}"
+        assert api.post("/api/v1/assets", json={
+            "id": asset_id, "kind": "shipment", "flow": "recall", "sku": sku}).status_code == 201
+        assert api.post("/api/v1/recalls", json={"sku": sku}).status_code == 201
+        (alert,) = api.get("/api/v1/alerts", params={"asset_id": asset_id}).json()["items"]
+        assert alert["state"] == "open"
+        for action in ("acknowledge", "resolve"):
+            response = api.post(f"/api/v1/alerts/{alert['id']}/{action}", json=body)
+            assert response.status_code == 422, (action, response.text)
+            assert [e["loc"] for e in response.json()["detail"]] == [loc], action
+        assert api.get(f"/api/v1/alerts/{alert['id']}").json() == alert
 
 
 def test_a_geofence_that_assets_use_cannot_be_deleted(gateway: GatewayProcess) -> None:

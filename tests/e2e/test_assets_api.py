@@ -126,6 +126,35 @@ def test_taking_a_tag_bound_to_another_asset_is_409_naming_both(api: httpx.Clien
     assert same.status_code == 200
 
 
+@pytest.mark.parametrize(("body", "loc"), [
+    ({"kind": "boat"}, ["body", "kind"]),
+    ({"kind": None}, ["body", "kind"]),
+    ({"flow": "lost"}, ["body", "flow"]),
+    ({"id": "no spaces"}, ["body", "id"]),
+    ({"tag_id": "not a tag!"}, ["body", "tag_id"]),
+    ({"due_at": "2026-12-24T12:00:00"}, ["body", "due_at"]),  # no time zone
+    ({"sku": "S" * 129}, ["body", "sku"]),
+    ({"customer": 42}, ["body", "customer"]),
+    ({"state": "returned"}, ["body", "state"]),
+])
+def test_an_invalid_new_asset_is_422_naming_the_field_and_not_made(
+    api: httpx.Client, body: dict[str, Any], loc: list[str]
+) -> None:
+    asset_id = unique("a")
+    response = api.post("/api/v1/assets", json={
+        "id": asset_id, "kind": "rental", "flow": "rental_return", **body})
+    assert response.status_code == 422
+    assert loc in [error["loc"] for error in response.json()["detail"]]
+    assert api.get(f"/api/v1/assets/{asset_id}").status_code == 404
+
+
+def test_a_new_asset_without_kind_and_flow_is_422_naming_both(api: httpx.Client) -> None:
+    response = api.post("/api/v1/assets", json={"id": unique("a"), "customer": "Kranz"})
+    assert response.status_code == 422
+    assert sorted(error["loc"] for error in response.json()["detail"]) == [
+        ["body", "flow"], ["body", "kind"]]
+
+
 @pytest.mark.parametrize(("body", "field"), [
     ({"kind": "boat"}, "kind"),
     ({"flow": None}, "flow"),
@@ -209,13 +238,28 @@ def sort_set(gateway: GatewayProcess) -> list[dict[str, Any]]:
 
 
 def expected_order(assets: list[dict[str, Any]], field: str) -> list[str]:
-    """Ascending: values, then assets without one, ties by id."""
+    """Ascending: values, then items without one, ties by id."""
     def key(asset: dict[str, Any]) -> tuple[Any, ...]:
         value = asset[field]
         if field in ("due_at", "created_at") and value is not None:
             value = datetime.fromisoformat(value)
         return (value is None, value if value is not None else "", asset["id"])
     return [asset["id"] for asset in sorted(assets, key=key)]
+
+
+def walk_pages(api: httpx.Client, path: str, params: dict[str, str]) -> list[list[str]]:
+    """The ids of each page, following next_cursor to the last page."""
+    pages: list[list[str]] = []
+    cursor = None
+    while True:
+        response = api.get(path, params={**params, **({"cursor": cursor} if cursor else {})})
+        assert response.status_code == 200, response.text
+        page = response.json()
+        pages.append([item["id"] for item in page["items"]])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return pages
+        assert len(pages) < 100
 
 
 @pytest.mark.parametrize("descending", [False, True], ids=["ascending", "descending"])
@@ -226,36 +270,27 @@ def test_every_sort_pages_by_cursor_without_losing_or_repeating_a_row(
     expected = expected_order(sort_set, field)
     if descending:
         expected.reverse()
-    seen: list[str] = []
-    cursor = None
-    pages = 0
-    while True:
-        params = {"flow": "trade_in", "sort": f"-{field}" if descending else field, "limit": "4",
-                  **({"cursor": cursor} if cursor else {})}
-        response = api.get("/api/v1/assets", params=params)
-        assert response.status_code == 200, response.text
-        page = response.json()
-        seen += [item["id"] for item in page["items"]]
-        pages += 1
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
-        assert pages < 20
-    assert pages == 6  # 23 rows, 4 a page; the last page knows it is the last
-    assert seen == expected
+    pages = walk_pages(api, "/api/v1/assets", {
+        "flow": "trade_in", "sort": f"-{field}" if descending else field, "limit": "4"})
+    assert len(pages) == 6  # 23 rows, 4 a page; the last page knows it is the last
+    assert [item for page in pages for item in page] == expected
 
 
-def test_an_unknown_sort_or_a_bad_cursor_is_422(api: httpx.Client,
-                                                sort_set: list[dict[str, Any]]) -> None:
-    response = api.get("/api/v1/assets", params={"sort": "colour"})
+@pytest.mark.parametrize(("resource", "made", "field"), [
+    ("assets", "sort_set", "due_at"), ("recalls", "recall_set", "sku")])
+def test_an_unknown_sort_or_a_bad_cursor_is_422(
+    api: httpx.Client, request: pytest.FixtureRequest, resource: str, made: str, field: str
+) -> None:
+    request.getfixturevalue(made)  # enough of them for a second page
+    path = f"/api/v1/{resource}"
+    response = api.get(path, params={"sort": "colour"})
     assert response.status_code == 422 and "sort" in field_names(response)
-    assert "due_at" in response.text  # says which fields there are
+    assert field in response.text  # says which fields there are
     for cursor in ("garbage!", "WzEsMiwzXQ", ""):
-        response = api.get("/api/v1/assets", params={"cursor": cursor})
+        response = api.get(path, params={"cursor": cursor})
         assert response.status_code == 422 and "cursor" in field_names(response), cursor
-    by_due = api.get("/api/v1/assets", params={"sort": "due_at", "limit": 2}).json()
-    response = api.get("/api/v1/assets", params={"sort": "-due_at",
-                                                 "cursor": by_due["next_cursor"]})
+    first = api.get(path, params={"sort": field, "limit": 2}).json()
+    response = api.get(path, params={"sort": f"-{field}", "cursor": first["next_cursor"]})
     assert response.status_code == 422 and "cursor" in field_names(response)
 
 
@@ -337,6 +372,48 @@ def test_recall_update_delete_and_their_404_and_422(api: httpx.Client) -> None:
     assert api.delete(f"/api/v1/recalls/{recall['id']}").status_code == 404
 
 
+def test_a_recall_id_taken_is_409_and_the_recall_unchanged(api: httpx.Client) -> None:
+    recall_id = unique("rcl")
+    first = api.post("/api/v1/recalls", json={"id": recall_id, "sku": unique("SKU")})
+    assert first.status_code == 201
+    again = api.post("/api/v1/recalls", json={"id": recall_id, "sku": unique("SKU"),
+                                              "reason": "another"})
+    assert again.status_code == 409
+    assert again.json()["detail"] == f"recall {recall_id} exists"
+    assert api.get(f"/api/v1/recalls/{recall_id}").json() == first.json()
+
+
+@pytest.mark.parametrize(("body", "loc"), [
+    ({"sku": ""}, ["body", "sku"]),
+    ({"sku": None}, ["body", "sku"]),
+    ({"id": "no spaces"}, ["body", "id"]),
+    ({"lots": "L1"}, ["body", "lots"]),
+    ({"serials": ["S1", 2]}, ["body", "serials", 1]),
+    ({"reason": "x" * 2001}, ["body", "reason"]),
+    ({"active": False}, ["body", "active"]),  # ended by PATCH, not made ended
+])
+def test_an_invalid_new_recall_is_422_naming_the_field_and_not_made(
+    api: httpx.Client, body: dict[str, Any], loc: list[str | int]
+) -> None:
+    recall_id = unique("rcl")
+    response = api.post("/api/v1/recalls", json={"id": recall_id, "sku": unique("SKU"), **body})
+    assert response.status_code == 422
+    assert loc in [error["loc"] for error in response.json()["detail"]]
+    assert api.get(f"/api/v1/recalls/{recall_id}").status_code == 404
+
+
+def test_a_recall_without_a_sku_is_422_naming_it(api: httpx.Client) -> None:
+    response = api.post("/api/v1/recalls", json={"lots": ["L1"]})
+    assert response.status_code == 422
+    assert [error["loc"] for error in response.json()["detail"]] == [["body", "sku"]]
+
+
+def test_a_recall_filter_that_is_not_a_boolean_is_422_naming_it(api: httpx.Client) -> None:
+    response = api.get("/api/v1/recalls", params={"active": "sometimes"})
+    assert response.status_code == 422
+    assert [error["loc"] for error in response.json()["detail"]] == [["query", "active"]]
+
+
 def test_recalls_filter_by_sku_and_active(api: httpx.Client) -> None:
     sku = unique("SKU")
     running = api.post("/api/v1/recalls", json={"sku": sku}).json()
@@ -345,11 +422,55 @@ def test_recalls_filter_by_sku_and_active(api: httpx.Client) -> None:
     api.post("/api/v1/recalls", json={"sku": unique("SKU")}).raise_for_status()
 
     def ids(**params: str) -> list[str]:
-        return [r["id"] for r in api.get("/api/v1/recalls", params=params).json()]
+        return [r["id"] for r in api.get("/api/v1/recalls", params=params).json()["items"]]
 
-    assert ids(sku=sku) == [running["id"], ended["id"]]
+    assert ids(sku=sku) == [running["id"], ended["id"]]  # oldest first by default
     assert ids(sku=sku, active="true") == [running["id"]]
     assert ids(sku=sku, active="false") == [ended["id"]]
+
+
+RECALL_SORT_FIELDS = ("id", "created_at", "sku")
+
+
+@pytest.fixture(scope="module")
+def recall_set(gateway: GatewayProcess) -> list[dict[str, Any]]:
+    """Recalls with ties in every sort field: seven of three skus imported at once (one
+    creation time), and two more of those skus."""
+    p = unique("rs")
+    text = "id,sku\n" + "".join(f"{p}-{n},{p}-SKU-{n % 3}\n" for n in range(7))
+    with gateway.client() as api:
+        report = api.post("/api/v1/recalls:import", content=text.encode(),
+                          headers={"Content-Type": "text/csv"})
+        assert report.status_code == 200 and report.json()["created"] == 7, report.text
+        made = [api.get(f"/api/v1/recalls/{p}-{n}").json() for n in range(7)]
+        for n in range(2):
+            made.append(api.post("/api/v1/recalls", json={"sku": f"{p}-SKU-{n}"}).json())
+    return made
+
+
+@pytest.mark.parametrize("descending", [False, True], ids=["ascending", "descending"])
+@pytest.mark.parametrize("field", RECALL_SORT_FIELDS)
+def test_recalls_sort_and_page_by_cursor_without_losing_or_repeating_one(
+    api: httpx.Client, recall_set: list[dict[str, Any]], field: str, descending: bool
+) -> None:
+    sort = f"-{field}" if descending else field
+    whole = api.get("/api/v1/recalls", params={"sort": sort, "limit": 1000}).json()
+    assert whole["next_cursor"] is None
+    expected = expected_order(whole["items"], field)
+    if descending:
+        expected.reverse()
+    assert [r["id"] for r in whole["items"]] == expected
+    assert {r["id"] for r in recall_set} <= set(expected)
+    pages = walk_pages(api, "/api/v1/recalls", {"sort": sort, "limit": "3"})
+    assert all(len(page) == 3 for page in pages[:-1]) and 0 < len(pages[-1]) <= 3
+    assert [item for page in pages for item in page] == expected
+
+
+def test_recalls_are_listed_oldest_first_by_default(
+    api: httpx.Client, recall_set: list[dict[str, Any]]
+) -> None:
+    listed = api.get("/api/v1/recalls", params={"limit": 1000}).json()
+    assert [r["id"] for r in listed["items"]] == expected_order(listed["items"], "created_at")
 
 
 def test_a_widened_recall_alerts_at_once_and_an_ended_or_deleted_one_no_more(

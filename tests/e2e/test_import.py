@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -242,6 +243,36 @@ def test_ten_thousand_rows_import_in_one_request(api: httpx.Client) -> None:
     assert set(ids) == {f"{sku}-{n:05d}" for n in range(10_000)}
 
 
+def test_the_gateway_answers_while_a_large_import_runs(
+    api: httpx.Client, gateway: GatewayProcess
+) -> None:
+    """An import goes in a chunk of rows at a time, letting other requests (and ingest) in
+    between: /healthz, asked over and over while 10,000 rows go in, never waits for more
+    than a small part of the import's time."""
+    text = bulk_file(10_000, unique("BUSY"))
+    done: dict[str, Any] = {}
+
+    def run_import() -> None:
+        started = time.perf_counter()
+        done["response"] = post_csv(api, "assets", text)
+        done["seconds"] = time.perf_counter() - started
+
+    importer = threading.Thread(target=run_import)
+    waits: list[float] = []
+    with httpx.Client(base_url=gateway.api, timeout=60) as probe:
+        importer.start()
+        while importer.is_alive():
+            started = time.perf_counter()
+            assert probe.get("/healthz").status_code == 200
+            waits.append(time.perf_counter() - started)
+    importer.join()
+    assert report_of(done["response"])["created"] == 10_000
+    print(f"\n10,000 rows in {done['seconds']:.2f} s; /healthz answered {len(waits)} times "
+          f"meanwhile, the slowest in {max(waits) * 1000:.0f} ms")
+    assert len(waits) >= 5  # asked while the import ran
+    assert max(waits) < done["seconds"] / 4
+
+
 def test_a_file_that_is_not_a_table_is_refused_whole(
     api: httpx.Client, gateway: GatewayProcess
 ) -> None:
@@ -259,6 +290,52 @@ def test_a_file_that_is_not_a_table_is_refused_whole(
         key = api.post("/api/v1/keys", json={"scope": "read"}).json()["key"]
         anonymous.headers["Authorization"] = f"Bearer {key}"
         assert post_csv(anonymous, "assets", "id\n").status_code == 403
+
+
+@pytest.mark.parametrize(("text", "where", "says"), [
+    ("id,sku,colour\n{id},S,red\n", "header", "'colour'"),
+    ("", "header", "empty"),
+    ("id,sku,sku\n{id},S,T\n", "header", "'sku' repeated"),
+    ("id,sku,reason\n{id},S,M\udcfcller\n", "file", "not UTF-8"),  # a Latin-1 byte
+    # An unclosed quote: refused, rather than every row after it swallowed into one cell.
+    ('id,sku,reason\n{id},S,"Needle\nother,T,x\n', "file", "row"),
+])
+def test_a_recalls_file_that_is_not_a_table_is_422_saying_where(
+    api: httpx.Client, text: str, where: str, says: str
+) -> None:
+    recall_id = unique("rcl")
+    response = post_csv(api, "recalls",
+                        text.format(id=recall_id).encode(errors="surrogateescape"))
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", where] and says in error["msg"]
+    assert api.get(f"/api/v1/recalls/{recall_id}").status_code == 404
+
+
+def test_a_file_with_old_mac_line_ends_imports_every_row(api: httpx.Client) -> None:
+    first, second = unique("rcl"), unique("rcl")
+    report = report_of(post_csv(api, "recalls", f"id,sku\r{first},S1\r{second},S2\r"))
+    assert [row["outcome"] for row in report["rows"]] == ["created", "created"]
+    assert api.get(f"/api/v1/recalls/{second}").json()["sku"] == "S2"
+
+
+def test_a_recalls_import_that_is_not_csv_or_of_an_unknown_mode_is_refused(
+    api: httpx.Client,
+) -> None:
+    recall_id = unique("rcl")
+    text = f"id,sku\n{recall_id},S\n"
+    for content_type in ("application/json", "text/plain", None):
+        headers = {"Content-Type": content_type} if content_type else {}
+        response = api.post("/api/v1/recalls:import", headers=headers, content=text.encode())
+        assert response.status_code == 415, content_type
+        assert "text/csv" in response.json()["detail"]
+    mode = post_csv(api, "recalls", text, mode="replace")
+    assert mode.status_code == 422
+    assert [error["loc"] for error in mode.json()["detail"]] == [["query", "mode"]]
+    assert api.get(f"/api/v1/recalls/{recall_id}").status_code == 404
+    # The same file as CSV in a known mode goes in.
+    assert report_of(post_csv(api, "recalls", text, mode="create"))["created"] == 1
+    assert api.get(f"/api/v1/recalls/{recall_id}").json()["sku"] == "S"
 
 
 def run_cli(gateway_api: str, key: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -1,13 +1,15 @@
 """Webhook delivery through a gateway process when things go wrong: the receiver down for a
 while, the gateway killed with SIGKILL mid-delivery, one subscriber hanging beside a
-healthy one."""
+healthy one, failed deliveries replayed."""
 
 from __future__ import annotations
 
 import threading
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from realservers import (
@@ -163,3 +165,50 @@ def test_a_secret_is_shown_once_and_never_again(
         for text in [*reads, gateway.output()]:
             assert secret not in text and rotated not in text
             assert "whsec_" not in text
+
+
+def test_replay_puts_failed_deliveries_back_and_they_go_out_with_their_ids(
+    tmp_path: Path, env: dict[str, str], webhook_receiver: WebhookReceiver
+) -> None:
+    webhook_receiver.status = lambda _: 500
+    env = {**env, "BOOMERANG_WEBHOOK_RETRY_SCHEDULE_S": "0.1"}  # failed at the 2nd attempt
+    with run_gateway(tmp_path / "gw", env) as gateway, gateway.client() as api:
+        subscription_id, _ = subscribe(gateway, webhook_receiver.url)
+        path = f"/api/v1/subscriptions/{subscription_id}"
+
+        def deliveries() -> list[dict[str, Any]]:
+            listed: list[dict[str, Any]] = api.get(f"{path}/deliveries").json()
+            return sorted(listed, key=lambda d: d["seq"])
+
+        before = datetime.now(UTC)
+        raise_recall_alerts(gateway, 2, "REPLAY")
+        wait_until(lambda: [d["state"] for d in deliveries()] == ["failed", "failed"], 15,
+                   "both deliveries failed")
+        first, second = deliveries()
+        assert [a["status"] for a in first["attempt_log"]] == [500, 500]
+
+        # Nothing failed in a range before the events, nor under an unknown seq.
+        for params in ({"until": before.isoformat()}, {"seq": second["seq"] + 1000}):
+            replayed = api.post(f"{path}/replay", params=params)
+            assert replayed.status_code == 200 and replayed.json() == {"replayed": 0}, params
+        webhook_receiver.status = lambda _: 204
+        time.sleep(0.3)
+        assert [d["state"] for d in deliveries()] == ["failed", "failed"]
+
+        # One by seq, then every failed one: each goes out again under its own webhook-id.
+        replayed = api.post(f"{path}/replay", params={"seq": first["seq"]})
+        assert replayed.status_code == 200 and replayed.json() == {"replayed": 1}
+        wait_until(lambda: deliveries()[0]["state"] == "delivered", 10, "the first replayed")
+        assert deliveries()[1]["state"] == "failed"
+        replayed = api.post(f"{path}/replay", params={"since": before.isoformat()})
+        assert replayed.status_code == 200 and replayed.json() == {"replayed": 1}
+        wait_until(lambda: deliveries()[1]["state"] == "delivered", 10, "the second replayed")
+        assert api.post(f"{path}/replay").json() == {"replayed": 0}  # nothing failed now
+
+        for delivery in deliveries():
+            assert [a["status"] for a in delivery["attempt_log"]] == [500, 500, 204]
+            assert delivery["attempts"] == 1  # counted afresh from the replay
+        delivered = [r.headers["webhook-id"] for r in webhook_receiver.requests
+                     if r.headers["webhook-id"] in {first["msg_id"], second["msg_id"]}]
+        f, s = first["msg_id"], second["msg_id"]
+        assert delivered == [f, f, s, s, f, s]

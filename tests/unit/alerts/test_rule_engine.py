@@ -359,3 +359,51 @@ def test_entering_a_quarantine_geofence_resolves_the_recall(harness: Harness) ->
     harness.feed("t7", 0, lat=51.0005, lon=7.0)
     assert harness.all_alerts() == [("s1", "recall", AlertState.RESOLVED)]
     assert harness.state_changes == []  # quarantine is not its destination
+
+
+def test_removing_an_asset_resolves_its_live_alerts_and_announces_them(
+    harness: Harness,
+) -> None:
+    harness.subscriptions.create("http://erp.example/hook")
+    harness.engine.upsert_recall(RECALL)
+    harness.engine.upsert_asset(cold_asset())  # recall: open
+    harness.feed("t1", 0, temp_c=12)
+    harness.feed("t1", 5, temp_c=12)  # out_of_spec: open
+    (excursion,) = harness.alerts.list(AlertFilter(kind="out_of_spec"))
+    harness.engine.acknowledge(excursion.id, "alice")
+    announced: list[str] = []
+    harness.engine.listeners.append(lambda event: announced.append(event.type))
+    harness.engine.remove_asset("a1", by="bob")
+    assert sorted(harness.all_alerts()) == [("a1", "out_of_spec", AlertState.RESOLVED),
+                                            ("a1", "recall", AlertState.RESOLVED)]
+    for alert in harness.alerts.list(AlertFilter()):
+        assert alert.details["resolution"] == "asset deleted"
+        assert alert.details["resolved_by"] == "bob"
+        assert alert.resolved_at == harness.now
+    assert announced == ["alert.resolved", "alert.resolved"]
+    assert harness.outbox_types()[-2:] == ["alert.resolved", "alert.resolved"]
+    bodies = harness.outbox_bodies()[-2:]
+    assert {b["data"]["alert"]["kind"] for b in bodies} == {"out_of_spec", "recall"}
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["in memory", "after a restart"])
+def test_a_removed_asset_s_rule_state_is_forgotten(harness: Harness, restart: bool) -> None:
+    """An asset registered again under the same id starts afresh: the excursion and the
+    newest reading time of the one removed neither hold back nor open its alerts."""
+    asset = cold_asset()
+    harness.engine.upsert_asset(asset)
+    harness.feed("t1", 0, temp_c=12)
+    harness.feed("t1", 5, temp_c=12)  # opens
+    harness.feed("t1", 10, temp_c=12, acknowledged=False)  # state not saved yet
+    harness.engine.remove_asset("a1")
+    stored = harness.db.execute("SELECT count(*) FROM rule_state WHERE asset_id='a1'")
+    assert stored.fetchone()[0] == 0
+    if restart:
+        harness.restart([])
+    assert harness.engine.seen("a1").newest_ts is None
+    harness.engine.upsert_asset(cold_asset())
+    # Older than the removed asset's newest reading: judged all the same.
+    harness.feed("t1", 1, temp_c=12)
+    harness.feed("t1", 6, temp_c=12)
+    assert sorted(harness.all_alerts()) == [("a1", "out_of_spec", AlertState.OPEN),
+                                            ("a1", "out_of_spec", AlertState.RESOLVED)]

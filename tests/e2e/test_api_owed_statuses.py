@@ -1,0 +1,303 @@
+"""Profiles, geofences and subscriptions through the REST API of a real gateway: read,
+replace and delete with their effect, a name or id taken twice (409), and a bad request
+(422) naming the field at fault and changing nothing."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from realservers import GatewayProcess, wait_until
+
+
+@pytest.fixture
+def api(sqlite_gateway: GatewayProcess) -> Iterator[httpx.Client]:
+    with sqlite_gateway.client() as client:
+        yield client
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def locs(response: httpx.Response) -> list[list[str | int]]:
+    assert response.status_code == 422, response.text
+    return [list(error["loc"]) for error in response.json()["detail"]]
+
+
+def created(response: httpx.Response) -> dict[str, Any]:
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+# Profiles -----------------------------------------------------------------------------------
+
+
+def test_profiles_are_listed_read_replaced_and_deleted(api: httpx.Client) -> None:
+    name = unique("p")
+    profile = created(api.post("/api/v1/profiles", json={
+        "name": name, "description": "frozen", "metrics": {"temp_c": {"max": -15}}}))
+    assert profile["built_in"] is False and profile["metrics"]["temp_c"]["max"] == -15
+
+    listed = api.get("/api/v1/profiles")
+    assert listed.status_code == 200
+    by_name = {p["name"]: p for p in listed.json()}
+    assert by_name[name] == profile
+    assert {"cold_chain", "ambient_electronics", "fragile"} <= by_name.keys()
+    assert by_name["cold_chain"]["built_in"] is True
+    assert by_name["cold_chain"]["metrics"]["temp_c"]["min"] == 2
+
+    read = api.get(f"/api/v1/profiles/{name}")
+    assert read.status_code == 200 and read.json() == profile
+
+    replaced = api.put(f"/api/v1/profiles/{name}", json={
+        "name": name, "metrics": {"temp_c": {"max": -18, "min_duration_s": 60}},
+        "silent_after_s": 600})
+    assert replaced.status_code == 200, replaced.text
+    assert replaced.json()["metrics"] == {"temp_c": {"min": None, "max": -18,
+                                                     "min_duration_s": 60, "hysteresis": 0}}
+    assert replaced.json()["silent_after_s"] == 600
+    assert replaced.json()["description"] == ""  # replaced whole, not merged
+    assert api.get(f"/api/v1/profiles/{name}").json() == replaced.json()
+
+    deleted = api.delete(f"/api/v1/profiles/{name}")
+    assert deleted.status_code == 204 and deleted.content == b""
+    assert api.get(f"/api/v1/profiles/{name}").status_code == 404
+    assert name not in {p["name"] for p in api.get("/api/v1/profiles").json()}
+    assert api.delete(f"/api/v1/profiles/{name}").status_code == 404
+    # The name is free again.
+    created(api.post("/api/v1/profiles", json={"name": name}))
+
+
+def test_a_profile_in_use_can_be_replaced_but_not_deleted(api: httpx.Client) -> None:
+    name = unique("p")
+    created(api.post("/api/v1/profiles", json={"name": name}))
+    asset = created(api.post("/api/v1/assets", json={
+        "id": unique("a"), "kind": "shipment", "flow": "customer_return", "profile": name}))
+    # An asset uses it: it can be replaced, not deleted.
+    assert api.put(f"/api/v1/profiles/{name}", json={
+        "name": name, "battery_below_pct": 20}).json()["battery_below_pct"] == 20
+    refused = api.delete(f"/api/v1/profiles/{name}")
+    assert refused.status_code == 409 and asset["id"] in refused.json()["detail"]
+    assert api.get(f"/api/v1/profiles/{name}").status_code == 200
+
+
+def test_a_profile_name_taken_is_409_and_the_profile_unchanged(api: httpx.Client) -> None:
+    name = unique("p")
+    first = created(api.post("/api/v1/profiles", json={"name": name, "description": "first"}))
+    again = api.post("/api/v1/profiles", json={"name": name, "description": "second"})
+    assert again.status_code == 409
+    assert again.json()["detail"] == f"profile {name} exists"
+    assert api.get(f"/api/v1/profiles/{name}").json() == first
+    built_in = api.post("/api/v1/profiles", json={"name": "cold_chain"})
+    assert built_in.status_code == 409 and "cold_chain exists" in built_in.json()["detail"]
+    assert api.get("/api/v1/profiles/cold_chain").json()["built_in"] is True
+
+
+@pytest.mark.parametrize(("body", "loc"), [
+    ({"name": "not a name!"}, ["body", "name"]),
+    ({"metrics": {"temp_c": {"min": 9, "max": 2}}}, ["body", "metrics", "temp_c"]),
+    ({"metrics": {"temp_c": {}}}, ["body", "metrics", "temp_c"]),
+    ({"metrics": {"colour": {"max": 1}}}, ["body", "metrics", "colour", "[key]"]),
+    ({"metrics": {"shock_g": {"max": 3, "hysteresis": -1}}},
+     ["body", "metrics", "shock_g", "hysteresis"]),
+    ({"silent_after_s": 0}, ["body", "silent_after_s"]),
+    ({"battery_below_pct": 101}, ["body", "battery_below_pct"]),
+    ({"colour": "red"}, ["body", "colour"]),
+])
+def test_an_invalid_profile_is_422_naming_the_field_and_not_made(
+    api: httpx.Client, body: dict[str, Any], loc: list[str]
+) -> None:
+    name = unique("p")
+    response = api.post("/api/v1/profiles", json={"name": name, **body})
+    assert loc in locs(response)
+    assert api.get(f"/api/v1/profiles/{name}").status_code == 404
+
+
+# Geofences ----------------------------------------------------------------------------------
+
+
+SQUARE = {"type": "Polygon",
+          "coordinates": [[[8.0, 50.0], [8.1, 50.0], [8.1, 50.1], [8.0, 50.1], [8.0, 50.0]]]}
+
+
+def test_geofences_are_listed_and_read_as_made(api: httpx.Client) -> None:
+    circle = created(api.post("/api/v1/geofences", json={
+        "id": unique("hub"), "name": "Returns hub", "kind": "hub",
+        "circle": {"lat": 50.1, "lon": 8.7, "radius_m": 500}}))
+    polygon = created(api.post("/api/v1/geofences", json={
+        "name": "Depot", "kind": "depot", "geometry": SQUARE}))
+    assert polygon["id"].startswith("geo_") and polygon["geometry"] == SQUARE
+
+    listed = api.get("/api/v1/geofences")
+    assert listed.status_code == 200
+    by_id = {fence["id"]: fence for fence in listed.json()}
+    assert by_id[circle["id"]] == circle and by_id[polygon["id"]] == polygon
+
+    for fence in (circle, polygon):
+        read = api.get(f"/api/v1/geofences/{fence['id']}")
+        assert read.status_code == 200 and read.json() == fence
+
+    assert api.delete(f"/api/v1/geofences/{polygon['id']}").status_code == 204
+    assert polygon["id"] not in {f["id"] for f in api.get("/api/v1/geofences").json()}
+    assert api.get(f"/api/v1/geofences/{polygon['id']}").status_code == 404
+
+
+def test_a_geofence_id_taken_is_409_and_the_geofence_unchanged(api: httpx.Client) -> None:
+    fence_id = unique("hub")
+    first = created(api.post("/api/v1/geofences", json={
+        "id": fence_id, "name": "North", "kind": "hub",
+        "circle": {"lat": 50.0, "lon": 8.0, "radius_m": 100}}))
+    again = api.post("/api/v1/geofences", json={
+        "id": fence_id, "name": "South", "kind": "depot", "geometry": SQUARE})
+    assert again.status_code == 409
+    assert again.json()["detail"] == f"geofence {fence_id} exists"
+    assert api.get(f"/api/v1/geofences/{fence_id}").json() == first
+
+
+@pytest.mark.parametrize(("body", "loc"), [
+    ({"circle": {"lat": 91, "lon": 8, "radius_m": 10}}, ["body", "circle", "lat"]),
+    ({"circle": {"lat": 50, "lon": 8, "radius_m": 0}}, ["body", "circle", "radius_m"]),
+    ({"kind": "castle", "circle": {"lat": 50, "lon": 8, "radius_m": 10}}, ["body", "kind"]),
+    ({"name": "", "circle": {"lat": 50, "lon": 8, "radius_m": 10}}, ["body", "name"]),
+    ({"id": "no spaces", "circle": {"lat": 50, "lon": 8, "radius_m": 10}}, ["body", "id"]),
+    # Checked by the gateway, past the schema:
+    ({"geometry": {"type": "Point", "coordinates": [8, 50]}}, ["body", "geometry"]),
+    ({"geometry": {"type": "Polygon", "coordinates": [[[8, 50], [9, 51], [8, 51], [9, 50],
+                                                       [8, 50]]]}}, ["body", "geometry"]),
+    ({"geometry": {"type": "Polygon", "coordinates": [[[8, 50], [200, 50], [8, 51],
+                                                       [8, 50]]]}}, ["body", "geometry"]),
+])
+def test_an_invalid_geofence_is_422_naming_the_field_and_not_made(
+    api: httpx.Client, body: dict[str, Any], loc: list[str]
+) -> None:
+    fence_id = unique("fence")
+    response = api.post("/api/v1/geofences", json={
+        "id": fence_id, "name": "Bad", "kind": "hub", **body})
+    assert loc in locs(response)
+    assert api.get(f"/api/v1/geofences/{fence_id}").status_code == 404
+
+
+def test_a_geofence_of_both_or_no_shape_is_422_saying_so(api: httpx.Client) -> None:
+    for shapes in ({}, {"circle": {"lat": 50, "lon": 8, "radius_m": 10}, "geometry": SQUARE}):
+        response = api.post("/api/v1/geofences", json={"name": "Bad", "kind": "hub", **shapes})
+        assert locs(response) == [["body"]]  # the object as a whole: no one field is at fault
+        assert "exactly one of circle and geometry" in response.json()["detail"][0]["msg"]
+
+
+# Subscriptions ------------------------------------------------------------------------------
+
+
+def subscribe(api: httpx.Client, **fields: Any) -> dict[str, Any]:
+    return created(api.post("/api/v1/subscriptions",
+                            json={"url": "http://127.0.0.1:9/hook", **fields}))
+
+
+def test_a_deleted_subscription_takes_its_waiting_deliveries_along(
+        api: httpx.Client, sqlite_gateway: GatewayProcess) -> None:
+    """Else they would wait forever: no worker sends for a deleted subscription, replay
+    answers 404 for it, and the outbox's pending gauge would count them for good."""
+    subscription = subscribe(api, description="nobody listens")  # port 9: refused
+    assert api.post(f"/api/v1/subscriptions/{subscription['id']}/test").status_code == 202
+    state = sqlite3.connect(f"file:{sqlite_gateway.log.parent / 'data' / 'state.db'}?mode=ro",
+                            uri=True)
+    count = "SELECT count(*) FROM deliveries WHERE subscription_id = ?"
+    wait_until(lambda: state.execute(count, (subscription["id"],)).fetchone()[0] == 1, 10,
+               "the test delivery queued")
+    assert api.delete(f"/api/v1/subscriptions/{subscription['id']}").status_code == 204
+    assert state.execute(count, (subscription["id"],)).fetchone()[0] == 0
+    state.close()
+
+
+def test_a_deleted_subscription_is_gone(api: httpx.Client) -> None:
+    subscription = subscribe(api, description="to delete")
+    kept = subscribe(api, description="to keep")
+    deleted = api.delete(f"/api/v1/subscriptions/{subscription['id']}")
+    assert deleted.status_code == 204 and deleted.content == b""
+    assert api.get(f"/api/v1/subscriptions/{subscription['id']}").status_code == 404
+    assert api.get(f"/api/v1/subscriptions/{subscription['id']}/deliveries").status_code == 404
+    ids = {s["id"] for s in api.get("/api/v1/subscriptions").json()}
+    assert subscription["id"] not in ids and kept["id"] in ids
+    assert api.delete(f"/api/v1/subscriptions/{subscription['id']}").status_code == 404
+
+
+@pytest.mark.parametrize(("body", "loc"), [
+    ({"url": "ftp://example.com/hook"}, ["body", "url"]),
+    ({"url": "not a url"}, ["body", "url"]),
+    ({"event_types": ["alert.exploded"]}, ["body", "event_types", 0]),
+    ({"alert_kinds": ["recall", "weather"]}, ["body", "alert_kinds", 1]),
+    ({"severities": ["loud"]}, ["body", "severities", 0]),
+    ({"flows": "recall"}, ["body", "flows"]),
+    ({"description": "x" * 501}, ["body", "description"]),
+    ({"secret": "mine"}, ["body", "secret"]),
+])
+def test_an_invalid_subscription_is_422_naming_the_field_and_not_made(
+    api: httpx.Client, body: dict[str, Any], loc: list[str | int]
+) -> None:
+    before = api.get("/api/v1/subscriptions").json()
+    response = api.post("/api/v1/subscriptions", json={"url": "http://127.0.0.1:9/hook", **body})
+    assert loc in locs(response)
+    assert api.get("/api/v1/subscriptions").json() == before
+
+
+def test_a_subscription_or_profile_without_what_it_needs_is_422_naming_it(
+    api: httpx.Client,
+) -> None:
+    assert locs(api.post("/api/v1/subscriptions", json={"description": "where?"})) == [
+        ["body", "url"]]
+    assert locs(api.post("/api/v1/profiles", json={"description": "who?"})) == [
+        ["body", "name"]]
+
+
+@pytest.mark.parametrize(("body", "loc"), [
+    ({"overlap_s": -1}, ["body", "overlap_s"]),
+    ({"overlap_s": 31 * 86_400}, ["body", "overlap_s"]),
+    ({"overlap_s": "a while"}, ["body", "overlap_s"]),
+    ({"overlap": 60}, ["body", "overlap"]),
+])
+def test_a_bad_secret_rotation_is_422_naming_the_field_and_rotates_nothing(
+    api: httpx.Client, body: dict[str, Any], loc: list[str]
+) -> None:
+    subscription = subscribe(api)
+    response = api.post(f"/api/v1/subscriptions/{subscription['id']}/rotate-secret", json=body)
+    assert loc in locs(response)
+    assert api.get(f"/api/v1/subscriptions/{subscription['id']}").json()[
+        "previous_secret_valid_until"] is None
+    rotated = api.post(f"/api/v1/subscriptions/{subscription['id']}/rotate-secret",
+                       json={"overlap_s": 60})
+    assert rotated.status_code == 200 and rotated.json()["secret"] != subscription["secret"]
+    assert rotated.json()["previous_secret_valid_until"] is not None
+
+
+@pytest.mark.parametrize(("params", "loc"), [
+    ({"limit": 0}, ["query", "limit"]),
+    ({"limit": 1001}, ["query", "limit"]),
+    ({"limit": "all"}, ["query", "limit"]),
+])
+def test_a_bad_delivery_listing_is_422_naming_the_parameter(
+    api: httpx.Client, params: dict[str, Any], loc: list[str]
+) -> None:
+    subscription = subscribe(api)
+    response = api.get(f"/api/v1/subscriptions/{subscription['id']}/deliveries", params=params)
+    assert locs(response) == [loc]
+    listed = api.get(f"/api/v1/subscriptions/{subscription['id']}/deliveries",
+                      params={"limit": 1000})
+    assert listed.status_code == 200 and listed.json() == []
+
+
+@pytest.mark.parametrize(("params", "loc"), [
+    ({"seq": "first"}, ["query", "seq"]),
+    ({"since": "2026-01-01T00:00:00"}, ["query", "since"]),  # no time zone
+    ({"until": "yesterday"}, ["query", "until"]),
+])
+def test_a_bad_replay_is_422_naming_the_parameter(
+    api: httpx.Client, params: dict[str, Any], loc: list[str]
+) -> None:
+    subscription = subscribe(api)
+    response = api.post(f"/api/v1/subscriptions/{subscription['id']}/replay", params=params)
+    assert locs(response) == [loc]
