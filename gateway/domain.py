@@ -121,6 +121,13 @@ class DeadLetter:
     reason: str
     received_at: datetime
     tag_id: str | None = None
+    cause: str = "invalid_reading"
+    """A short, stable name for the kind of fault (one of DEAD_LETTER_CAUSES), for counting:
+    the reason is for people and varies with the payload."""
+
+
+DEAD_LETTER_CAUSES = ("bad_tag_id", "too_large", "not_json", "bad_format", "invalid_reading",
+                      "unknown_topic", "sink_refused")
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,8 @@ from prometheus_client import Counter, Gauge
 MESSAGES = Counter("boomerang_ingest_messages", "MQTT messages received")
 READINGS = Counter("boomerang_ingest_readings", "Readings accepted (valid, not duplicate)")
 DUPLICATES = Counter("boomerang_ingest_duplicates", "Readings dropped as (tag_id, seq) duplicates")
-DEAD_LETTERS = Counter("boomerang_ingest_dead_letters", "Readings or messages dead-lettered")
+DEAD_LETTERS = Counter("boomerang_ingest_dead_letters", "Readings or messages dead-lettered",
+                       ["cause"])
 DEAD_LETTERS_EVICTED = Counter(
     "boomerang_ingest_dead_letters_evicted",
     "Oldest dead letters deleted to keep the store within its limits", ["limit"])

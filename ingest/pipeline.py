@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -102,7 +103,8 @@ class IngestPipeline:
             decoded = decoder.decode(topic, payload, received_at)
             if decoded is not None:
                 return decoded
-        letter = DeadLetter(topic, payload, "no decoder reads this topic", received_at)
+        letter = DeadLetter(topic, payload, "no decoder reads this topic", received_at,
+                            cause="unknown_topic")
         return Decoded(dead_letters=[letter])
 
     def _is_duplicate(self, reading: Reading) -> bool:
@@ -118,7 +120,8 @@ class IngestPipeline:
         log.info("%d dead letter(s), the first on %s: %s", len(letters), first.topic,
                  first.reason)
         self.counts.dead_letters += len(letters)
-        _metrics.DEAD_LETTERS.inc(len(letters))
+        for cause, count in Counter(letter.cause for letter in letters).items():
+            _metrics.DEAD_LETTERS.labels(cause).inc(count)
         self._dead_letters.add(letters)
 
     def dead_letter_points(self, points: Sequence[Point], reason: str) -> None:
@@ -132,6 +135,7 @@ class IngestPipeline:
                     reason=f"refused by the telemetry sink: {reason}",
                     received_at=now,
                     tag_id=p.tags.get("tag_id"),
+                    cause="sink_refused",
                 )
                 for p in points
             ]

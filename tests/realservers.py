@@ -278,11 +278,12 @@ def publisher(port: int, tag_id: str) -> mqtt.Client:
 
 
 def metric(api: str, name: str) -> float:
-    """One unlabelled sample of the gateway's /metrics, 0 if it has none yet."""
+    """A sample of the gateway's /metrics, summed over its labels; 0 if it has none yet."""
+    total = 0.0
     for line in httpx.get(f"{api}/metrics").text.splitlines():
-        if line.startswith(f"{name} "):
-            return float(line.split()[1])
-    return 0.0
+        if line.startswith((f"{name} ", f"{name}{{")):
+            total += float(line.rsplit(maxsplit=1)[1])
+    return total
 
 
 @dataclass

@@ -47,25 +47,28 @@ class Message:
     """Put before every reason, so a dead letter says which format refused it."""
     result: Decoded = field(default_factory=Decoded)
 
-    def reject(self, reason: str, raw: bytes | None = None) -> Decoded:
+    def reject(self, reason: str, raw: bytes | None = None,
+               cause: str = "invalid_reading") -> Decoded:
         """Dead-letter the message (or `raw`, one part of it) with a reason."""
         self.result.dead_letters.append(DeadLetter(
             topic=self.topic, payload=self.payload if raw is None else raw,
             reason=f"{self.format_name}{reason}", received_at=self.received_at,
-            tag_id=self.tag_id if TAG_ID.fullmatch(self.tag_id) else None))
+            tag_id=self.tag_id if TAG_ID.fullmatch(self.tag_id) else None, cause=cause))
         return self.result
 
     def parse_json(self, id_name: str = "tag id") -> tuple[bool, Any]:
         """The checks every format starts with: a valid tag id, the size limit, JSON.
         Returns (False, None) once the message is dead-lettered for one of them."""
         if not TAG_ID.fullmatch(self.tag_id):
-            self.reject(f"{id_name} {self.tag_id!r} does not match [A-Za-z0-9_.-]{{1,64}}")
+            self.reject(f"{id_name} {self.tag_id!r} does not match [A-Za-z0-9_.-]{{1,64}}",
+                        cause="bad_tag_id")
             return False, None
         if len(self.payload) > MAX_MESSAGE_BYTES:
-            self.reject(f"message is {len(self.payload)} bytes, more than the 256 KiB allowed")
+            self.reject(f"message is {len(self.payload)} bytes, more than the 256 KiB allowed",
+                        cause="too_large")
             return False, None
         try:
             return True, orjson.loads(self.payload)
         except orjson.JSONDecodeError as exc:
-            self.reject(f"not JSON: {exc}")
+            self.reject(f"not JSON: {exc}", cause="not_json")
             return False, None

@@ -106,9 +106,10 @@ class NativeDecoder:
         if isinstance(document, dict) and "readings" in document:
             batch = document["readings"]
             if not isinstance(batch, list):
-                return reject("readings: must be a list of reading objects")
+                return reject("readings: must be a list of reading objects", cause="bad_format")
             if len(batch) > MAX_BATCH_READINGS:
-                return reject(f"batch of {len(batch)} readings, more than the 1000 allowed")
+                return reject(f"batch of {len(batch)} readings, more than the 1000 allowed",
+                              cause="too_large")
             items, is_batch = batch, True
         else:
             items, is_batch = [document], False

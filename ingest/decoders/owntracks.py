@@ -31,14 +31,14 @@ class OwnTracksDecoder:
         if not ok:
             return result
         if not isinstance(document, dict):
-            return reject("a message must be a JSON object")
+            return reject("a message must be a JSON object", cause="bad_format")
         if document.get("_type") != "location":
             return result
         reading: dict[str, Any] = {canon: document[field] for field, canon in FIELDS.items()
                                    if field in document}
         tst = document.get("tst")
         if not isinstance(tst, int) or isinstance(tst, bool):
-            return reject("tst: an integer of epoch seconds is required")
+            return reject("tst: an integer of epoch seconds is required", cause="bad_format")
         reading["ts"] = tst * 1000
         try:
             parsed, _ = reading_from_object(tag_id, reading, received_at)

@@ -28,11 +28,11 @@ class ThingsStackDecoder:
             return result
         uplink = document.get("uplink_message") if isinstance(document, dict) else None
         if not isinstance(uplink, dict):
-            return reject("uplink_message: missing")
+            return reject("uplink_message: missing", cause="bad_format")
         decoded = uplink.get("decoded_payload")
         if not isinstance(decoded, dict):
             return reject("uplink_message.decoded_payload: missing (is a payload formatter "
-                          "set for the application?)")
+                          "set for the application?)", cause="bad_format")
         reading: dict[str, Any] = dict(decoded)
         if "ts" not in reading:
             reading["ts"] = uplink.get("received_at") or document.get("received_at")
