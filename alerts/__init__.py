@@ -1,5 +1,6 @@
 """Alerts: rules over readings, the alert lifecycle, the durable outbox and webhook delivery."""
 
+from alerts.conditions import AssetCondition, Condition
 from alerts.engine import (
     AlertEvent,
     ArrivalEvent,
@@ -22,6 +23,8 @@ __all__ = [
     "AlertFilter",
     "AlertStore",
     "ArrivalEvent",
+    "AssetCondition",
+    "Condition",
     "Delivery",
     "EngineEvent",
     "EnginePolicy",

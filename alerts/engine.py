@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from alerts import _metrics
+from alerts.conditions import AssetCondition, condition_of, limits_of
 from alerts.events import Event
 from alerts.geo import Zone
 from alerts.outbox import WebhookOutbox
@@ -218,6 +219,27 @@ class RuleEngine:
 
     def seen(self, asset_id: str) -> SeenState:
         return self._get(asset_id, SEEN, "", SeenState)
+
+    def conditions(self, now: datetime, asset_ids: Collection[str] | None = None,
+                   *, disposition: str | None = None) -> list[AssetCondition]:
+        """The condition of the given assets (default: every asset still on its way), at
+        `now`, with the position last seen."""
+        if asset_ids is None:
+            assets = [a for a in self._assets.values() if not a.state.arrived]
+        else:
+            assets = [a for a in map(self._assets.get, asset_ids) if a is not None]
+        open_kinds = self._store.open_kinds(asset_ids)
+        found = []
+        for asset in assets:
+            kinds = frozenset(open_kinds.get(asset.id, ()))
+            seen = self.seen(asset.id)
+            trip = self._get(asset.id, arrival.NAME, "", arrival.TripState)
+            found.append(AssetCondition(
+                asset=asset, at=now, condition=condition_of(asset, kinds), open_kinds=kinds,
+                lat=seen.lat, lon=seen.lon,
+                trip_started_at=trip.started_at or asset.created_at, disposition=disposition,
+                limits=limits_of(self._profile_of(asset))))
+        return found
 
     # Registry changes -----------------------------------------------------------------
 
@@ -456,6 +478,9 @@ class RuleEngine:
         return events
 
     # The clock --------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        return self._clock()
 
     def tick(self, now: datetime | None = None) -> None:
         """Timer-driven rules: overdue and silent, for every asset, whether it reports or not."""

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -138,6 +139,21 @@ class AlertStore:
         ).fetchall()
         return (frozenset(row[0] for row in rows),
                 frozenset(row[0] for row in rows if row[1] != "resolved"))
+
+    def open_kinds(self, asset_ids: Collection[str] | None = None) -> dict[str, set[str]]:
+        """The kinds of alert open (or acknowledged) per asset: of the given assets (by
+        index, for a few), or of all (one scan, for many)."""
+        query = "SELECT asset_id, kind FROM alerts WHERE state != 'resolved'"
+        if asset_ids is not None and len(asset_ids) <= 500:
+            rows: Iterable[tuple[str, str]] = itertools.chain.from_iterable(
+                self.db.execute(f"{query} AND asset_id = ?", (asset_id,))
+                for asset_id in asset_ids)
+        else:
+            rows = self.db.execute(query)
+        found: dict[str, set[str]] = {}
+        for asset_id, kind in rows:
+            found.setdefault(asset_id, set()).add(kind)
+        return found
 
     def list(
         self, where: AlertFilter, *, limit: int = 100, after: tuple[str, str] | None = None,

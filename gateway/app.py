@@ -32,6 +32,7 @@ from gateway.imports import ImportRow, RowOutcome
 from gateway.migrations import migrate
 from gateway.registry import AssetRegistry, KeyStore, PlaceRegistry
 from gateway.settings import Settings
+from gateway.snapshots import Snapshots
 from ingest import DeadLetterStore, IngestPipeline, MqttConsumer
 from ingest.decoders import Decoder, NativeDecoder, OwnTracksDecoder, ThingsStackDecoder
 from ingest.sinks import (
@@ -152,6 +153,7 @@ class Gateway:
     pipeline: IngestPipeline
     consumer: MqttConsumer
     telemetry: TelemetryReader
+    snapshots: Snapshots
     started_at: datetime = field(default_factory=utc_now)
     api_port: int | None = None
 
@@ -217,6 +219,13 @@ class Gateway:
             lambda event: batcher.offer([alert_point(event)])
             if isinstance(event, AlertEvent) else None
         )
+        snapshots = Snapshots(
+            engine, batcher.offer,
+            rules_now=lambda: engine.watermark if settings.clock == "event" else engine.now(),
+            asset_interval_s=settings.snapshot_interval_s,
+            stats_interval_s=settings.stats_interval_s, instance=settings.mqtt_client_id,
+            started_at=utc_now())
+        engine.listeners.append(snapshots.on_event)
         mqtt = settings.mqtt
         consumer = MqttConsumer(
             host=mqtt.host, port=mqtt.port, username=mqtt.username, password=mqtt.password,
@@ -232,7 +241,7 @@ class Gateway:
             keys=KeyStore(db, admin),
             dead_letters=dead_letters, alerts=alert_store, subscriptions=subscriptions,
             outbox=outbox, engine=engine, dispatcher=dispatcher, batcher=batcher,
-            pipeline=pipeline, consumer=consumer, telemetry=telemetry,
+            pipeline=pipeline, consumer=consumer, telemetry=telemetry, snapshots=snapshots,
         )
 
     # Services the API calls ----------------------------------------------------------------
@@ -309,11 +318,18 @@ class Gateway:
         """Timer-driven rules see every asset, whether it reports or not; on event time
         (BOOMERANG_CLOCK=event) their now is the newest reading time seen."""
         while True:
-            if self.settings.clock == "wall":
-                self.engine.tick()
-            elif self.engine.watermark is not None:
-                self.engine.tick(self.engine.watermark)
+            now = self.engine.watermark if self.settings.clock == "event" else self.engine.now()
+            if now is not None:
+                self.engine.tick(now)
+                self.snapshots.on_rules_clock(now)
             await asyncio.sleep(self.settings.timer_interval_s)
+
+    async def run_stats(self) -> None:
+        if not self.settings.stats_interval_s:
+            return
+        while True:
+            self.snapshots.on_wall_clock(utc_now())
+            await asyncio.sleep(self.settings.stats_interval_s)
 
     def acknowledge_alert(self, alert_id: str, by: str, note: str) -> Alert | None:
         return self.engine.acknowledge(alert_id, by, note)
@@ -375,6 +391,7 @@ class Gateway:
         dispatcher_task = asyncio.create_task(self.dispatcher.run(), name="webhooks")
         consumer_task = asyncio.create_task(self.consumer.run(), name="mqtt")
         timer_task = asyncio.create_task(self.run_timer(), name="timer")
+        stats_task = asyncio.create_task(self.run_stats(), name="stats")
         api_task: asyncio.Task[None] | None = None
         server: EmbeddedApiServer | None = None
         if serve_api:
@@ -406,6 +423,7 @@ class Gateway:
                     log.error("%s stopped: %r", task.get_name(), task.exception())
         finally:
             stop_task.cancel()
+            stats_task.cancel()
             await self._shut_down(consumer_task, timer_task, batcher_task, dispatcher_task)
             if server is not None and api_task is not None:
                 server.should_exit = True

@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     """kv: logfmt lines (key=value); json: one JSON object a line."""
 
     timer_interval_s: float = Field(default=30, gt=0)
+    snapshot_interval_s: float = Field(default=60, ge=0)
+    """How often each asset still on its way gets an `asset_states` point (on the rules'
+    clock); 0: only at its alert transitions and arrival."""
+    stats_interval_s: float = Field(default=10, ge=0)
+    """How often the gateway writes its own counters (`gateway_stats`); 0: never."""
     clock: Literal["wall", "event"] = "wall"
     """What the timer-driven rules take as now: the wall clock, or (for simulation and
     replay) the newest reading time seen, a watermark."""

@@ -35,6 +35,9 @@ CREATE INDEX IF NOT EXISTS telemetry_by_asset ON telemetry (asset_id, ts_us);
 CREATE TABLE IF NOT EXISTS alert_points (
     ts_us INTEGER NOT NULL, tags TEXT NOT NULL, fields TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS other_points (
+    measurement TEXT NOT NULL, ts_us INTEGER NOT NULL, tags TEXT NOT NULL, fields TEXT NOT NULL
+);
 """
 
 
@@ -57,13 +60,18 @@ class SqliteTelemetrySink:
     def _write(self, points: Sequence[Point]) -> None:
         telemetry = []
         alerts = []
+        others = []
         for point in points:
             if point.measurement == "telemetry":
                 row = {**point.tags, **point.fields, "ts_us": epoch_us(point.ts)}
                 telemetry.append(tuple(row.get(column) for column in _COLUMNS))
+                continue
+            stored = (epoch_us(point.ts), orjson.dumps(point.tags).decode(),
+                      orjson.dumps(point.fields).decode())
+            if point.measurement == "alerts":
+                alerts.append(stored)
             else:
-                alerts.append((epoch_us(point.ts), orjson.dumps(point.tags).decode(),
-                               orjson.dumps(point.fields).decode()))
+                others.append((point.measurement, *stored))
         with self._db:
             self._db.execute("BEGIN")
             self._db.executemany(
@@ -72,6 +80,7 @@ class SqliteTelemetrySink:
                 telemetry,
             )
             self._db.executemany("INSERT INTO alert_points VALUES (?, ?, ?)", alerts)
+            self._db.executemany("INSERT INTO other_points VALUES (?, ?, ?, ?)", others)
 
     async def close(self) -> None:
         self._db.close()

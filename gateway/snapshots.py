@@ -1,0 +1,175 @@
+"""Points the dashboards read beside the contract's `telemetry` and `alerts` (additions, as
+CONTRACT.md allows; docs/dashboards.md describes them):
+
+- `asset_states`: an asset's condition (in transit, overdue, out of spec, recalled, received,
+  returned) with its last position, due date and trip time: at every alert transition and
+  arrival, and every BOOMERANG_SNAPSHOT_INTERVAL_S for each asset still on its way, so that
+  "where is everything now" is one InfluxQL query over any time range, with no join.
+- `gateway_stats` and `gateway_dead_letters`: the gateway's own counters, every
+  BOOMERANG_STATS_INTERVAL_S, for the health dashboard (Grafana reads no Prometheus here).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from prometheus_client import REGISTRY
+
+from alerts import AlertEvent, ArrivalEvent, AssetCondition, EngineEvent, RuleEngine
+from gateway.domain import DEAD_LETTER_CAUSES, AlertKind
+from ingest.sinks import Point
+from ingest.sinks._points import FieldValue
+
+ASSET_STATES = "asset_states"
+GATEWAY_STATS = "gateway_stats"
+GATEWAY_DEAD_LETTERS = "gateway_dead_letters"
+
+# Field of gateway_stats -> (Prometheus sample, labels). Counters stay cumulative, as in
+# Prometheus; dashboards take non_negative_derivative, which also bridges restarts.
+STATS_SAMPLES: dict[str, tuple[str, dict[str, str]]] = {
+    "messages": ("boomerang_ingest_messages_total", {}),
+    "readings": ("boomerang_ingest_readings_total", {}),
+    "duplicates": ("boomerang_ingest_duplicates_total", {}),
+    "unknown_fields": ("boomerang_ingest_unknown_fields_total", {}),
+    "points_written": ("boomerang_sink_points_written_total", {}),
+    "points_buffered": ("boomerang_sink_points_buffered", {}),
+    "spool_points": ("boomerang_spool_points", {}),
+    "spool_full": ("boomerang_spool_full", {}),
+    "mqtt_connected": ("boomerang_mqtt_connected", {}),
+    "outbox_pending": ("boomerang_outbox_pending", {}),
+    "webhook_delivered": ("boomerang_webhook_attempts_total", {"outcome": "delivered"}),
+    "webhook_retried": ("boomerang_webhook_attempts_total", {"outcome": "pending"}),
+    "webhook_failed": ("boomerang_webhook_attempts_total", {"outcome": "failed"}),
+}
+
+
+def asset_state_point(found: AssetCondition) -> Point:
+    asset = found.asset
+    tags = {"asset_id": asset.id, "asset_kind": str(asset.kind), "flow": str(asset.flow)}
+    if asset.customer:
+        tags["customer"] = asset.customer
+    # Numbers are always floats and flags 0/1 floats: a field keeps its first type in a
+    # shard, and sum() over flags counts assets.
+    fields: dict[str, FieldValue] = {
+        "state": str(found.condition),
+        "open_alerts": float(len(found.open_kinds)),
+        "recalled": float(AlertKind.RECALL in found.open_kinds),
+        "out_of_spec": float(AlertKind.OUT_OF_SPEC in found.open_kinds),
+        "overdue": float(AlertKind.OVERDUE in found.open_kinds),
+    }
+    for name in ("tag_id", "sku", "serial", "lot"):
+        value = getattr(asset, name)
+        if value:
+            fields[name] = value
+    if found.lat is not None and found.lon is not None:
+        fields["lat"], fields["lon"] = found.lat, found.lon
+    if found.transit_s is not None:
+        fields["transit_s"] = found.transit_s
+    due_in_s = found.due_in_s
+    if due_in_s is not None:
+        fields["due_in_s"] = due_in_s
+        fields["days_overdue"] = max(0.0, -due_in_s / 86_400) if fields["overdue"] else 0.0
+    if found.disposition:
+        fields["disposition"] = found.disposition
+    for metric, low, high in found.limits:
+        if low is not None:
+            fields[f"{metric}_min"] = float(low)
+        if high is not None:
+            fields[f"{metric}_max"] = float(high)
+    return Point(ASSET_STATES, tags, fields, found.at)
+
+
+def _sample(name: str, labels: dict[str, str]) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def gateway_stats_points(instance: str, at: datetime, uptime_s: float) -> list[Point]:
+    fields: dict[str, FieldValue] = {
+        field: _sample(name, labels) for field, (name, labels) in STATS_SAMPLES.items()}
+    fields["dead_letters"] = sum(
+        _sample("boomerang_ingest_dead_letters_total", {"cause": cause})
+        for cause in DEAD_LETTER_CAUSES)
+    fields["uptime_s"] = uptime_s
+    points = [Point(GATEWAY_STATS, {"instance": instance}, fields, at)]
+    points += [
+        Point(GATEWAY_DEAD_LETTERS, {"instance": instance, "cause": cause},
+              {"count": _sample("boomerang_ingest_dead_letters_total", {"cause": cause})}, at)
+        for cause in DEAD_LETTER_CAUSES
+    ]
+    return points
+
+
+class Snapshots:
+    """Writes `asset_states` points as the engine's events come and as its clock passes,
+    and `gateway_stats` points as the wall clock passes."""
+
+    def __init__(self, engine: RuleEngine, offer: Callable[[Sequence[Point]], None], *,
+                 rules_now: Callable[[], datetime | None], asset_interval_s: float,
+                 stats_interval_s: float, instance: str, started_at: datetime) -> None:
+        self._engine = engine
+        self._rules_now = rules_now
+        self._offer = offer
+        self._asset_interval_s = asset_interval_s
+        self._stats_interval_s = stats_interval_s
+        self._instance = instance
+        self._started_at = started_at
+        self._assets_at: datetime | None = None
+        self._stats_at: datetime | None = None
+        self._changed: dict[str, tuple[datetime, str | None]] = {}
+
+    def on_event(self, event: EngineEvent) -> None:
+        """An engine listener. Gathers the assets one batch of readings changed and writes
+        their points once, on the next turn of the loop: a recall hitting ten thousand
+        assets then costs one pass, not ten thousand."""
+        # Stamped with the rules' now, not the event's time: a late reading (an offline
+        # buffer) changes the state now, and its point must outrank the snapshots written
+        # since; and on event time an API action has no event time of its own. Before the
+        # first reading (event time) there is no now: the first snapshot records it all.
+        at = self._rules_now()
+        if at is None:
+            return
+        if isinstance(event, AlertEvent):
+            asset_id, disposition = event.alert.asset_id, None
+        elif isinstance(event, ArrivalEvent):
+            asset_id, disposition = event.asset_id, event.data.get("disposition")
+        else:
+            return
+        before = self._changed.get(asset_id)
+        self._changed[asset_id] = (max(at, before[0]) if before else at,
+                                   disposition or (before[1] if before else None))
+        if before is None and len(self._changed) == 1:
+            asyncio.get_running_loop().call_soon(self.write_changed)
+
+    def write_changed(self) -> None:
+        changed, self._changed = self._changed, {}
+        points = []
+        for asset_id, (at, disposition) in changed.items():
+            points += [asset_state_point(found) for found in
+                       self._engine.conditions(at, [asset_id], disposition=disposition)]
+        if points:
+            self._offer(points)
+
+    def on_rules_clock(self, now: datetime) -> None:
+        """Every asset still on its way, each BOOMERANG_SNAPSHOT_INTERVAL_S of the rules'
+        clock (event time when the gateway runs on event time)."""
+        if not self._asset_interval_s:
+            return
+        if self._assets_at is not None and (
+                (now - self._assets_at).total_seconds() < self._asset_interval_s):
+            return
+        self._assets_at = now
+        points = [asset_state_point(found) for found in self._engine.conditions(now)]
+        if points:
+            self._offer(points)
+
+    def on_wall_clock(self, now: datetime) -> None:
+        if not self._stats_interval_s:
+            return
+        if self._stats_at is not None and (
+                (now - self._stats_at).total_seconds() < self._stats_interval_s):
+            return
+        self._stats_at = now
+        self._offer(gateway_stats_points(
+            self._instance, now, (now - self._started_at).total_seconds()))

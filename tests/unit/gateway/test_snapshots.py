@@ -1,0 +1,142 @@
+"""`asset_states` and `gateway_stats` points: the state the fleet map shows, its precedence,
+when points are written and how they are stamped."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from alerts import AlertStore, RuleEngine, SubscriptionStore, WebhookOutbox
+from alerts.conditions import Condition, condition_of
+from gateway.domain import Asset, AssetKind, AssetState, Flow, Reading, Recall
+from gateway.snapshots import ASSET_STATES, Snapshots, gateway_stats_points
+from ingest.sinks import Point
+
+T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("state", "kinds", "expected"), [
+    (AssetState.IN_TRANSIT, set(), Condition.IN_TRANSIT),
+    (AssetState.IN_TRANSIT, {"silent", "low_battery"}, Condition.IN_TRANSIT),
+    (AssetState.IN_TRANSIT, {"overdue"}, Condition.OVERDUE),
+    (AssetState.IN_TRANSIT, {"overdue", "out_of_spec"}, Condition.OUT_OF_SPEC),
+    (AssetState.IN_TRANSIT, {"overdue", "out_of_spec", "recall"}, Condition.RECALLED),
+    (AssetState.RECEIVED, {"out_of_spec"}, Condition.RECEIVED),
+    (AssetState.RETURNED, {"overdue"}, Condition.RETURNED),
+])
+def test_what_to_act_on_first_names_the_state(state: AssetState, kinds: set[str],
+                                              expected: Condition) -> None:
+    asset = Asset("a", AssetKind.RENTAL, Flow.RENTAL_RETURN, state=state)
+    assert condition_of(asset, kinds) is expected
+
+
+class Written:
+    def __init__(self) -> None:
+        self.batches: list[list[Point]] = []
+
+    def __call__(self, points: Sequence[Point]) -> None:
+        self.batches.append(list(points))
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> RuleEngine:
+    db = sqlite3.connect(tmp_path / "state.db")
+    engine = RuleEngine(AlertStore(db), WebhookOutbox(db), SubscriptionStore(db), lambda: T0)
+    engine.upsert_asset(Asset("cold", AssetKind.SHIPMENT, Flow.RECALL, tag_id="t1",
+                              sku="VAC", lot="L1", profile="cold_chain",
+                              due_at=T0 - timedelta(days=2)))
+    engine.upsert_asset(Asset("gen", AssetKind.RENTAL, Flow.RENTAL_RETURN, tag_id="t2",
+                              customer="Rheinwerk Bau", due_at=T0 + timedelta(days=3)))
+    return engine
+
+
+def snapshots(engine: RuleEngine, written: Written, now: datetime | None = T0,
+              interval_s: float = 60) -> Snapshots:
+    return Snapshots(engine, written, rules_now=lambda: now, asset_interval_s=interval_s,
+                     stats_interval_s=10, instance="gw-1", started_at=T0)
+
+
+def test_a_recalled_cold_chain_shipment_is_written_as_recalled_with_its_limits(
+        engine: RuleEngine) -> None:
+    engine.judge_readings([Reading("t1", T0, 1, {"lat": 50.1, "lon": 8.2, "temp_c": 5.0})])
+    engine.upsert_recall(Recall("r1", sku="VAC", lots=("L1",)))
+    written = Written()
+    snapshots(engine, written).on_rules_clock(T0 + timedelta(minutes=1))
+    points = {p.tags["asset_id"]: p for p in written.batches[0]}
+    cold = points["cold"]
+    assert cold.measurement == ASSET_STATES
+    assert cold.tags == {"asset_id": "cold", "asset_kind": "shipment", "flow": "recall"}
+    assert cold.fields["state"] == "recalled"
+    assert (cold.fields["recalled"], cold.fields["out_of_spec"]) == (1.0, 0.0)
+    assert (cold.fields["lat"], cold.fields["lon"]) == (50.1, 8.2)
+    assert (cold.fields["temp_c_min"], cold.fields["temp_c_max"]) == (2.0, 8.0)
+    assert cold.fields["battery_pct_min"] == 15.0
+    assert cold.fields["sku"] == "VAC" and cold.fields["tag_id"] == "t1"
+    gen = points["gen"]
+    assert gen.tags["customer"] == "Rheinwerk Bau"
+    assert gen.fields["state"] == "in_transit" and "lat" not in gen.fields
+    assert gen.fields["due_in_s"] == pytest.approx(3 * 86_400 - 60)
+    assert gen.fields["days_overdue"] == 0.0
+    # Every number a float: a field keeps the type of its first point.
+    assert all(isinstance(v, float | str) and not isinstance(v, bool)
+               for p in points.values() for v in p.fields.values())
+
+
+def test_snapshots_come_once_per_interval_and_skip_what_has_arrived(
+        engine: RuleEngine) -> None:
+    written = Written()
+    writer = snapshots(engine, written)
+    writer.on_rules_clock(T0)
+    writer.on_rules_clock(T0 + timedelta(seconds=59))
+    assert len(written.batches) == 1
+    engine.conditions(T0)  # no side effect
+    engine._assets["gen"].state = AssetState.RETURNED
+    writer.on_rules_clock(T0 + timedelta(seconds=60))
+    assert [p.tags["asset_id"] for p in written.batches[1]] == ["cold"]
+    snapshots(engine, written, interval_s=0).on_rules_clock(T0 + timedelta(days=1))
+    assert len(written.batches) == 2
+
+
+async def test_the_events_of_one_batch_become_one_write_stamped_with_the_rules_now(
+        engine: RuleEngine) -> None:
+    written = Written()
+    now = T0 + timedelta(hours=5)
+    writer = snapshots(engine, written, now=now)
+    engine.listeners.append(writer.on_event)
+    # A late reading (an hour old) opens an alert: its point is stamped now, not then.
+    engine.judge_readings([Reading("t1", T0 + timedelta(hours=4), 1, {"temp_c": 30.0}),
+                           Reading("t1", T0 + timedelta(hours=4, minutes=6), 2,
+                                   {"temp_c": 30.0, "shock_g": 400.0})])
+    engine.upsert_recall(Recall("r1", sku="VAC"))
+    assert written.batches == []  # gathered, written on the next turn of the loop
+    await asyncio.sleep(0)
+    assert len(written.batches) == 1
+    [point] = written.batches[0]
+    assert point.ts == now
+    assert point.fields["state"] == "recalled"
+    assert point.fields["out_of_spec"] == 1.0
+
+
+async def test_before_the_first_reading_on_event_time_events_write_nothing(
+        engine: RuleEngine) -> None:
+    written = Written()
+    engine.listeners.append(snapshots(engine, written, now=None).on_event)
+    engine.upsert_recall(Recall("r1", sku="VAC"))
+    await asyncio.sleep(0)
+    assert written.batches == []
+
+
+def test_gateway_stats_carry_the_counters_and_dead_letters_by_cause() -> None:
+    points = gateway_stats_points("gw-1", T0, 12.5)
+    stats = points[0]
+    assert stats.measurement == "gateway_stats" and stats.tags == {"instance": "gw-1"}
+    assert {"readings", "duplicates", "dead_letters", "spool_points", "outbox_pending",
+            "webhook_delivered", "webhook_failed"} <= set(stats.fields)
+    assert stats.fields["uptime_s"] == 12.5
+    causes = {p.tags["cause"] for p in points[1:]}
+    assert {"not_json", "invalid_reading", "too_large", "sink_refused"} <= causes
