@@ -255,13 +255,20 @@ def run_webhook_receiver(
         def log_message(self, *args: Any) -> None:
             pass
 
+    with serve_http(port, Handler):
+        yield receiver
+
+
+@contextlib.contextmanager
+def serve_http(port: int, handler: type[BaseHTTPRequestHandler]) -> Iterator[None]:
+    """A real HTTP server on 127.0.0.1:`port`, one thread a request, until the block ends."""
     ThreadingHTTPServer.allow_reuse_address = True
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield receiver
+        yield
     finally:
         server.shutdown()
         server.server_close()
@@ -374,3 +381,80 @@ def _exited(process: subprocess.Popen[bytes], log: Path) -> bool:
     if process.poll() is not None:
         raise RuntimeError(f"gateway exited with {process.returncode}:\n{log.read_text()}")
     return False
+
+
+def boomerang(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """The `boomerang` command, as a user runs it, with the test gateway's admin key."""
+    return subprocess.run([sys.executable, "-m", "gateway", *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT,
+                          env={"PATH": "", "BOOMERANG_API_KEY": "test-admin-key",
+                               "BOOMERANG_SIM_TAG_PASSWORD": TAG_PASSWORD,
+                               "COLUMNS": "200"})
+
+
+def settled(read: Callable[[], float], quiet_s: float = 2.0, timeout: float = 120) -> None:
+    """Until `read` gives the same non-zero value for `quiet_s`."""
+    deadline = time.monotonic() + timeout
+    last, since = read(), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        now = read()
+        if now != last or now == 0:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return
+    raise TimeoutError(f"still changing after {timeout} s (last {last})")
+
+
+TTS_BRIDGE = "tts-bridge"
+
+
+@dataclass
+class PlayedScenario:
+    gateway: GatewayProcess
+    timeline: Any  # device_sim.timeline.Timeline
+    truth: Path
+    figures: dict[str, Any]
+    database: str
+    gateway_env: dict[str, str]
+
+
+@contextlib.contextmanager
+def play_scenario(workdir: Path, influxdb: InfluxDB, scenario: Path, database: str,
+                  env: dict[str, str] | None = None,
+                  time_scale: str = "20000") -> Iterator[PlayedScenario]:
+    """A broker and a gateway on event time writing into `database`; the scenario played
+    through them by `boomerang sim play`, until the gateway has handled and written all of
+    it. The gateway runs until the block ends."""
+    from datetime import UTC, datetime
+
+    from device_sim.scenario import load_scenario
+    from device_sim.timeline import compile_scenario
+
+    timeline = compile_scenario(load_scenario(scenario), now=datetime.now(UTC))
+    tags = tuple(sorted(u for u in timeline.logins if u != TTS_BRIDGE))
+    influxdb.create_database(database)
+    with run_mosquitto(workdir / "mosquitto", tags,
+                       extra_users={TTS_BRIDGE: TAG_PASSWORD}) as broker:
+        gateway_env = {
+            "BOOMERANG_MQTT_URL":
+                f"mqtt://{GATEWAY_USER}:{GATEWAY_PASSWORD}@127.0.0.1:{broker.port}",
+            "BOOMERANG_INFLUX_URL": influxdb.url, "BOOMERANG_INFLUX_DB": database,
+            "BOOMERANG_CLOCK": "event", "BOOMERANG_TIMER_INTERVAL_S": "0.1",
+            **(env or {}),
+        }
+        with run_gateway(workdir / "gw", gateway_env) as gateway:
+            truth = workdir / "truth.json"
+            played = boomerang("sim", "play", str(scenario), "--broker",
+                               f"mqtt://127.0.0.1:{broker.port}", "--register-api",
+                               gateway.api, "--time-scale", time_scale, "--no-progress",
+                               "--truth", str(truth))
+            assert played.returncode == 0, played.stderr
+            figures = json.loads(played.stdout.strip().splitlines()[-1])
+            # Handled all that the broker let through (it refuses impersonations), the
+            # buffers written, and a timer tick after the last reading.
+            settled(lambda: metric(gateway.api, "boomerang_ingest_messages_total"))
+            wait_until(lambda: metric(gateway.api, "boomerang_sink_points_buffered") == 0,
+                       30, "buffers flushed")
+            time.sleep(0.5)
+            yield PlayedScenario(gateway, timeline, truth, figures, database, gateway_env)

@@ -1,0 +1,444 @@
+"""The dashboards, each answering the questions in its description. Queries are InfluxQL
+over the contract's `telemetry` and `alerts` and the gateway's `asset_states`,
+`gateway_stats` and `gateway_dead_letters` (docs/dashboards.md), so that they run on
+InfluxDB 1.x, 2.x (DBRP mapping) and 3.x alike."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dashboards.model import (
+    STATE_COLOURS,
+    Annotation,
+    Dashboard,
+    Panel,
+    Query,
+    Variable,
+)
+
+STATES = "asset_states"
+METRICS = (
+    # (field, title, unit)
+    ("temp_c", "Temperature", "celsius"),
+    ("humidity_pct", "Humidity", "humidity"),
+    ("shock_g", "Shock", "accG"),
+    ("tilt_deg", "Tilt", "degree"),
+    ("light_lux", "Light (package opened)", "lux"),
+    ("battery_pct", "Battery", "percent"),
+)
+FLOWS = ("customer_return", "warranty_repair", "recall", "trade_in", "rental_return",
+         "b2b_return", "end_of_life")
+DISPOSITIONS = ("quarantine", "inspect", "restock")
+
+
+def _tag_values(measurement: str, key: str) -> str:
+    return f'SHOW TAG VALUES FROM "{measurement}" WITH KEY = "{key}"'
+
+
+FLOW = Variable("flow", "Flow", _tag_values(STATES, "flow"))
+KIND = Variable("kind", "Kind", _tag_values(STATES, "asset_kind"))
+CUSTOMER = Variable("customer", "Customer", _tag_values(STATES, "customer"))
+ASSET = Variable("asset", "Asset", _tag_values("telemetry", "asset_id"), multi=False,
+                 all=False)
+INSTANCE = Variable("instance", "Gateway", _tag_values("gateway_stats", "instance"))
+
+FILTERS = '"flow" =~ /^$flow$/ AND "asset_kind" =~ /^$kind$/ AND "customer" =~ /^$customer$/'
+
+
+def latest(fields: dict[str, str], where: str, by: str = '"asset_id"') -> str:
+    """Each asset's newest value of each field (alias: field) in the time range."""
+    selected = ", ".join(f'last("{field}") AS "{alias}"' for alias, field in fields.items())
+    return f'SELECT {selected} FROM "{STATES}" WHERE $timeFilter AND {where} GROUP BY {by}'
+
+
+def per_asset(columns: tuple[str, ...], fields: dict[str, str], where: str, having: str,
+              by: str = '"asset_id"') -> str:
+    """Rows of assets whose newest values satisfy `having`."""
+    shown = ", ".join(f'"{column}"' for column in columns)
+    return (f"SELECT {shown} FROM ({latest(fields, where, by)}) WHERE {having} GROUP BY {by}")
+
+
+def count_of(where: str, having: str, alias: str, by: str = "") -> Query:
+    """How many assets' newest state satisfies `having`."""
+    inner_by = '"asset_id"' + (f", {by}" if by else "")
+    outer_by = f" GROUP BY {by}" if by else ""
+    inner = latest({"state": "state", "overdue": "overdue", "recalled": "recalled",
+                    "due_in_s": "due_in_s"}, where, inner_by)
+    return Query(f'SELECT count("state") AS "{alias}" FROM ({inner}) WHERE {having}{outer_by}',
+                 "table" if by else "time_series")
+
+
+def overdue_assets(where: str, by: str) -> Query:
+    """Each asset past its due date (plus grace) and not arrived, with days past due."""
+    return Query(per_asset(("days_overdue", "sku", "serial", "tag_id"),
+                           {"days_overdue": "days_overdue", "sku": "sku", "serial": "serial",
+                            "tag_id": "tag_id", "overdue": "overdue"},
+                           where, "\"overdue\" = 1", by), "table")
+
+
+def arrivals(where: str, state: str, columns: tuple[str, ...], by: str) -> Query:
+    """Each arrival in the range: the point written at arrival carries the disposition."""
+    shown = ", ".join(f'"{column}"' for column in columns)
+    return Query(f'SELECT {shown} FROM "{STATES}" WHERE $timeFilter AND {where} AND '
+                 f"\"state\" = '{state}' AND \"disposition\" != '' GROUP BY {by}", "table")
+
+
+def _state_mappings() -> list[dict[str, Any]]:
+    return [{"type": "value", "options": {
+        state: {"color": colour, "text": state.replace("_", " "), "index": i}
+        for i, (state, colour) in enumerate(STATE_COLOURS.items())}}]
+
+
+def geomap(title: str, query: Query, *, colour_by: str = "", description: str = "",
+           width: int = 24, height: int = 14) -> Panel:
+    """Markers at `lat`/`lon`; the query must be `table` formatted, or Grafana splits lat
+    and lon into frames the map cannot pair."""
+    style: dict[str, Any] = {"size": {"fixed": 6}, "opacity": 0.8,
+                             "color": {"fixed": "blue"}}
+    if colour_by:
+        style["color"] = {"field": colour_by, "fixed": "blue"}
+    return Panel(
+        title, "geomap", [query], width=width, height=height, description=description,
+        mappings=_state_mappings() if colour_by else [],
+        options={
+            "view": {"id": "fit", "lat": 51, "lon": 10, "zoom": 5, "allLayers": True},
+            "controls": {"showZoom": True, "mouseWheelZoom": True, "showAttribution": True},
+            "basemap": {"type": "default", "name": "Basemap"},
+            "layers": [{
+                "type": "markers", "name": title,
+                "location": {"mode": "coords", "latitude": "lat", "longitude": "lon"},
+                "config": {"style": style, "showLegend": bool(colour_by)},
+                "tooltip": True,
+            }],
+            "tooltip": {"mode": "details"},
+        },
+    )
+
+
+def table(title: str, query: Query, *, width: int = 12, height: int = 8,
+          description: str = "", unit: str = "") -> Panel:
+    return Panel(title, "table", [query], width=width, height=height, unit=unit,
+                 description=description, mappings=_state_mappings(),
+                 options={"showHeader": True, "cellHeight": "sm"})
+
+
+def stat(title: str, query: Query, *, colour: str = "blue", width: int = 4,
+         description: str = "") -> Panel:
+    return Panel(title, "stat", [query], width=width, height=4, description=description,
+                 thresholds=[(None, colour)],
+                 options={"reduceOptions": {"calcs": ["lastNotNull"], "fields": "",
+                                            "values": False},
+                          "colorMode": "background", "graphMode": "none",
+                          "textMode": "value"})
+
+
+def bars(title: str, queries: list[Query], *, width: int = 12, height: int = 8,
+         description: str = "", x_field: str = "") -> Panel:
+    options: dict[str, Any] = {"orientation": "horizontal", "showValue": "auto",
+                               "legend": {"showLegend": True, "displayMode": "list",
+                                          "placement": "bottom"}}
+    if x_field:
+        options["xField"] = x_field
+    return Panel(title, "barchart", queries, width=width, height=height,
+                 description=description, options=options)
+
+
+def timeseries(title: str, queries: list[Query], *, unit: str = "", width: int = 12,
+               height: int = 8, description: str = "",
+               overrides: list[dict[str, Any]] | None = None) -> Panel:
+    return Panel(title, "timeseries", queries, width=width, height=height, unit=unit,
+                 description=description, overrides=overrides or [],
+                 field_config={"custom": {"spanNulls": True, "lineWidth": 1,
+                                          "showPoints": "never"}},
+                 options={"legend": {"showLegend": True, "displayMode": "list",
+                                     "placement": "bottom"},
+                          "tooltip": {"mode": "multi"}})
+
+
+def _dashed(name: str, colour: str) -> dict[str, Any]:
+    return {"matcher": {"id": "byName", "options": name}, "properties": [
+        {"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}},
+        {"id": "color", "value": {"mode": "fixed", "fixedColor": colour}},
+    ]}
+
+
+# --- Fleet map --------------------------------------------------------------------------
+
+def fleet_map() -> Dashboard:
+    states = ("in_transit", "overdue", "out_of_spec", "recalled", "received", "returned")
+    return Dashboard(
+        uid="boomerang-fleet-map", title="Boomerang / Fleet map",
+        description="Where is every tracked asset now, and what state is it in?",
+        variables=[FLOW, KIND, CUSTOMER], time_from="now-2d",
+        rows=[
+            [stat(f"{state.replace('_', ' ').capitalize()}",
+                  count_of(FILTERS, f"\"state\" = '{state}'", state),
+                  colour=STATE_COLOURS[state],
+                  description=f"Assets whose newest state in the range is {state}.")
+             for state in states],
+            [geomap(
+                "Where every asset is now",
+                Query(latest({"lat": "lat", "lon": "lon", "state": "state",
+                              "sku": "sku", "tag_id": "tag_id"},
+                             FILTERS, '"asset_id", "flow", "asset_kind"'), "table"),
+                colour_by="state",
+                description="Each asset's last known position, coloured by its state: "
+                            "blue in transit, orange overdue, purple out of spec, red "
+                            "recalled, green received or returned.")],
+            [table(
+                "Needing attention",
+                Query(per_asset(
+                    ("state", "sku", "tag_id", "days_overdue", "lat", "lon"),
+                    {"state": "state", "sku": "sku", "tag_id": "tag_id",
+                     "days_overdue": "days_overdue", "lat": "lat", "lon": "lon",
+                     "open_alerts": "open_alerts"},
+                    FILTERS, "\"open_alerts\" > 0",
+                    '"asset_id", "flow", "customer"'), "table"),
+                width=24,
+                description="Assets with an open alert, newest state first.")],
+        ],
+    )
+
+
+# --- Asset detail -----------------------------------------------------------------------
+
+def asset_detail() -> Dashboard:
+    mine = "\"asset_id\" = '$asset'"
+    condition_rows: list[list[Panel]] = []
+    row: list[Panel] = []
+    for field, title, unit in METRICS:
+        row.append(timeseries(
+            title,
+            [Query(f'SELECT mean("{field}") AS "{field}" FROM "telemetry" WHERE {mine} '
+                   "AND $timeFilter GROUP BY time($__interval) fill(none)"),
+             Query(f'SELECT last("{field}_min") AS "min", last("{field}_max") AS "max" '
+                   f'FROM "{STATES}" WHERE {mine} AND $timeFilter '
+                   "GROUP BY time($__interval) fill(previous)")],
+            unit=unit, width=8,
+            description=f"{title} as reported; dashed red: the limits of the asset's "
+                        "profile.",
+            overrides=[_dashed("min", "red"), _dashed("max", "red")]))
+        if len(row) == 3:
+            condition_rows.append(row)
+            row = []
+    return Dashboard(
+        uid="boomerang-asset", title="Boomerang / Asset detail",
+        description="Where has this asset been, in what condition, and what was raised?",
+        variables=[ASSET], time_from="now-2d",
+        annotations=[Annotation(
+            "Alert transitions",
+            f'SELECT "summary", "state" FROM "alerts" WHERE {mine} AND $timeFilter',
+            text_column="summary", tags_column="state")],
+        rows=[
+            [geomap("Track",
+                    Query(f'SELECT "lat", "lon", "speed_kmh" FROM "telemetry" WHERE {mine} '
+                          "AND $timeFilter", "table"),
+                    width=16, height=12,
+                    description="Every position the asset reported in the range."),
+             table("State now",
+                   Query(latest({"state": "state", "sku": "sku", "serial": "serial",
+                                 "lot": "lot", "tag_id": "tag_id", "transit_s": "transit_s",
+                                 "due_in_s": "due_in_s"},
+                                mine, '"asset_id", "flow", "asset_kind", "customer"'),
+                         "table"),
+                   width=8, height=12,
+                   description="The asset's newest state; trip time in seconds.")],
+            *condition_rows,
+            [table("Alerts",
+                   Query(f'SELECT "state", "summary", "value" FROM "alerts" WHERE {mine} '
+                         'AND $timeFilter GROUP BY "kind", "severity"', "table"),
+                   width=24,
+                   description="Every alert transition of the asset in the range.")],
+        ],
+    )
+
+
+# --- Returns ----------------------------------------------------------------------------
+
+def returns() -> Dashboard:
+    shipments = "\"asset_kind\" = 'shipment' AND \"flow\" =~ /^$flow$/"
+    by_flow = '"flow"'
+    return Dashboard(
+        uid="boomerang-returns", title="Boomerang / Returns",
+        description="What is on its way back, per flow; how long does it take; what is "
+                    "late; what should happen to what arrived?",
+        variables=[FLOW],
+        rows=[
+            [bars("In transit per flow",
+                  [count_of(shipments, "\"state\" != 'received'", "in transit", by_flow)],
+                  x_field="flow",
+                  description="Shipments not yet received, by reverse-logistics flow."),
+             bars("Received per flow",
+                  [count_of(shipments, "\"state\" = 'received'", "received", by_flow)],
+                  x_field="flow",
+                  description="Shipments received in the range, by flow.")],
+            [table("Transit times of received shipments (hours)",
+                   Query("SELECT mean(\"transit_s\") / 3600 AS \"mean\", "
+                         "percentile(\"transit_s\", 90) / 3600 AS \"p90\", "
+                         "max(\"transit_s\") / 3600 AS \"max\" FROM ("
+                         + latest({"transit_s": "transit_s", "state": "state"}, shipments,
+                                  '"asset_id", "flow"')
+                         + ") WHERE \"state\" = 'received' GROUP BY \"flow\"", "table"),
+                   description="From the first reading of the trip to arrival."),
+             table("Late returns", overdue_assets(shipments, '"asset_id", "flow"'),
+                   description="Shipments past their due date (plus grace), not received.")],
+            [bars("Dispositions recommended at receipt",
+                  [Query(f'SELECT count("disposition") AS "{d}" FROM "{STATES}" WHERE '
+                         f"$timeFilter AND {shipments} AND \"disposition\" = '{d}'")
+                   for d in DISPOSITIONS],
+                  description="quarantine: a recall hit; inspect: out of spec or shocked "
+                              "on the way; restock: neither."),
+             table("Received in the range",
+                   arrivals(shipments, "received", ("disposition", "transit_s", "sku", "serial"),
+                            '"asset_id", "flow"'),
+                   description="Each arrival with its recommended disposition.")],
+        ],
+    )
+
+
+# --- Rentals ----------------------------------------------------------------------------
+
+def rentals() -> Dashboard:
+    mine = "\"asset_kind\" = 'rental' AND \"customer\" =~ /^$customer$/"
+    week = 7 * 86_400
+    return Dashboard(
+        uid="boomerang-rentals", title="Boomerang / Rentals",
+        description="What is out, what is due this week, who is late and by how long, "
+                    "what came back?",
+        variables=[CUSTOMER],
+        rows=[
+            [stat("Out with customers", count_of(mine, "\"state\" != 'returned'", "out"),
+                  width=6),
+             stat("Due this week",
+                  count_of(mine, f"\"state\" != 'returned' AND \"due_in_s\" >= 0 AND "
+                                 f"\"due_in_s\" < {week}", "due"),
+                  colour="yellow", width=6),
+             stat("Overdue", count_of(mine, "\"overdue\" = 1", "overdue"), colour="orange",
+                  width=6),
+             stat("Returned", count_of(mine, "\"state\" = 'returned'", "returned"),
+                  colour="green", width=6)],
+            [bars("Overdue by customer",
+                  [count_of(mine, "\"overdue\" = 1", "overdue", '"customer"')],
+                  x_field="customer",
+                  description="Rentals past due (plus grace) and not returned."),
+             table("Overdue rentals, by days", overdue_assets(mine, '"asset_id", "customer"'),
+                   description="Days past the due date, per rental.")],
+            [table("Due this week",
+                   Query(per_asset(("due_in_s", "sku", "tag_id"),
+                                   {"due_in_s": "due_in_s", "sku": "sku",
+                                    "tag_id": "tag_id", "state": "state"},
+                                   mine, f"\"state\" != 'returned' AND \"due_in_s\" >= 0 "
+                                         f"AND \"due_in_s\" < {week}",
+                                   '"asset_id", "customer"'), "table"),
+                   unit="s", description="Seconds until due."),
+             table("Returned in the range",
+                   arrivals(mine, "returned", ("transit_s", "sku", "disposition"),
+                            '"asset_id", "customer"'),
+                   description="Each return with the time it was out (seconds).")],
+        ],
+    )
+
+
+# --- Recalls ----------------------------------------------------------------------------
+
+def recalls() -> Dashboard:
+    located = Query(per_asset(("lat", "lon", "state", "sku", "serial", "lot", "tag_id"),
+                              {"lat": "lat", "lon": "lon", "state": "state", "sku": "sku",
+                               "serial": "serial", "lot": "lot", "tag_id": "tag_id",
+                               "recalled": "recalled"},
+                              "\"flow\" =~ /^$flow$/", "\"recalled\" = 1 AND \"lat\" <> 0",
+                              '"asset_id", "flow"'), "table")
+    return Dashboard(
+        uid="boomerang-recalls", title="Boomerang / Recalls",
+        description="Which recalled items have we located, where are they, which are still "
+                    "out there?",
+        variables=[FLOW],
+        rows=[
+            [stat("Recalled, still out",
+                  count_of("\"flow\" =~ /^$flow$/", "\"recalled\" = 1", "recalled"),
+                  colour="red", width=8,
+                  description="Assets with an open recall alert: not yet at their "
+                              "destination or in quarantine."),
+             stat("Recall hits in the range",
+                  Query("SELECT count(\"alert_id\") AS \"hits\" FROM \"alerts\" WHERE "
+                        "$timeFilter AND \"kind\" = 'recall' AND \"state\" = 'open'"),
+                  colour="orange", width=8),
+             stat("Recalled items brought in",
+                  Query("SELECT count(\"alert_id\") AS \"resolved\" FROM \"alerts\" WHERE "
+                        "$timeFilter AND \"kind\" = 'recall' AND \"state\" = 'resolved'"),
+                  colour="green", width=8)],
+            [geomap("Where the recalled items are", located, colour_by="state",
+                    width=14, height=12),
+             table("Recalled items located", located, width=10, height=12,
+                   description="Last known position of each item with an open recall.")],
+            [table("Recall alerts",
+                   Query("SELECT \"state\", \"summary\" FROM \"alerts\" WHERE $timeFilter "
+                         "AND \"kind\" = 'recall' GROUP BY \"asset_id\"", "table"),
+                   width=24, description="Every recall alert transition in the range.")],
+        ],
+    )
+
+
+# --- Gateway health ---------------------------------------------------------------------
+
+def gateway_health() -> Dashboard:
+    mine = "\"instance\" =~ /^$instance$/"
+
+    def rate(field: str, alias: str) -> Query:
+        return Query(f'SELECT non_negative_derivative(max("{field}"), 1s) AS "{alias}" '
+                     f'FROM "gateway_stats" WHERE $timeFilter AND {mine} '
+                     'GROUP BY time($__interval), "instance" fill(none)')
+
+    def gauge(field: str, alias: str) -> Query:
+        return Query(f'SELECT max("{field}") AS "{alias}" FROM "gateway_stats" WHERE '
+                     f'$timeFilter AND {mine} GROUP BY time($__interval), "instance" '
+                     "fill(none)")
+
+    return Dashboard(
+        uid="boomerang-gateway", title="Boomerang / Gateway health",
+        description="Is the gateway keeping up, what does it refuse, are webhooks going "
+                    "out?",
+        variables=[INSTANCE], time_from="now-6h", refresh="30s",
+        rows=[
+            [timeseries("Readings per second",
+                        [rate("readings", "readings/s"), rate("messages", "messages/s")],
+                        unit="reqps"),
+             timeseries("Duplicates per second", [rate("duplicates", "duplicates/s")],
+                        unit="reqps",
+                        description="Readings dropped as (tag_id, seq) seen before.")],
+            [timeseries("Dead letters per second, by cause",
+                        [Query('SELECT non_negative_derivative(max("count"), 1s) FROM '
+                               f'"gateway_dead_letters" WHERE $timeFilter AND {mine} '
+                               'GROUP BY time($__interval), "cause" fill(none)')],
+                        unit="reqps"),
+             bars("Dead letters in the range, by cause",
+                  [Query('SELECT spread("count") AS "dead letters" FROM '
+                         f'"gateway_dead_letters" WHERE $timeFilter AND {mine} '
+                         'GROUP BY "cause"', "table")],
+                  x_field="cause",
+                  description="Why readings were refused (see /api/v1/dead-letters).")],
+            [timeseries("Spool and buffers",
+                        [gauge("spool_points", "spooled"),
+                         gauge("points_buffered", "buffered")],
+                        description="Points waiting for InfluxDB: on disk (spool) and in "
+                                    "memory."),
+             timeseries("Webhook deliveries per second",
+                        [rate("webhook_delivered", "delivered/s"),
+                         rate("webhook_retried", "retried/s"),
+                         rate("webhook_failed", "failed/s")],
+                        unit="reqps",
+                        overrides=[{"matcher": {"id": "byName", "options": "failed/s"},
+                                    "properties": [{"id": "color", "value": {
+                                        "mode": "fixed", "fixedColor": "red"}}]}])],
+            [timeseries("Outbox", [gauge("outbox_pending", "pending deliveries")]),
+             timeseries("Alert transitions",
+                        [Query('SELECT count("alert_id") FROM "alerts" WHERE $timeFilter '
+                               'GROUP BY time($__interval), "kind" fill(none)')],
+                        description="Alert transitions by kind (opened, updated, "
+                                    "acknowledged, resolved).")],
+        ],
+    )
+
+
+def all_dashboards() -> list[Dashboard]:
+    return [fleet_map(), asset_detail(), returns(), rentals(), recalls(), gateway_health()]
