@@ -25,6 +25,7 @@ from alerts import (
     WebhookDispatcher,
     WebhookOutbox,
 )
+from alerts import _metrics as alert_metrics
 from gateway import imports
 from gateway.api import create_api
 from gateway.domain import Alert, Asset, Geofence, Recall
@@ -34,6 +35,7 @@ from gateway.registry import AssetRegistry, KeyStore, PlaceRegistry
 from gateway.settings import Settings
 from gateway.snapshots import Snapshots
 from ingest import DeadLetterStore, IngestPipeline, MqttConsumer
+from ingest import _metrics as ingest_metrics
 from ingest.decoders import Decoder, NativeDecoder, OwnTracksDecoder, ThingsStackDecoder
 from ingest.sinks import (
     InfluxQLTelemetryReader,
@@ -328,6 +330,7 @@ class Gateway:
         if not self.settings.stats_interval_s:
             return
         while True:
+            self.refresh_gauges()
             self.snapshots.on_wall_clock(utc_now())
             await asyncio.sleep(self.settings.stats_interval_s)
 
@@ -336,6 +339,14 @@ class Gateway:
 
     def resolve_alert(self, alert_id: str, by: str, note: str) -> Alert | None:
         return self.engine.resolve(alert_id, by, note)
+
+    def refresh_gauges(self) -> None:
+        """The gauges read off the parts when asked: for /metrics and gateway_stats."""
+        ingest_metrics.BUFFERED.set(self.batcher.buffered)
+        spool = self.batcher.spool
+        ingest_metrics.SPOOLED.set(spool.points if spool is not None else 0)
+        ingest_metrics.SPOOL_FULL.set(int(self.batcher.spool_full))
+        alert_metrics.OUTBOX_PENDING.set(self.outbox.pending_count())
 
     def readiness(self) -> dict[str, bool]:
         try:

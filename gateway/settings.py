@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     shutdown_timeout_s: float = Field(default=15, ge=0)
     """On SIGTERM: how long to write buffered points and let deliveries under way end."""
 
+    metrics_public: bool = False
+    """/metrics without a key, for a scraper that cannot send one; by default any key."""
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["kv", "json"] = "kv"
     """kv: logfmt lines (key=value); json: one JSON object a line."""

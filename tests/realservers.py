@@ -29,6 +29,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 ROOT = Path(__file__).resolve().parent.parent
 GATEWAY_USER, GATEWAY_PASSWORD = "boomerang-gateway", "gateway-secret"
 TAG_PASSWORD = "tag-secret"
+ADMIN_KEY = "test-admin-key"
+"""BOOMERANG_ADMIN_KEY of every test gateway."""
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 
 def free_port() -> int:
@@ -287,7 +290,7 @@ def publisher(port: int, tag_id: str) -> mqtt.Client:
 def metric(api: str, name: str) -> float:
     """A sample of the gateway's /metrics, summed over its labels; 0 if it has none yet."""
     total = 0.0
-    for line in httpx.get(f"{api}/metrics").text.splitlines():
+    for line in httpx.get(f"{api}/metrics", headers=ADMIN).text.splitlines():
         if line.startswith((f"{name} ", f"{name}{{")):
             total += float(line.rsplit(maxsplit=1)[1])
     return total
@@ -324,7 +327,7 @@ _REQUESTS = re.compile(r'^boomerang_http_requests_total\{handler="([^"]+)",metho
 
 def _record_responses(api: str) -> None:
     with contextlib.suppress(httpx.HTTPError):
-        for line in httpx.get(f"{api}/metrics", timeout=5).text.splitlines():
+        for line in httpx.get(f"{api}/metrics", headers=ADMIN, timeout=5).text.splitlines():
             found = _REQUESTS.match(line)
             if found:
                 route, method, status = found.groups()
@@ -345,7 +348,7 @@ def run_gateway(workdir: Path, env: dict[str, str],
     requests, whose coverage varies with the generator rather than with the tests)."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = int(env.get("BOOMERANG_API_PORT", 0)) or free_port()
-    admin_key = "test-admin-key"
+    admin_key = ADMIN_KEY
     full_env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("BOOMERANG_")},
         "BOOMERANG_DATA_DIR": str(workdir / "data"),
@@ -387,7 +390,7 @@ def boomerang(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[s
     """The `boomerang` command, as a user runs it, with the test gateway's admin key."""
     return subprocess.run([sys.executable, "-m", "gateway", *args], capture_output=True,
                           text=True, timeout=timeout, cwd=ROOT,
-                          env={"PATH": "", "BOOMERANG_API_KEY": "test-admin-key",
+                          env={"PATH": "", "BOOMERANG_API_KEY": ADMIN_KEY,
                                "BOOMERANG_SIM_TAG_PASSWORD": TAG_PASSWORD,
                                "COLUMNS": "200"})
 

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from gateway.app import Gateway
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer KEY`")
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
 def get_gateway(request: Request) -> Gateway:
@@ -23,10 +24,7 @@ def get_gateway(request: Request) -> Gateway:
 
 
 def require(scope: str) -> Callable[..., Any]:
-    async def check(
-        request: Request,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> ApiKey:
+    async def check(request: Request, credentials: Credentials) -> ApiKey:
         if credentials is None:
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,

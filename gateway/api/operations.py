@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from alerts import _metrics as alert_metrics
-from gateway.api._deps import GatewayDep
-from ingest import _metrics as ingest_metrics
+from gateway.api._deps import Credentials, GatewayDep, require
 
 router = APIRouter()
 
@@ -26,11 +24,14 @@ async def readyz(gateway: GatewayDep, response: Response) -> dict[str, object]:
     return {"ready": ready, **checks}
 
 
+_read = require("read")
+
+
 @router.get("/metrics", tags=["operations"], response_class=Response)
-async def metrics(gateway: GatewayDep) -> Response:
-    ingest_metrics.BUFFERED.set(gateway.batcher.buffered)
-    spool = gateway.batcher.spool
-    ingest_metrics.SPOOLED.set(spool.points if spool is not None else 0)
-    ingest_metrics.SPOOL_FULL.set(int(gateway.batcher.spool_full))
-    alert_metrics.OUTBOX_PENDING.set(gateway.outbox.pending_count())
+async def metrics(request: Request, gateway: GatewayDep, credentials: Credentials) -> Response:
+    """Needs a key of any scope, unless BOOMERANG_METRICS_PUBLIC is set (for a scraper
+    that cannot send one)."""
+    if not gateway.settings.metrics_public:
+        await _read(request, credentials)
+    gateway.refresh_gauges()
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -294,7 +294,8 @@ def opened_for(tags: list[str], receipts: list[tuple[float, ReceivedRequest]]) -
 
 def metric(gateway: GatewayProcess, name: str) -> float:
     """One unlabelled sample from the gateway's /metrics."""
-    text = httpx.get(f"{gateway.api}/metrics", timeout=10).text
+    text = httpx.get(f"{gateway.api}/metrics", timeout=10,
+                     headers={"Authorization": f"Bearer {gateway.admin_key}"}).text
     for line in text.splitlines():
         if line.startswith(name + " "):
             return float(line.split()[1])

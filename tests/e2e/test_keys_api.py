@@ -1,22 +1,27 @@
 """API keys by API: an admin creates, lists and revokes them; each scope opens what it
-should and nothing more; no endpoint but health and metrics answers without a key."""
+should and nothing more; no endpoint but the health checks answers without a key (/metrics
+only when BOOMERANG_METRICS_PUBLIC says so)."""
 
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import httpx
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from realservers import (
+    GATEWAY_PASSWORD,
+    GATEWAY_USER,
     TAG_PASSWORD,
     GatewayProcess,
     Mosquitto,
+    run_gateway,
     wait_until,
 )
 
-OPEN_PATHS = {"/healthz", "/readyz", "/metrics"}
+OPEN_PATHS = {"/healthz", "/readyz"}
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +70,7 @@ def test_a_bad_scope_is_422_naming_the_field(gateway: GatewayProcess) -> None:
     assert response.json()["detail"][0]["loc"][-1] == "scope"
 
 
-def test_no_endpoint_but_health_and_metrics_answers_without_a_key(
+def test_no_endpoint_but_health_answers_without_a_key(
     gateway: GatewayProcess,
 ) -> None:
     schema = httpx.get(f"{gateway.api}/openapi.json").json()
@@ -97,7 +102,9 @@ def test_metrics_count_requests_by_route_rules_and_the_outbox(
     publisher.disconnect()
 
     def sample(name: str) -> float:
-        for line in httpx.get(f"{gateway.api}/metrics").text.splitlines():
+        with gateway.client() as admin:
+            text = admin.get("/metrics").text
+        for line in text.splitlines():
             if line.startswith(name + " ") or line.startswith(name + "{"):
                 return float(line.rsplit(" ", 1)[1])
         return -1.0
@@ -108,3 +115,21 @@ def test_metrics_count_requests_by_route_rules_and_the_outbox(
     assert sample(requests) >= 3
     assert sample("boomerang_rules_judge_seconds_count") >= 1
     assert sample("boomerang_outbox_pending") == 0
+
+
+def test_metrics_need_a_key_of_any_scope_unless_made_public(
+    gateway: GatewayProcess, mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    assert httpx.get(f"{gateway.api}/metrics").status_code == 401
+    with gateway.client() as admin:
+        key = admin.post("/api/v1/keys", json={"scope": "read", "name": "scraper"}).json()["key"]
+    with as_key(gateway, key) as scraper:
+        answer = scraper.get("/metrics")
+        assert answer.status_code == 200
+        assert "boomerang_ingest_readings_total" in answer.text
+    env = {"BOOMERANG_METRICS_PUBLIC": "true", "BOOMERANG_MQTT_CLIENT_ID": "public-metrics",
+           "BOOMERANG_MQTT_URL":
+               f"mqtt://{GATEWAY_USER}:{GATEWAY_PASSWORD}@127.0.0.1:{mosquitto.port}"}
+    with run_gateway(tmp_path, env) as public:
+        assert httpx.get(f"{public.api}/metrics").status_code == 200
+        assert httpx.get(f"{public.api}/api/v1/alerts").status_code == 401
