@@ -137,6 +137,21 @@ class SubscriptionStore:
             )
         return subscription
 
+    def update(self, subscription: Subscription) -> None:
+        """Its URL, filters, description and whether it is enabled (the secrets stay)."""
+        f = subscription.filters
+        with self.db:
+            self.db.execute(
+                "UPDATE subscriptions SET url=?, event_types=?, alert_kinds=?, severities=?, "
+                "asset_kinds=?, flows=?, description=?, enabled=?, disabled_reason=? "
+                "WHERE id=?",
+                (subscription.url,
+                 *(orjson.dumps(list(values)).decode() for values in (
+                     f.event_types, f.alert_kinds, f.severities, f.asset_kinds, f.flows)),
+                 subscription.description, int(subscription.enabled),
+                 subscription.disabled_reason, subscription.id),
+            )
+
     def rotate_secret(self, subscription_id: str, overlap: timedelta) -> Subscription | None:
         """A new secret; the old one keeps signing (beside the new) for `overlap`."""
         current = self.get(subscription_id)

@@ -213,6 +213,22 @@ class SubscriptionIn(BaseModel):
     description: str = Field(default="", max_length=500)
 
 
+class SubscriptionPatch(BaseModel):
+    """The fields to change; those left out stay. `enabled: true` takes back a disabling
+    (a receiver's 410, say) and its waiting deliveries go out."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: HttpUrl | None = None
+    event_types: list[EventType] | None = None
+    alert_kinds: list[AlertKind] | None = None
+    severities: list[Severity] | None = None
+    asset_kinds: list[AssetKind] | None = None
+    flows: list[Flow] | None = None
+    description: str | None = Field(default=None, max_length=500)
+    enabled: bool | None = None
+
+
 class SubscriptionOut(BaseModel):
     id: str
     url: str

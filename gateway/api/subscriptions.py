@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -17,6 +17,7 @@ from gateway.api.schemas import (
     SubscriptionCreated,
     SubscriptionIn,
     SubscriptionOut,
+    SubscriptionPatch,
 )
 
 router = APIRouter(prefix="/api/v1/subscriptions", tags=["subscriptions"])
@@ -46,12 +47,7 @@ def _existing(gateway: GatewayDep, subscription_id: str) -> Subscription:
     return sub
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=SubscriptionCreated,
-             responses={422: {"description": "a field is invalid, or the URL is not allowed"}})
-async def create_subscription(
-    body: SubscriptionIn, gateway: GatewayDep, _: AdminKey
-) -> SubscriptionCreated:
-    url = str(body.url)
+async def _allowed_url(url: str, gateway: GatewayDep) -> str:
     try:
         await check_webhook_url(url, gateway.url_policy)
     except UnsafeWebhookUrl as exc:
@@ -59,14 +55,44 @@ async def create_subscription(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             [{"loc": ["body", "url"], "msg": str(exc), "type": "value_error"}],
         ) from None
-    filters = Filters(
-        event_types=tuple(body.event_types),
-        alert_kinds=tuple(str(v) for v in body.alert_kinds),
-        severities=tuple(str(v) for v in body.severities),
-        asset_kinds=tuple(str(v) for v in body.asset_kinds),
-        flows=tuple(str(v) for v in body.flows),
-    )
+    return url
+
+
+_FILTERS = ("event_types", "alert_kinds", "severities", "asset_kinds", "flows")
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=SubscriptionCreated,
+             responses={422: {"description": "a field is invalid, or the URL is not allowed"}})
+async def create_subscription(
+    body: SubscriptionIn, gateway: GatewayDep, _: AdminKey
+) -> SubscriptionCreated:
+    url = await _allowed_url(str(body.url), gateway)
+    filters = Filters(**{name: tuple(str(v) for v in getattr(body, name)) for name in _FILTERS})
     return subscription_created(gateway.subscriptions.create(url, filters, body.description))
+
+
+@router.patch("/{subscription_id}", response_model=SubscriptionOut,
+              responses={404: {"description": "no subscription"},
+                         422: {"description": "a field is invalid, or the URL is not allowed"}})
+async def update_subscription(
+    subscription_id: str, body: SubscriptionPatch, gateway: GatewayDep, _: AdminKey
+) -> SubscriptionOut:
+    sub = _existing(gateway, subscription_id)
+    given = body.model_fields_set
+    if "url" in given and body.url is not None:
+        sub = replace(sub, url=await _allowed_url(str(body.url), gateway))
+    changed = {name: tuple(str(v) for v in getattr(body, name) or ())
+               for name in _FILTERS if name in given}
+    sub = replace(sub, filters=replace(sub.filters, **changed))
+    if "description" in given and body.description is not None:
+        sub = replace(sub, description=body.description)
+    if "enabled" in given and body.enabled is not None and body.enabled != sub.enabled:
+        sub = replace(sub, enabled=body.enabled,
+                      disabled_reason=None if body.enabled else "disabled through the API")
+    gateway.subscriptions.update(sub)
+    if sub.enabled:
+        gateway.dispatcher.wake()  # deliveries held while it was disabled go out now
+    return subscription_out(sub)
 
 
 @router.post("/{subscription_id}/rotate-secret", response_model=SubscriptionCreated,

@@ -148,6 +148,51 @@ def test_410_gone_disables_the_subscription(
         time.sleep(1)
         assert len(webhook_receiver.requests) == 1
 
+        # The receiver is back: enabled again, the two held deliveries go out, and the one
+        # that met the 410 comes back by replay.
+        webhook_receiver.status = lambda _: 204
+        with gateway.client() as api:
+            path = f"/api/v1/subscriptions/{subscription_id}"
+            enabled = api.patch(path, json={"enabled": True})
+            assert enabled.status_code == 200
+            assert enabled.json()["enabled"] and enabled.json()["disabled_reason"] is None
+            wait_until(lambda: len(webhook_receiver.requests) == 3, 10, "the held two")
+            assert api.post(f"{path}/replay").json() == {"replayed": 1}
+            wait_until(lambda: len(webhook_receiver.requests) == 4, 10, "the replayed one")
+            ids = [r.headers["webhook-id"] for r in webhook_receiver.requests]
+            assert ids[3] == ids[0] and len(set(ids)) == 3
+
+
+def test_a_subscription_changes_url_and_filters_and_can_be_paused(
+    tmp_path: Path, env: dict[str, str], webhook_receiver: WebhookReceiver
+) -> None:
+    with (run_gateway(tmp_path / "gw", env) as gateway, gateway.client() as api,
+          run_webhook_receiver() as second):
+        subscription_id, _ = subscribe(gateway, "http://127.0.0.1:9/nobody")
+        path = f"/api/v1/subscriptions/{subscription_id}"
+        changed = api.patch(path, json={"url": second.url, "alert_kinds": ["recall"],
+                                        "description": "ERP"})
+        assert changed.status_code == 200, changed.text
+        body = changed.json()
+        assert (body["url"], body["alert_kinds"], body["description"]) == (
+            second.url, ["recall"], "ERP")
+        assert body["event_types"] == []  # left out: unchanged
+        raise_recall_alerts(gateway, 1, "MOVED")
+        wait_until(lambda: len(second.requests) == 1, 10, "a delivery to the new URL")
+        paused = api.patch(path, json={"enabled": False}).json()
+        assert not paused["enabled"] and paused["disabled_reason"]
+        raise_recall_alerts(gateway, 1, "PAUSED")
+        time.sleep(0.5)
+        assert len(second.requests) == 1
+        for bad, loc in (({"url": "ftp://x/y"}, ["body", "url"]),
+                         ({"flows": ["sideways"]}, ["body", "flows", 0]),
+                         ({"secret": "mine"}, ["body", "secret"])):
+            refused = api.patch(path, json=bad)
+            assert refused.status_code == 422
+            assert loc in [e["loc"] for e in refused.json()["detail"]]
+        assert api.get(path).json()["url"] == second.url
+        assert api.patch("/api/v1/subscriptions/sub_nope", json={}).status_code == 404
+
 
 def test_a_secret_is_shown_once_and_never_again(
     tmp_path: Path, env: dict[str, str], webhook_receiver: WebhookReceiver
