@@ -18,23 +18,48 @@ def geofence_out(fence: Geofence) -> GeofenceOut:
     return GeofenceOut.model_validate(asdict(fence))
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=GeofenceOut,
-             responses={409: {"description": "id exists"},
-                        422: {"description": "a field is invalid (geometry: why)"}})
-async def create_geofence(body: GeofenceIn, gateway: GatewayDep, _: WriteKey) -> GeofenceOut:
-    fence = Geofence(
-        id=body.id or f"geo_{uuid.uuid4().hex[:12]}", name=body.name, kind=body.kind,
+def _geofence(fence_id: str, body: GeofenceIn) -> Geofence:
+    return Geofence(
+        id=fence_id, name=body.name, kind=body.kind,
         circle=Circle(**body.circle.model_dump()) if body.circle else None,
         geometry=body.geometry,
     )
-    if fence.id in gateway.engine.zones:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"geofence {fence.id} exists")
+
+
+def _save(gateway: GatewayDep, fence: Geofence) -> GeofenceOut:
     try:
         gateway.save_geofence(fence)
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [
             {"loc": ["body", "geometry"], "msg": str(exc), "type": "value_error"}]) from None
     return geofence_out(fence)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=GeofenceOut,
+             responses={409: {"description": "id exists"},
+                        422: {"description": "a field is invalid (geometry: why)"}})
+async def create_geofence(body: GeofenceIn, gateway: GatewayDep, _: WriteKey) -> GeofenceOut:
+    fence = _geofence(body.id or f"geo_{uuid.uuid4().hex[:12]}", body)
+    if fence.id in gateway.engine.zones:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"geofence {fence.id} exists")
+    return _save(gateway, fence)
+
+
+@router.put("/{fence_id}", response_model=GeofenceOut,
+            responses={404: {"description": "no geofence"},
+                       422: {"description": "a field is invalid, or the id differs"}})
+async def replace_geofence(
+    fence_id: str, body: GeofenceIn, gateway: GatewayDep, _: WriteKey
+) -> GeofenceOut:
+    """A new name, kind or shape (a depot moved, an area redrawn); the assets that use it
+    are judged against the new shape from their next reading."""
+    if fence_id not in gateway.engine.zones:
+        raise not_found("geofence", fence_id)
+    if body.id is not None and body.id != fence_id:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [
+            {"loc": ["body", "id"], "msg": "must equal the id in the path",
+             "type": "value_error"}])
+    return _save(gateway, _geofence(fence_id, body))
 
 
 @router.get("", response_model=list[GeofenceOut])

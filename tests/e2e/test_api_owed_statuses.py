@@ -148,6 +148,29 @@ def test_geofences_are_listed_and_read_as_made(api: httpx.Client) -> None:
     assert api.get(f"/api/v1/geofences/{polygon['id']}").status_code == 404
 
 
+def test_a_geofence_is_replaced_in_place_and_a_bad_replacement_changes_nothing(
+        api: httpx.Client) -> None:
+    fence = created(api.post("/api/v1/geofences", json={
+        "id": unique("depot"), "name": "Old depot", "kind": "depot",
+        "circle": {"lat": 50.0, "lon": 8.0, "radius_m": 300}}))
+    path = f"/api/v1/geofences/{fence['id']}"
+    moved = api.put(path, json={"name": "New depot", "kind": "depot", "geometry": SQUARE})
+    assert moved.status_code == 200, moved.text
+    assert api.get(path).json() == {**fence, "name": "New depot", "circle": None,
+                                    "geometry": SQUARE}
+    for body, loc in (({"id": "other", "name": "X", "kind": "hub", "geometry": SQUARE},
+                       ["body", "id"]),
+                      ({"name": "X", "kind": "hub",
+                        "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [1, 1]]]}},
+                       ["body", "geometry"]),
+                      ({"name": "X", "kind": "moon", "geometry": SQUARE}, ["body", "kind"])):
+        assert loc in locs(api.put(path, json=body))
+    assert api.get(path).json()["name"] == "New depot"
+    missing = api.put("/api/v1/geofences/nowhere", json={"name": "X", "kind": "hub",
+                                                          "geometry": SQUARE})
+    assert missing.status_code == 404
+
+
 def test_a_geofence_id_taken_is_409_and_the_geofence_unchanged(api: httpx.Client) -> None:
     fence_id = unique("hub")
     first = created(api.post("/api/v1/geofences", json={
