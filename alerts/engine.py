@@ -220,15 +220,24 @@ class RuleEngine:
     def seen(self, asset_id: str) -> SeenState:
         return self._get(asset_id, SEEN, "", SeenState)
 
+    def on_the_way(self) -> list[str]:
+        """The assets that have not arrived."""
+        return [a.id for a in self._assets.values() if not a.state.arrived]
+
+    def open_alert_kinds(self) -> dict[str, set[str]]:
+        return self._store.open_kinds()
+
     def conditions(self, now: datetime, asset_ids: Collection[str] | None = None,
-                   *, disposition: str | None = None) -> list[AssetCondition]:
+                   *, disposition: str | None = None,
+                   open_kinds: dict[str, set[str]] | None = None) -> list[AssetCondition]:
         """The condition of the given assets (default: every asset still on its way), at
-        `now`, with the position last seen."""
+        `now`, with the position last seen. `open_kinds`: open_alert_kinds(), when the
+        caller asks for many assets in parts."""
         if asset_ids is None:
-            assets = [a for a in self._assets.values() if not a.state.arrived]
-        else:
-            assets = [a for a in map(self._assets.get, asset_ids) if a is not None]
-        open_kinds = self._store.open_kinds(asset_ids)
+            asset_ids = self.on_the_way()
+        assets = [a for a in map(self._assets.get, asset_ids) if a is not None]
+        if open_kinds is None:
+            open_kinds = self._store.open_kinds(asset_ids)
         found = []
         for asset in assets:
             kinds = frozenset(open_kinds.get(asset.id, ()))

@@ -323,7 +323,7 @@ class Gateway:
             now = self.engine.watermark if self.settings.clock == "event" else self.engine.now()
             if now is not None:
                 self.engine.tick(now)
-                self.snapshots.on_rules_clock(now)
+                await self.snapshots.on_rules_clock(now)
             await asyncio.sleep(self.settings.timer_interval_s)
 
     async def run_stats(self) -> None:

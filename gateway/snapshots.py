@@ -23,6 +23,7 @@ from ingest.sinks import Point
 from ingest.sinks._points import FieldValue
 
 ASSET_STATES = "asset_states"
+SNAPSHOT_PART = 2000
 GATEWAY_STATS = "gateway_stats"
 GATEWAY_DEAD_LETTERS = "gateway_dead_letters"
 
@@ -151,18 +152,23 @@ class Snapshots:
         if points:
             self._offer(points)
 
-    def on_rules_clock(self, now: datetime) -> None:
+    async def on_rules_clock(self, now: datetime) -> None:
         """Every asset still on its way, each BOOMERANG_SNAPSHOT_INTERVAL_S of the rules'
-        clock (event time when the gateway runs on event time)."""
+        clock (event time when the gateway runs on event time); in parts, letting the loop
+        run between them (100,000 assets take about 1.4 s here)."""
         if not self._asset_interval_s:
             return
         if self._assets_at is not None and (
                 (now - self._assets_at).total_seconds() < self._asset_interval_s):
             return
         self._assets_at = now
-        points = [asset_state_point(found) for found in self._engine.conditions(now)]
-        if points:
-            self._offer(points)
+        on_the_way = self._engine.on_the_way()
+        open_kinds = self._engine.open_alert_kinds()
+        for start in range(0, len(on_the_way), SNAPSHOT_PART):
+            part = on_the_way[start:start + SNAPSHOT_PART]
+            self._offer([asset_state_point(found) for found in
+                         self._engine.conditions(now, part, open_kinds=open_kinds)])
+            await asyncio.sleep(0)
 
     def on_wall_clock(self, now: datetime) -> None:
         if not self._stats_interval_s:

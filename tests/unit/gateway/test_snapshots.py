@@ -61,12 +61,12 @@ def snapshots(engine: RuleEngine, written: Written, now: datetime | None = T0,
                      stats_interval_s=10, instance="gw-1", started_at=T0)
 
 
-def test_a_recalled_cold_chain_shipment_is_written_as_recalled_with_its_limits(
+async def test_a_recalled_cold_chain_shipment_is_written_as_recalled_with_its_limits(
         engine: RuleEngine) -> None:
     engine.judge_readings([Reading("t1", T0, 1, {"lat": 50.1, "lon": 8.2, "temp_c": 5.0})])
     engine.upsert_recall(Recall("r1", sku="VAC", lots=("L1",)))
     written = Written()
-    snapshots(engine, written).on_rules_clock(T0 + timedelta(minutes=1))
+    await snapshots(engine, written).on_rules_clock(T0 + timedelta(minutes=1))
     points = {p.tags["asset_id"]: p for p in written.batches[0]}
     cold = points["cold"]
     assert cold.measurement == ASSET_STATES
@@ -87,19 +87,41 @@ def test_a_recalled_cold_chain_shipment_is_written_as_recalled_with_its_limits(
                for p in points.values() for v in p.fields.values())
 
 
-def test_snapshots_come_once_per_interval_and_skip_what_has_arrived(
+async def test_snapshots_come_once_per_interval_and_skip_what_has_arrived(
         engine: RuleEngine) -> None:
     written = Written()
     writer = snapshots(engine, written)
-    writer.on_rules_clock(T0)
-    writer.on_rules_clock(T0 + timedelta(seconds=59))
+    await writer.on_rules_clock(T0)
+    await writer.on_rules_clock(T0 + timedelta(seconds=59))
     assert len(written.batches) == 1
     engine.conditions(T0)  # no side effect
     engine._assets["gen"].state = AssetState.RETURNED
-    writer.on_rules_clock(T0 + timedelta(seconds=60))
+    await writer.on_rules_clock(T0 + timedelta(seconds=60))
     assert [p.tags["asset_id"] for p in written.batches[1]] == ["cold"]
-    snapshots(engine, written, interval_s=0).on_rules_clock(T0 + timedelta(days=1))
+    await snapshots(engine, written, interval_s=0).on_rules_clock(T0 + timedelta(days=1))
     assert len(written.batches) == 2
+
+
+async def test_a_large_fleet_is_written_in_parts_with_the_loop_free_between(
+        engine: RuleEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("gateway.snapshots.SNAPSHOT_PART", 7)
+    engine.upsert_assets([Asset(f"r{i}", AssetKind.RENTAL, Flow.RENTAL_RETURN)
+                          for i in range(30)])
+    written = Written()
+    turns = 0
+
+    async def count_turns() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    counter = asyncio.create_task(count_turns())
+    await snapshots(engine, written).on_rules_clock(T0)
+    counter.cancel()
+    assert [len(batch) for batch in written.batches] == [7, 7, 7, 7, 4]
+    assert len({p.tags["asset_id"] for batch in written.batches for p in batch}) == 32
+    assert turns >= 4
 
 
 async def test_the_events_of_one_batch_become_one_write_stamped_with_the_rules_now(
