@@ -85,7 +85,11 @@ def test_an_import_over_the_size_limit_is_413(gateway: GatewayProcess) -> None:
 
 
 # Bodies that pass validation where an empty one would not, so that the id is what fails.
-BODIES = {("PUT", "/api/v1/profiles/{name}"): {"name": "no-such-name"}}
+BODIES = {
+    ("PUT", "/api/v1/profiles/{name}"): {"name": "no-such-name"},
+    ("PUT", "/api/v1/geofences/{fence_id}"): {
+        "name": "Nowhere", "kind": "hub", "circle": {"lat": 0, "lon": 0, "radius_m": 1}},
+}
 
 
 def test_every_operation_that_documents_404_answers_it_for_an_unknown_id(

@@ -112,7 +112,8 @@ def test_readings_received_but_not_stored_survive_a_sigkill(
     db, client_id = f"k_{uuid.uuid4().hex[:8]}", f"gw-{uuid.uuid4().hex[:8]}"
     influxdb.create_database(db)
     nowhere = f"http://127.0.0.1:{free_port()}"  # InfluxDB down: writes fail and are retried
-    with run_gateway(tmp_path / "gw", env_for(mosquitto, nowhere, db, client_id)) as gateway:
+    with run_gateway(tmp_path / "gw", env_for(mosquitto, nowhere, db, client_id),
+                     telemetry_down=True) as gateway:
         publish(mosquitto.port, "tag-a", 200)
         wait_until(lambda: messages_received(gateway.api) == 200, 20, "200 messages in")
         gateway.kill()
