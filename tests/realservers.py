@@ -367,8 +367,9 @@ def run_gateway(workdir: Path, env: dict[str, str], record_responses: bool = Tru
     try:
         def ready() -> bool:
             checks = httpx.get(f"{gateway.api}/readyz").json()
-            if telemetry_down:
-                checks.pop("telemetry_sink_writable", None)
+            if not telemetry_down:
+                return bool(checks["ready"])
+            del checks["ready"], checks["telemetry_sink_writable"]
             return all(checks.values())
 
         wait_until(lambda: (process.poll() is None and ready()) or _exited(process, log), 30,

@@ -187,7 +187,7 @@ def test_a_full_spool_stops_acknowledging_and_the_broker_keeps_the_rest(
     nowhere = f"http://127.0.0.1:{free_port()}"
     env = {**env_for(mosquitto, nowhere, db, client_id), "BOOMERANG_SPOOL_MAX_POINTS": "100",
            "BOOMERANG_BATCH_MAX_POINTS": "50"}
-    with run_gateway(tmp_path / "gw", env) as gateway:
+    with run_gateway(tmp_path / "gw", env, telemetry_down=True) as gateway:
         publish(mosquitto.port, "tag-d", 500)
         wait_until(lambda: readiness(gateway.api).get("spool_not_full") is False, 30,
                    "the spool reported full")
@@ -267,7 +267,7 @@ def test_sigterm_with_influxdb_down_exits_in_bounded_time_and_loses_nothing(
     nowhere = f"http://127.0.0.1:{free_port()}"
     env = {**env_for(mosquitto, nowhere, db, client_id), "BOOMERANG_SPOOL_MAX_POINTS": "0",
            "BOOMERANG_SHUTDOWN_TIMEOUT_S": "2"}
-    with run_gateway(tmp_path / "gw", env) as gateway:
+    with run_gateway(tmp_path / "gw", env, telemetry_down=True) as gateway:
         publish(mosquitto.port, "tag-a", 50)
         wait_until(lambda: messages_received(gateway.api) == 50, 20, "50 messages in")
         started = time.monotonic()

@@ -359,7 +359,8 @@ def test_history_is_503_while_influxdb_does_not_answer(
     tmp_path_factory: pytest.TempPathFactory, mosquitto: Mosquitto
 ) -> None:
     env = gateway_env(mosquitto) | {"BOOMERANG_INFLUX_URL": f"http://127.0.0.1:{free_port()}"}
-    with run_gateway(tmp_path_factory.mktemp("gateway-no-influx"), env) as gateway, \
+    with run_gateway(tmp_path_factory.mktemp("gateway-no-influx"), env,
+                     telemetry_down=True) as gateway, \
             gateway.client() as api:
         asset_id = f"trk-{uuid.uuid4().hex[:8]}"
         api.post("/api/v1/assets", json={"id": asset_id, "tag_id": "tag-never", "kind": "rental",
