@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from alerts import AlertStore, RuleEngine, SubscriptionStore, WebhookOutbox
+from gateway.cli import tune_garbage_collector
 from gateway.domain import Asset, AssetKind, Flow, Reading, TagBinding
 from gateway.snapshots import SNAPSHOT_PART, Snapshots
 from ingest.sinks import Point, telemetry_point, to_line
@@ -41,6 +42,7 @@ def main() -> None:
         readings = [Reading(f"t{i}", T0, 1, {"lat": 50.0 + i / n, "lon": 8.0, "temp_c": 5.0,
                                              "battery_pct": 80.0}) for i in range(n)]
         engine.judge_readings(readings)
+        tune_garbage_collector()  # as `boomerang serve` does after start-up
 
         started = time.perf_counter()
         binding = TagBinding("a", "rental", "rental_return")
