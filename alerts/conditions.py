@@ -44,9 +44,15 @@ class AssetCondition:
     """The recommendation at arrival (quarantine, inspect, restock); None before."""
     limits: tuple[tuple[str, float | None, float | None], ...] = ()
     """(metric, min, max) of the asset's profile, battery_pct's min its low threshold."""
+    trip_duration_s: float | None = None
+    """At arrival: the trip's duration, from its first reading to the arrival reading."""
 
     @property
     def transit_s(self) -> float | None:
+        """On the way: time since the trip began. Arrived: the trip's duration where this
+        is the arrival's condition, else unknown (a later point must not stretch it)."""
+        if self.asset.state.arrived:
+            return self.trip_duration_s
         if self.trip_started_at is None:
             return None
         return max(0.0, (self.at - self.trip_started_at).total_seconds())

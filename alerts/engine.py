@@ -228,7 +228,7 @@ class RuleEngine:
         return self._store.open_kinds()
 
     def conditions(self, now: datetime, asset_ids: Collection[str] | None = None,
-                   *, disposition: str | None = None,
+                   *, disposition: str | None = None, trip_duration_s: float | None = None,
                    open_kinds: dict[str, set[str]] | None = None) -> list[AssetCondition]:
         """The condition of the given assets (default: every asset still on its way), at
         `now`, with the position last seen. `open_kinds`: open_alert_kinds(), when the
@@ -247,7 +247,7 @@ class RuleEngine:
                 asset=asset, at=now, condition=condition_of(asset, kinds), open_kinds=kinds,
                 lat=seen.lat, lon=seen.lon,
                 trip_started_at=trip.started_at or asset.created_at, disposition=disposition,
-                limits=limits_of(self._profile_of(asset))))
+                limits=limits_of(self._profile_of(asset)), trip_duration_s=trip_duration_s))
         return found
 
     # Registry changes -----------------------------------------------------------------

@@ -90,7 +90,7 @@ def _state_mappings() -> list[dict[str, Any]]:
 
 
 def geomap(title: str, query: Query, *, colour_by: str = "", description: str = "",
-           width: int = 24, height: int = 14) -> Panel:
+           width: int = 24, height: int = 14, layer: str = "markers") -> Panel:
     """Markers at `lat`/`lon`; the query must be `table` formatted, or Grafana splits lat
     and lon into frames the map cannot pair."""
     style: dict[str, Any] = {"size": {"fixed": 6}, "opacity": 0.8,
@@ -105,7 +105,8 @@ def geomap(title: str, query: Query, *, colour_by: str = "", description: str = 
             "controls": {"showZoom": True, "mouseWheelZoom": True, "showAttribution": True},
             "basemap": {"type": "default", "name": "Basemap"},
             "layers": [{
-                "type": "markers", "name": title,
+                # "route": a line through the rows in time order (Grafana 10+).
+                "type": layer, "name": title,
                 "location": {"mode": "coords", "latitude": "lat", "longitude": "lon"},
                 "config": {"style": style, "showLegend": bool(colour_by)},
                 "tooltip": True,
@@ -188,14 +189,14 @@ def fleet_map() -> Dashboard:
             [table(
                 "Needing attention",
                 Query(per_asset(
-                    ("state", "sku", "tag_id", "days_overdue", "lat", "lon"),
+                    ("state", "open_alerts", "sku", "tag_id", "days_overdue", "lat", "lon"),
                     {"state": "state", "sku": "sku", "tag_id": "tag_id",
                      "days_overdue": "days_overdue", "lat": "lat", "lon": "lon",
                      "open_alerts": "open_alerts"},
                     FILTERS, "\"open_alerts\" > 0",
                     '"asset_id", "flow", "customer"'), "table"),
                 width=24,
-                description="Assets with an open alert, newest state first.")],
+                description="Assets with an open alert (open_alerts counts them).")],
         ],
     )
 
@@ -233,7 +234,7 @@ def asset_detail() -> Dashboard:
             [geomap("Track",
                     Query(f'SELECT "lat", "lon", "speed_kmh" FROM "telemetry" WHERE {mine} '
                           "AND $timeFilter", "table"),
-                    width=16, height=12,
+                    width=16, height=12, layer="route",
                     description="Every position the asset reported in the range."),
              table("State now",
                    Query(latest({"state": "state", "sku": "sku", "serial": "serial",
@@ -342,39 +343,52 @@ def rentals() -> Dashboard:
 # --- Recalls ----------------------------------------------------------------------------
 
 def recalls() -> Dashboard:
-    located = Query(per_asset(("lat", "lon", "state", "sku", "serial", "lot", "tag_id"),
-                              {"lat": "lat", "lon": "lon", "state": "state", "sku": "sku",
-                               "serial": "serial", "lot": "lot", "tag_id": "tag_id",
-                               "recalled": "recalled"},
-                              "\"flow\" =~ /^$flow$/", "\"recalled\" = 1 AND \"lat\" <> 0",
-                              '"asset_id", "flow"'), "table")
+    mine = "\"flow\" =~ /^$flow$/"
+    # Still out: an open recall on an asset that has not arrived (the state says recalled).
+    out = "\"recalled\" = 1 AND \"state\" = 'recalled'"
+    columns = ("lat", "lon", "state", "sku", "serial", "lot", "tag_id")
+    fields = {"lat": "lat", "lon": "lon", "state": "state", "sku": "sku", "serial": "serial",
+              "lot": "lot", "tag_id": "tag_id", "recalled": "recalled", "located": "located"}
+    by = '"asset_id", "flow"'
+    located = Query(per_asset(columns, fields, mine, f"{out} AND \"located\" = 1", by),
+                    "table")
+    missing = Query(per_asset(("sku", "serial", "lot", "tag_id"), fields, mine,
+                              f"{out} AND \"located\" = 0", by), "table")
     return Dashboard(
         uid="boomerang-recalls", title="Boomerang / Recalls",
         description="Which recalled items have we located, where are they, which are still "
-                    "out there?",
+                    "missing?",
         variables=[FLOW],
         rows=[
-            [stat("Recalled, still out",
-                  count_of("\"flow\" =~ /^$flow$/", "\"recalled\" = 1", "recalled"),
-                  colour="red", width=8,
-                  description="Assets with an open recall alert: not yet at their "
+            [stat("Recalled, still out", count_of(mine, out, "recalled"), colour="red",
+                  width=6,
+                  description="Items with an open recall alert, not yet at their "
                               "destination or in quarantine."),
+             stat("Never located",
+                  count_of(mine, f"{out} AND \"located\" = 0", "missing"),
+                  colour="purple", width=6,
+                  description="Recalled items still out whose tag has reported no position."),
              stat("Recall hits in the range",
                   Query("SELECT count(\"alert_id\") AS \"hits\" FROM \"alerts\" WHERE "
                         "$timeFilter AND \"kind\" = 'recall' AND \"state\" = 'open'"),
-                  colour="orange", width=8),
-             stat("Recalled items brought in",
+                  colour="orange", width=6),
+             stat("Recall alerts resolved in the range",
                   Query("SELECT count(\"alert_id\") AS \"resolved\" FROM \"alerts\" WHERE "
                         "$timeFilter AND \"kind\" = 'recall' AND \"state\" = 'resolved'"),
-                  colour="green", width=8)],
+                  colour="green", width=6,
+                  description="Items brought to their destination or to quarantine, or "
+                              "resolved by hand.")],
             [geomap("Where the recalled items are", located, colour_by="state",
                     width=14, height=12),
              table("Recalled items located", located, width=10, height=12,
-                   description="Last known position of each item with an open recall.")],
-            [table("Recall alerts",
+                   description="Last known position of each recalled item still out.")],
+            [table("Recalled items never located", missing, width=10,
+                   description="Still out, and no position from their tag: ask the "
+                               "customer, or check the tag."),
+             table("Recall alerts",
                    Query("SELECT \"state\", \"summary\" FROM \"alerts\" WHERE $timeFilter "
                          "AND \"kind\" = 'recall' GROUP BY \"asset_id\"", "table"),
-                   width=24, description="Every recall alert transition in the range.")],
+                   width=14, description="Every recall alert transition in the range.")],
         ],
     )
 
@@ -409,11 +423,14 @@ def gateway_health() -> Dashboard:
             [timeseries("Dead letters per second, by cause",
                         [Query('SELECT non_negative_derivative(max("count"), 1s) FROM '
                                f'"gateway_dead_letters" WHERE $timeFilter AND {mine} '
-                               'GROUP BY time($__interval), "cause" fill(none)')],
+                               'GROUP BY time($__interval), "cause", "instance" fill(none)')],
                         unit="reqps"),
+             # Increments between consecutive points of each gateway's counter, summed:
+             # right across several gateways, and a restart's drop to 0 is not negative.
              bars("Dead letters in the range, by cause",
-                  [Query('SELECT spread("count") AS "dead letters" FROM '
-                         f'"gateway_dead_letters" WHERE $timeFilter AND {mine} '
+                  [Query('SELECT sum("d") AS "dead letters" FROM (SELECT '
+                         'non_negative_difference("count") AS "d" FROM "gateway_dead_letters" '
+                         f'WHERE $timeFilter AND {mine} GROUP BY "cause", "instance") '
                          'GROUP BY "cause"', "table")],
                   x_field="cause",
                   description="Why readings were refused (see /api/v1/dead-letters).")],

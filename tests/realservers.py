@@ -432,11 +432,12 @@ class PlayedScenario:
 
 @contextlib.contextmanager
 def play_scenario(workdir: Path, influxdb: InfluxDB, scenario: Path, database: str,
-                  env: dict[str, str] | None = None,
-                  time_scale: str = "20000") -> Iterator[PlayedScenario]:
+                  env: dict[str, str] | None = None, time_scale: str = "20000",
+                  webhook_url: str | None = None) -> Iterator[PlayedScenario]:
     """A broker and a gateway on event time writing into `database`; the scenario played
     through them by `boomerang sim play`, until the gateway has handled and written all of
-    it. The gateway runs until the block ends."""
+    it. With `webhook_url`, a subscription to every event is made before the play. The
+    gateway runs until the block ends."""
     from datetime import UTC, datetime
 
     from device_sim.scenario import load_scenario
@@ -455,6 +456,10 @@ def play_scenario(workdir: Path, influxdb: InfluxDB, scenario: Path, database: s
             **(env or {}),
         }
         with run_gateway(workdir / "gw", gateway_env) as gateway:
+            if webhook_url:
+                with gateway.client() as api:
+                    api.post("/api/v1/subscriptions",
+                             json={"url": webhook_url}).raise_for_status()
             truth = workdir / "truth.json"
             played = boomerang("sim", "play", str(scenario), "--broker",
                                f"mqtt://127.0.0.1:{broker.port}", "--register-api",

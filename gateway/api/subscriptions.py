@@ -77,10 +77,16 @@ async def create_subscription(
 async def update_subscription(
     subscription_id: str, body: SubscriptionPatch, gateway: GatewayDep, _: AdminKey
 ) -> SubscriptionOut:
-    sub = _existing(gateway, subscription_id)
+    _existing(gateway, subscription_id)  # 404 before the URL check's 422
     given = body.model_fields_set
+    url = None
     if "url" in given and body.url is not None:
-        sub = replace(sub, url=await _allowed_url(str(body.url), gateway))
+        url = await _allowed_url(str(body.url), gateway)
+    # Read again after the await, and from here on no await until written: a 410 that
+    # disabled it meanwhile, or another change, is not overwritten with older values.
+    sub = _existing(gateway, subscription_id)
+    if url is not None:
+        sub = replace(sub, url=url)
     changed = {name: tuple(str(v) for v in getattr(body, name) or ())
                for name in _FILTERS if name in given}
     sub = replace(sub, filters=replace(sub.filters, **changed))

@@ -22,7 +22,9 @@ from realservers import (
     PlayedScenario,
     boomerang,
     free_port,
+    metric,
     play_scenario,
+    run_webhook_receiver,
     wait_until,
 )
 
@@ -46,6 +48,8 @@ class Facts:
     open_alerts: list[dict[str, Any]]
     all_alerts: list[dict[str, Any]]
     dead_letters: int
+    arrivals: dict[str, dict[str, Any]]
+    """asset.arrived webhook bodies' data by asset id."""
 
     def open_on(self, kind: str) -> set[str]:
         return {a["asset_id"] for a in self.open_alerts if a["kind"] == kind}
@@ -83,16 +87,20 @@ def _pages(client: httpx.Client, path: str, **params: Any) -> list[dict[str, Any
 @pytest.fixture(scope="module")
 def facts(tmp_path_factory: pytest.TempPathFactory, influxdb: InfluxDB) -> Iterator[Facts]:
     env = {"BOOMERANG_STATS_INTERVAL_S": "0.5", "BOOMERANG_SNAPSHOT_INTERVAL_S": "600"}
-    with play_scenario(tmp_path_factory.mktemp("dashboards"), influxdb, SCENARIO,
-                       "dashboards", env) as played:
-        # Two stats points at least after the run, so that rates have a difference to take.
-        stats = 'SELECT count("readings") FROM "gateway_stats"'
-        before = influxdb.count("dashboards", stats)
-        wait_until(lambda: influxdb.count("dashboards", stats) >= before + 2, 30,
-                   "gateway_stats written")
+    with run_webhook_receiver() as receiver, play_scenario(
+            tmp_path_factory.mktemp("dashboards"), influxdb, SCENARIO, "dashboards", env,
+            webhook_url=receiver.url) as played:
         with played.gateway.client() as client:
-            assets = {a["id"]: a for a in _pages(client, "/api/v1/assets")}
             all_alerts = _pages(client, "/api/v1/alerts")
+            # Every transition delivered (one webhook each), then two stats points more,
+            # so that the rates have a difference to take after the last delivery.
+            wait_until(lambda: metric(played.gateway.api, "boomerang_outbox_pending") == 0,
+                       60, "every webhook delivered")
+            stats = 'SELECT count("readings") FROM "gateway_stats"'
+            before = influxdb.count("dashboards", stats)
+            wait_until(lambda: influxdb.count("dashboards", stats) >= before + 2, 30,
+                       "gateway_stats written")
+            assets = {a["id"]: a for a in _pages(client, "/api/v1/assets")}
             dead = client.get("/api/v1/dead-letters", params={"limit": 1000}).json()
         yield Facts(
             played=played, influxdb=influxdb,
@@ -102,6 +110,8 @@ def facts(tmp_path_factory: pytest.TempPathFactory, influxdb: InfluxDB) -> Itera
             open_alerts=[a for a in all_alerts if a["state"] != "resolved"],
             all_alerts=all_alerts,
             dead_letters=len(dead["items"]),
+            arrivals={e.json()["data"]["asset"]["id"]: e.json()["data"]
+                      for e in receiver.events("asset.arrived")},
         )
 
 
@@ -208,6 +218,39 @@ def test_the_recall_panels_show_the_recalled_items_still_out(facts: Facts) -> No
     hits = facts.run(_panel("boomerang-recalls", "Recall hits in the range").queries[0].text)
     assert hits[0]["hits"] == sum(
         1 for a in facts.all_alerts if a["kind"] == "recall")
+    resolved = facts.run(_panel("boomerang-recalls",
+                                "Recall alerts resolved in the range").queries[0].text)
+    assert resolved[0]["resolved"] == len(recalls)  # all of them, by arriving in quarantine
+    # Halfway, the count of items still out agrees with the located list, and none of them
+    # was never located (every recalled tag of the scenario reports positions).
+    then = min(datetime.fromisoformat(a["resolved_at"]) for a in recalls)
+    then -= (then - facts.played.timeline.start) / 2
+    out = facts.run(_panel("boomerang-recalls", "Recalled, still out").queries[0].text,
+                    end=then)
+    assert out[0]["recalled"] == len(facts.run(located, end=then)) > 0
+    never = facts.run(_panel("boomerang-recalls", "Recalled items never located")
+                      .queries[0].text, end=then)
+    assert never == []
+
+
+def test_the_rentals_counts_agree_with_the_api(facts: Facts) -> None:
+    rentals = {a: asset for a, asset in facts.assets.items() if asset["kind"] == "rental"}
+    out = facts.run(_panel("boomerang-rentals", "Out with customers").queries[0].text)
+    assert out[0]["out"] == sum(1 for a in rentals.values() if a["state"] != "returned") > 0
+    returned = facts.run(_panel("boomerang-rentals", "Returned in the range").queries[0].text)
+    assert {row["asset_id"] for row in returned} == {
+        a for a, asset in rentals.items() if asset["state"] == "returned"} != set()
+    for row in returned:  # the trip as the asset.arrived webhook reported it
+        assert row["transit_s"] == facts.arrivals[row["asset_id"]]["trip"]["duration_s"]
+        assert row["disposition"] == facts.arrivals[row["asset_id"]]["disposition"]
+
+
+def test_the_fleet_lists_exactly_the_assets_with_an_open_alert(facts: Facts) -> None:
+    rows = facts.run(_panel("boomerang-fleet-map", "Needing attention").queries[0].text)
+    assert {row["asset_id"] for row in rows} == {a["asset_id"] for a in facts.open_alerts}
+    for row in rows:
+        assert row["open_alerts"] == sum(1 for a in facts.open_alerts
+                                         if a["asset_id"] == row["asset_id"])
 
 
 def test_the_returns_panels_count_receipts_per_flow_and_their_dispositions(
@@ -226,7 +269,24 @@ def test_the_returns_panels_count_receipts_per_flow_and_their_dispositions(
     transit = facts.run(_panel("boomerang-returns",
                                "Transit times of received shipments (hours)").queries[0].text)
     assert {row["flow"] for row in transit} == set(received)
-    assert all(0 < row["mean"] <= row["max"] < 48 for row in transit)
+    for row in transit:  # the trips as the asset.arrived webhooks reported them
+        hours = [facts.arrivals[a]["trip"]["duration_s"] / 3600
+                 for a, asset in facts.assets.items()
+                 if asset["flow"] == row["flow"] and asset["kind"] == "shipment"
+                 and asset["state"] == "received"]
+        assert row["max"] == pytest.approx(max(hours))
+        assert row["mean"] == pytest.approx(sum(hours) / len(hours))
+    on_the_way = Counter(a["flow"] for a in facts.assets.values()
+                         if a["kind"] == "shipment" and a["state"] != "received")
+    rows = facts.run(_panel("boomerang-returns", "In transit per flow").queries[0].text)
+    assert {row["flow"]: row["in transit"] for row in rows} == dict(on_the_way)
+    late = facts.run(_panel("boomerang-returns", "Late returns").queries[0].text)
+    assert {row["asset_id"] for row in late} == {
+        a for a in facts.open_on("overdue") if facts.assets[a]["kind"] == "shipment"}
+    listed = facts.run(_panel("boomerang-returns", "Received in the range").queries[0].text)
+    assert {row["asset_id"] for row in listed} == {
+        a for a, asset in facts.assets.items()
+        if asset["kind"] == "shipment" and asset["state"] == "received"}
 
 
 def test_the_asset_detail_draws_the_profile_limits_and_the_alerts(facts: Facts) -> None:
@@ -260,6 +320,13 @@ def test_the_health_dashboard_shows_readings_dead_letters_and_duplicates(
     duplicates = facts.run(_panel("boomerang-gateway", "Duplicates per second").queries[0].text,
                            interval="1s")
     assert any(row["duplicates/s"] > 0 for row in duplicates)
+    webhooks = _panel("boomerang-gateway", "Webhook deliveries per second")
+    delivered = facts.run(webhooks.queries[0].text, interval="1s")
+    assert any(row["delivered/s"] > 0 for row in delivered)
+    assert all(row["failed/s"] == 0 for row in facts.run(webhooks.queries[2].text,
+                                                         interval="1s"))
+    transitions = facts.run(_panel("boomerang-gateway", "Alert transitions").queries[0].text)
+    assert {row["kind"] for row in transitions} == {a["kind"] for a in facts.all_alerts}
 
 
 def test_previews_are_drawn_from_the_dashboards_queries(facts: Facts, tmp_path: Path) -> None:

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from alerts import AlertStore, RuleEngine, SubscriptionStore, WebhookOutbox
+from alerts import AlertStore, ArrivalEvent, RuleEngine, SubscriptionStore, WebhookOutbox
 from alerts.conditions import Condition, condition_of
 from gateway.domain import Asset, AssetKind, AssetState, Flow, Reading, Recall
-from gateway.snapshots import ASSET_STATES, Snapshots, gateway_stats_points
+from gateway.snapshots import ASSET_STATES, Snapshots, asset_state_point, gateway_stats_points
 from ingest.sinks import Point
 
 T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
@@ -162,3 +162,52 @@ def test_gateway_stats_carry_the_counters_and_dead_letters_by_cause() -> None:
     assert stats.fields["uptime_s"] == 12.5
     causes = {p.tags["cause"] for p in points[1:]}
     assert {"not_json", "invalid_reading", "too_large", "sink_refused"} <= causes
+
+
+async def test_a_trip_time_stops_at_arrival_and_later_points_do_not_stretch_it(
+        engine: RuleEngine) -> None:
+    written = Written()
+    writer = snapshots(engine, written, now=T0 + timedelta(days=3))
+    engine._assets["gen"].state = AssetState.RETURNED
+    writer.on_event(ArrivalEvent("gen", {"disposition": "restock",
+                                         "trip": {"duration_s": 7200.0}}))
+    await asyncio.sleep(0)
+    [arrived] = written.batches[-1]
+    assert arrived.fields["state"] == "returned"
+    assert (arrived.fields["transit_s"], arrived.fields["disposition"]) == (7200.0, "restock")
+    # A later point of the arrived asset (an alert resolved by hand) says nothing of the trip.
+    [later] = [asset_state_point(c) for c in engine.conditions(T0 + timedelta(days=4),
+                                                                ["gen"])]
+    assert "transit_s" not in later.fields and "disposition" not in later.fields
+
+
+async def test_an_arrived_asset_with_an_alert_open_stays_in_the_snapshots(
+        engine: RuleEngine) -> None:
+    engine._assets["cold"].state = AssetState.RECEIVED
+    engine._assets["gen"].state = AssetState.RETURNED
+    engine.upsert_recall(Recall("r1", sku="VAC"))  # reaches the item already received
+    written = Written()
+    await snapshots(engine, written).on_rules_clock(T0)
+    [point] = [p for batch in written.batches for p in batch]
+    assert point.tags["asset_id"] == "cold"
+    assert (point.fields["state"], point.fields["recalled"]) == ("received", 1.0)
+
+
+async def test_an_asset_written_by_an_event_during_a_snapshot_is_left_to_that_event(
+        engine: RuleEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("gateway.snapshots.SNAPSHOT_PART", 5)
+    engine.upsert_assets([Asset(f"r{i:02}", AssetKind.RENTAL, Flow.RENTAL_RETURN)
+                          for i in range(20)])
+    written = Written()
+    writer = snapshots(engine, written)
+
+    async def event_after_the_first_part() -> None:
+        await asyncio.sleep(0)
+        writer.on_event(ArrivalEvent("r17", {"disposition": "restock", "trip": {}}))
+
+    event = asyncio.create_task(event_after_the_first_part())
+    await writer.on_rules_clock(T0)
+    await event
+    points = [p.tags["asset_id"] for batch in written.batches for p in batch]
+    assert points.count("r17") == 1  # the event's, not the snapshot's older reading
+    assert len(set(points)) == 22
