@@ -227,14 +227,11 @@ class RuleEngine:
     def open_alert_kinds(self) -> dict[str, set[str]]:
         return self._store.open_kinds()
 
-    def conditions(self, now: datetime, asset_ids: Collection[str] | None = None,
+    def conditions(self, now: datetime, asset_ids: Collection[str],
                    *, disposition: str | None = None, trip_duration_s: float | None = None,
                    open_kinds: dict[str, set[str]] | None = None) -> list[AssetCondition]:
-        """The condition of the given assets (default: every asset still on its way), at
-        `now`, with the position last seen. `open_kinds`: open_alert_kinds(), when the
-        caller asks for many assets in parts."""
-        if asset_ids is None:
-            asset_ids = self.on_the_way()
+        """The condition of the given assets at `now`, with the position last seen.
+        `open_kinds`: open_alert_kinds(), when the caller asks for many assets in parts."""
         assets = [a for a in map(self._assets.get, asset_ids) if a is not None]
         if open_kinds is None:
             open_kinds = self._store.open_kinds(asset_ids)

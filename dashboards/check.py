@@ -4,15 +4,15 @@ data sources that do not exist, empty or unresolvable queries, maps without tabl
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection
 from typing import Any
+
+from dashboards.variables import VARIABLE
 
 GRID_WIDTH = 24
 BUILT_IN_VARIABLES = {"timeFilter", "__interval", "__interval_ms", "__from", "__to",
                       "__range", "__range_s", "__range_ms", "__rate_interval"}
 GRAFANA_BUILT_IN_DATASOURCE = "-- Grafana --"
-_VARIABLE = re.compile(r"\$(\w+)|\$\{(\w+)(?::\w+)?\}")
 
 
 def _datasource_uid(ref: Any) -> str | None:
@@ -54,7 +54,7 @@ def problems(board: dict[str, Any], datasource_uids: Collection[str]) -> list[st
         if not isinstance(query, str) or not query.strip():
             bad(where, "empty query")
             return
-        for match in _VARIABLE.finditer(query):
+        for match in VARIABLE.finditer(query):
             name = match.group(1) or match.group(2)
             if name not in variables and name not in BUILT_IN_VARIABLES:
                 bad(where, f"${name} is not a variable of the dashboard")

@@ -11,7 +11,8 @@ from datetime import datetime
 ALL = ".*"
 """Every variable's allValue (dashboards/model.py)."""
 
-_VARIABLE = re.compile(r"\$(\w+)|\$\{(\w+)\}")
+VARIABLE = re.compile(r"\$(\w+)|\$\{(\w+)(?::\w+)?\}")
+"""`$name`, `${name}` or `${name:format}`; the name is group 1 or 2."""
 
 
 def _regex_escape(value: str) -> str:
@@ -40,4 +41,4 @@ def interpolate(query: str, values: Mapping[str, str | Sequence[str]], *, start:
             return _regex_escape(value[0])
         return "(" + "|".join(_regex_escape(v) for v in value) + ")"
 
-    return _VARIABLE.sub(fill, query)
+    return VARIABLE.sub(fill, query)

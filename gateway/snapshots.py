@@ -105,6 +105,11 @@ def gateway_stats_points(instance: str, at: datetime, uptime_s: float) -> list[P
     return points
 
 
+def _due(last: datetime | None, now: datetime, interval_s: float) -> bool:
+    """Whether a write every `interval_s` (0: never) is due, the last one made at `last`."""
+    return bool(interval_s) and (last is None or (now - last).total_seconds() >= interval_s)
+
+
 @dataclass(frozen=True, slots=True)
 class _Change:
     at: datetime
@@ -181,10 +186,7 @@ class Snapshots:
         on event time); in parts, letting the loop run between them (100,000 assets take
         about 1.2 s here). An asset an event writes meanwhile is left out: its point is
         newer than the alerts this snapshot read."""
-        if not self._asset_interval_s:
-            return
-        if self._assets_at is not None and (
-                (now - self._assets_at).total_seconds() < self._asset_interval_s):
+        if not _due(self._assets_at, now, self._asset_interval_s):
             return
         self._assets_at = now
         open_kinds = self._engine.open_alert_kinds()
@@ -202,10 +204,7 @@ class Snapshots:
             self._fresh = None
 
     def on_wall_clock(self, now: datetime) -> None:
-        if not self._stats_interval_s:
-            return
-        if self._stats_at is not None and (
-                (now - self._stats_at).total_seconds() < self._stats_interval_s):
+        if not _due(self._stats_at, now, self._stats_interval_s):
             return
         self._stats_at = now
         self._offer(gateway_stats_points(

@@ -287,6 +287,11 @@ def publisher(port: int, tag_id: str) -> mqtt.Client:
     return client
 
 
+def unique(prefix: str) -> str:
+    """An id no other test uses, on a gateway tests share."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
 def metric(api: str, name: str) -> float:
     """A sample of the gateway's /metrics, summed over its labels; 0 if it has none yet."""
     total = 0.0

@@ -5,23 +5,18 @@ replace and delete with their effect, a name or id taken twice (409), and a bad 
 from __future__ import annotations
 
 import sqlite3
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from realservers import GatewayProcess, wait_until
+from realservers import GatewayProcess, unique, wait_until
 
 
 @pytest.fixture
 def api(sqlite_gateway: GatewayProcess) -> Iterator[httpx.Client]:
     with sqlite_gateway.client() as client:
         yield client
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def locs(response: httpx.Response) -> list[list[str | int]]:

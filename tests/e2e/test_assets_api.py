@@ -23,6 +23,7 @@ from realservers import (
     GatewayProcess,
     Mosquitto,
     run_gateway,
+    unique,
     wait_until,
 )
 
@@ -49,10 +50,6 @@ def gateway(tmp_path_factory: pytest.TempPathFactory,
 def api(gateway: GatewayProcess) -> Iterator[httpx.Client]:
     with gateway.client() as client:
         yield client
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def create(api: httpx.Client, **fields: Any) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from realservers import (
 
 from dashboards.boards import all_dashboards
 from dashboards.model import Dashboard, Panel
+from dashboards.preview import InfluxQL
 from dashboards.variables import ALL, interpolate
 
 SCENARIO = ROOT / "device_sim" / "scenarios" / "all_faults.yaml"
@@ -55,13 +56,9 @@ class Facts:
         return {a["asset_id"] for a in self.open_alerts if a["kind"] == kind}
 
     def rows(self, query: str) -> list[dict[str, Any]]:
-        """Every row of every series, tags included, as Grafana's table format shows it."""
-        rows = []
-        for series in self.influxdb.query(self.played.database, query):
-            for values in series["values"]:
-                rows.append({**series.get("tags", {}),
-                             **dict(zip(series["columns"], values, strict=True))})
-        return rows
+        """Every row of every series, tags included, as Grafana's table format shows it:
+        read the way the previews read it."""
+        return InfluxQL(self.influxdb.url, self.played.database).rows(query)
 
     def run(self, query: str, *, end: datetime | None = None, interval: str = "10m",
             **values: str | list[str]) -> list[dict[str, Any]]:
@@ -332,7 +329,7 @@ def test_the_health_dashboard_shows_readings_dead_letters_and_duplicates(
 def test_previews_are_drawn_from_the_dashboards_queries(facts: Facts, tmp_path: Path) -> None:
     """With BOOMERANG_WRITE_PREVIEWS=DIR, into DIR: that is how docs/img's are made
     (scripts/dashboard-previews)."""
-    from dashboards.preview import InfluxQL, Window, render_asset_conditions, render_fleet_map
+    from dashboards.preview import Window, render_asset_conditions, render_fleet_map
 
     out = Path(os.environ.get("BOOMERANG_WRITE_PREVIEWS", tmp_path))
     source = InfluxQL(facts.influxdb.url, facts.played.database)

@@ -24,6 +24,7 @@ from realservers import (
     Mosquitto,
     free_port,
     run_gateway,
+    unique,
 )
 
 EXAMPLES = ROOT / "docs" / "examples"
@@ -67,10 +68,6 @@ def by_row(report: dict[str, Any]) -> dict[int, dict[str, Any]]:
 
 def problems(row: dict[str, Any]) -> dict[str, str]:
     return {error["field"]: error["reason"] for error in row["errors"]}
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def test_each_row_is_created_updated_or_rejected_with_its_reason(api: httpx.Client) -> None:

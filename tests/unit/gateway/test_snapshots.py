@@ -94,7 +94,7 @@ async def test_snapshots_come_once_per_interval_and_skip_what_has_arrived(
     await writer.on_rules_clock(T0)
     await writer.on_rules_clock(T0 + timedelta(seconds=59))
     assert len(written.batches) == 1
-    engine.conditions(T0)  # no side effect
+    engine.conditions(T0, ["cold", "gen"])  # no side effect
     engine._assets["gen"].state = AssetState.RETURNED
     await writer.on_rules_clock(T0 + timedelta(seconds=60))
     assert [p.tags["asset_id"] for p in written.batches[1]] == ["cold"]
