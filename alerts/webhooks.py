@@ -1,19 +1,23 @@
 """Standard Webhooks delivery: signed POSTs from the outbox, in order per subscription,
 retried with backoff and jitter, each subscription on its own worker so that one slow
-subscriber cannot hold up another."""
+subscriber cannot hold up another; each attempt connects only to an address the URL policy
+let through."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import random
+import socket
+import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 from standardwebhooks.webhooks import Webhook
 
@@ -22,11 +26,22 @@ from alerts.events import Event
 from alerts.outbox import Delivery, WebhookOutbox
 from alerts.subscriptions import Subscription, SubscriptionStore
 from gateway.waiting import wait_event
+from ingest.urls import redact_url
 
 log = logging.getLogger(__name__)
 
 MAX_RESPONSE_BYTES = 64 * 1024
 USER_AGENT = "Boomerang-Webhooks/0.1"
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
+"""Answers a host name and a port with the addresses to connect to, as strings."""
+
+
+async def resolve_host(host: str, port: int) -> list[str]:
+    """The event loop's getaddrinfo: the system resolver, the one httpx would use."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 class UnsafeWebhookUrl(ValueError):
@@ -45,27 +60,111 @@ class UrlPolicy:
                 or any(address in network for network in self.allowed_networks))
 
 
-async def check_webhook_url(url: str, policy: UrlPolicy) -> None:
+async def check_webhook_url(
+    url: str, policy: UrlPolicy, resolve: Resolver = resolve_host
+) -> tuple[str, ...]:
     """Refuse URLs that are not http(s), or that resolve to loopback, private, link-local
     or other non-public addresses (cloud metadata endpoints among them) unless the policy
     allows them. Checked when a subscription is made, and again before every attempt,
-    because what a name resolves to can change."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UnsafeWebhookUrl("url: must be an http:// or https:// URL with a host")
-    if policy.allow_private:
-        return
+    because what a name resolves to can change. Returns the addresses that passed."""
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, parts.port or 443)
-    except OSError as exc:
-        raise UnsafeWebhookUrl(f"url: cannot resolve {parts.hostname}: {exc}") from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
+        parsed: httpx.URL | None = httpx.URL(url)
+    except httpx.InvalidURL:
+        parsed = None
+    if parsed is None or parsed.scheme not in DEFAULT_PORTS or not parsed.raw_host:
+        raise UnsafeWebhookUrl("url: must be an http:// or https:// URL with a host")
+    return await _checked_addresses(parsed, policy, resolve)
+
+
+async def _checked_addresses(
+    url: httpx.URL, policy: UrlPolicy, resolve: Resolver
+) -> tuple[str, ...]:
+    # The host as httpx connects to it: IDNA-encoded, an IPv6 literal without brackets.
+    host = url.raw_host.decode("ascii")
+    try:
+        addresses = [ipaddress.ip_address(host)]
+    except ValueError:
+        try:
+            answers = await resolve(host, url.port or DEFAULT_PORTS[url.scheme])
+        except OSError as exc:
+            raise UnsafeWebhookUrl(f"url: cannot resolve {host}: {exc}") from None
+        addresses = [ipaddress.ip_address(answer) for answer in answers]
+    if not addresses:
+        raise UnsafeWebhookUrl(f"url: {host} resolves to no address")
+    for address in addresses:
         if not policy.allows(address):
             raise UnsafeWebhookUrl(
-                f"url: {parts.hostname} resolves to {address}, a non-public address; allow it "
+                f"url: {host} resolves to {address}, a non-public address; allow it "
                 "with BOOMERANG_WEBHOOK_ALLOWED_NETWORKS or BOOMERANG_WEBHOOK_ALLOW_PRIVATE"
             )
+    return tuple(str(address) for address in addresses)
+
+
+class _CheckedAddresses(httpcore.AsyncNetworkBackend):
+    """Connects a host to the addresses its last check let through, never to the name
+    itself: the check's lookup is the only one, so a name that would answer otherwise the
+    second time (DNS rebinding) gets no second time. TLS still gets the name, from the URL,
+    for its server name and the certificate check."""
+
+    def __init__(self) -> None:
+        self._tcp = httpcore.AnyIOBackend()
+        self.checked: dict[str, tuple[str, ...]] = {}
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's signature
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        addresses = self.checked.get(host)
+        if not addresses:
+            raise httpcore.ConnectError(f"{host} was not checked before connecting")
+        # One timeout for the whole connect, however many addresses it takes.
+        deadline = None if timeout is None else time.monotonic() + timeout
+
+        async def connect(address: str) -> httpcore.AsyncNetworkStream:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            return await self._tcp.connect_tcp(address, port, remaining, local_address,
+                                               socket_options)
+
+        for address in addresses[:-1]:
+            with contextlib.suppress(httpcore.ConnectError):  # the next one may answer
+                return await connect(address)
+        return await connect(addresses[-1])
+
+    async def sleep(self, seconds: float) -> None:
+        await self._tcp.sleep(seconds)
+
+
+class _PinningTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport, checking each request's host under the policy (one lookup) and
+    connecting only to the addresses that check passed."""
+
+    def __init__(self, policy: UrlPolicy, resolve: Resolver, ssl_context: ssl.SSLContext,
+                 limits: httpx.Limits) -> None:
+        super().__init__(verify=ssl_context, limits=limits)
+        self._policy = policy
+        self._resolve = resolve
+        self._addresses = _CheckedAddresses()
+        # httpx has no parameter for the network backend; the pool it has just built, unused,
+        # is replaced by the same pool connecting through ours. `_pool` is httpx's own name:
+        # tests/unit/alerts/test_webhook_pinning.py fails if a release renames it.
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=ssl_context,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=self._addresses,
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        # A connection kept alive from an earlier attempt is reused without connecting: it
+        # goes to an address that passed that attempt's check, so it is as safe as a new one.
+        self._addresses.checked[request.url.raw_host.decode("ascii")] = (
+            await _checked_addresses(request.url, self._policy, self._resolve))
+        return await super().handle_async_request(request)
 
 
 def signed_headers(delivery: Delivery, secrets: list[str], now: datetime) -> dict[str, str]:
@@ -91,13 +190,21 @@ class WebhookDispatcher:
         retry_schedule_s: Sequence[float],
         timeout_s: float = 10.0,
         url_policy: UrlPolicy | None = None,
+        resolve: Resolver = resolve_host,
+        verify: ssl.SSLContext | None = None,
     ) -> None:
-        """`url_policy` None: URLs are checked only when subscriptions are made."""
+        """`url_policy` None allows every address. Whatever the policy, each attempt looks
+        its host up once, with `resolve`, and connects to an address that lookup gave.
+        `verify`: the TLS context that checks receivers' certificates (None: the system's
+        trusted CAs, as httpx has them)."""
         self._outbox = outbox
         self._subscriptions = subscriptions
         self._schedule = tuple(retry_schedule_s)
         self._timeout_s = timeout_s
-        self._url_policy = url_policy
+        self._url_policy = url_policy or UrlPolicy(allow_private=True)
+        self._resolve = resolve
+        # One context for every worker: building one loads the CA bundle, ~20 ms here.
+        self._ssl_context = verify or httpx.create_ssl_context()
         self._wake = asyncio.Event()
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._worker_wake: dict[str, asyncio.Event] = {}
@@ -138,6 +245,9 @@ class WebhookDispatcher:
     async def run(self) -> None:
         try:
             while not self._finishing:
+                # Once a rotation's overlap has ended the old secret signs nothing; erased
+                # rather than kept, it cannot leak from a later copy of the database.
+                self._subscriptions.erase_expired_secrets(datetime.now(UTC))
                 for subscription_id in self._outbox.pending_subscriptions():
                     if subscription_id not in self._workers:
                         self._start(subscription_id)
@@ -168,9 +278,12 @@ class WebhookDispatcher:
         # A client per subscription: its one connection is kept alive between deliveries,
         # and no subscription waits on a pool shared with the others (httpx's pool grows
         # slow with many connections: a shared one managed 200 deliveries/s for 100).
+        transport = _PinningTransport(
+            self._url_policy, self._resolve, self._ssl_context,
+            httpx.Limits(max_connections=1, max_keepalive_connections=1),
+        )
         async with httpx.AsyncClient(
-            timeout=self._timeout_s, follow_redirects=False,
-            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+            transport=transport, timeout=self._timeout_s, follow_redirects=False,
         ) as http:
             await self._work_with(subscription_id, http)
 
@@ -198,8 +311,7 @@ class WebhookDispatcher:
         status: int | None = None
         error: str | None = None
         try:
-            if self._url_policy is not None:
-                await check_webhook_url(subscription.url, self._url_policy)
+            # The transport checks the URL's host (UnsafeWebhookUrl) before connecting.
             async with http.stream(
                 "POST", subscription.url, content=delivery.body,
                 headers=signed_headers(delivery, subscription.signing_secrets(now), now),
@@ -231,8 +343,8 @@ class WebhookDispatcher:
             delay = self._schedule[attempts - 1] * random.uniform(0.8, 1.2)
             next_at = now + timedelta(seconds=delay)
         if outcome != "delivered":
-            log.info("delivery %s to %s: %s (attempt %d)", delivery.msg_id, subscription.url,
-                     error or f"HTTP {status}", attempts)
+            log.info("delivery %s to %s: %s (attempt %d)", delivery.msg_id,
+                     redact_url(subscription.url), error or f"HTTP {status}", attempts)
         _metrics.DELIVERY_ATTEMPTS.labels(outcome).inc()
         self._outbox.record_attempt(
             delivery.seq, status=status, error=error, latency_ms=latency_s * 1000,

@@ -53,7 +53,9 @@ def setup_logging(level: str = "INFO", log_format: str = "kv") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
     logging.basicConfig(level=level, handlers=[handler], force=True)
-    for noisy in ("amqtt", "transitions", "httpx", "uvicorn.access"):
+    # httpx logs each request's whole URL at INFO, a webhook's user info and query string (its
+    # secrets) among them; httpcore's DEBUG lines carry hosts and response headers.
+    for noisy in ("amqtt", "transitions", "httpx", "httpcore", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
