@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -23,6 +24,7 @@ from gateway.api.schemas import (
 from gateway.domain import MEASUREMENTS, Asset
 from ingest.sinks import TelemetryUnavailable, TrackReadings
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1")
 
 CONDITIONS = tuple(name for name in MEASUREMENTS if name not in ("lat", "lon"))
@@ -37,7 +39,11 @@ UNAVAILABLE: dict[int | str, dict[str, Any]] = {
 
 
 def _unavailable(exc: TelemetryUnavailable) -> HTTPException:
-    return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc))
+    # The store's own error text may name its URL, its database, the query: for the
+    # operator's log, not for API clients.
+    log.warning("answered 503 to a history request: %s", exc)
+    return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                         "the telemetry store did not answer; try again later")
 
 
 def _bad_query(name: str, msg: str) -> HTTPException:

@@ -7,17 +7,16 @@ from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from gateway.api._deps import AdminKey, GatewayDep, not_found
+from gateway.api.schemas import BodyModel
 from gateway.registry import ApiKey
 
 router = APIRouter(prefix="/api/v1/keys", tags=["keys"])
 
 
-class KeyIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class KeyIn(BodyModel):
     scope: Literal["read", "write", "admin"]
     name: str = Field(default="", max_length=200, description="Who or what the key is for")
 

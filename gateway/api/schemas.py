@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
@@ -18,15 +19,31 @@ from pydantic import (
 from gateway.domain import AlertKind, AlertState, AssetKind, Flow, GeofenceKind, Severity
 from gateway.imports import Outcome
 
+
+class BodyModel(BaseModel):
+    """A request body, or a part of one: a field it does not have is refused, and so is NaN
+    or Infinity for a number (Python's JSON parser takes them, and `1e999` as Infinity)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+def _finite_everywhere(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite_everywhere(item) for item in value.values())
+    if isinstance(value, list):
+        return all(_finite_everywhere(item) for item in value)
+    return True
+
+
 EventType = Literal[
     "alert.opened", "alert.updated", "alert.acknowledged", "alert.resolved",
     "asset.arrived", "webhook.test",
 ]
 
 
-class AssetIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AssetIn(BodyModel):
     id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
                            description="Generated when left out")
     tag_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
@@ -61,11 +78,9 @@ class AssetOut(BaseModel):
     created_at: datetime | None
 
 
-class AssetPatch(BaseModel):
+class AssetPatch(BodyModel):
     """The fields to change; left out: unchanged; null: cleared. The same constraints as
     AssetIn's; `id` cannot change."""
-
-    model_config = ConfigDict(extra="forbid")
 
     tag_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     kind: AssetKind | None = None
@@ -101,9 +116,7 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None = None
 
 
-class RecallIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RecallIn(BodyModel):
     id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
                            description="Generated when left out")
     sku: str = Field(min_length=1, max_length=128)
@@ -122,10 +135,8 @@ class RecallOut(BaseModel):
     created_at: datetime | None
 
 
-class RecallPatch(BaseModel):
+class RecallPatch(BodyModel):
     """The fields to change; left out: unchanged. `active: false` ends the recall."""
-
-    model_config = ConfigDict(extra="forbid")
 
     sku: str | None = Field(default=None, min_length=1, max_length=128)
     lots: list[str] | None = Field(default=None, max_length=10_000)
@@ -189,17 +200,13 @@ class AlertOut(BaseModel):
     location: LocationOut | None
 
 
-class AlertAction(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AlertAction(BodyModel):
     by: str | None = Field(default=None, max_length=256,
                            description="Who; defaults to the API key's name")
     note: str = Field(default="", max_length=2000)
 
 
-class SubscriptionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SubscriptionIn(BodyModel):
     url: HttpUrl
     event_types: list[EventType] = Field(default_factory=list,
                                          description="Empty: every event type")
@@ -213,11 +220,9 @@ class SubscriptionIn(BaseModel):
     description: str = Field(default="", max_length=500)
 
 
-class SubscriptionPatch(BaseModel):
+class SubscriptionPatch(BodyModel):
     """The fields to change; those left out stay. `enabled: true` takes back a disabling
     (a receiver's 410, say) and its waiting deliveries go out."""
-
-    model_config = ConfigDict(extra="forbid")
 
     url: HttpUrl | None = None
     event_types: list[EventType] | None = None
@@ -249,9 +254,7 @@ class SubscriptionCreated(SubscriptionOut):
     secret: str = Field(description="Shown this once: keep it to verify signatures")
 
 
-class SecretRotation(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SecretRotation(BodyModel):
     overlap_s: float | None = Field(
         default=None, ge=0, le=30 * 86_400,
         description="How long the old secret keeps signing beside the new one; "
@@ -293,9 +296,7 @@ class DeadLetterOut(BaseModel):
 Metric = Literal["temp_c", "humidity_pct", "shock_g", "tilt_deg", "light_lux", "battery_pct"]
 
 
-class MetricSpecIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class MetricSpecIn(BodyModel):
     min: float | None = None
     max: float | None = None
     min_duration_s: float = Field(default=0, ge=0)
@@ -310,9 +311,7 @@ class MetricSpecIn(BaseModel):
         return self
 
 
-class ProfileIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ProfileIn(BodyModel):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     description: str = Field(default="", max_length=500)
     metrics: dict[Metric, MetricSpecIn] = Field(default_factory=dict)
@@ -321,27 +320,33 @@ class ProfileIn(BaseModel):
     battery_hysteresis_pct: float = Field(default=5, ge=0, le=100)
 
 
+class MetricSpecOut(BaseModel):
+    """MetricSpecIn's fields, without its checks: a profile stored before NaN and Infinity
+    were refused still reads (their JSON is null)."""
+
+    min: float | None
+    max: float | None
+    min_duration_s: float
+    hysteresis: float
+
+
 class ProfileOut(BaseModel):
     name: str
     description: str
-    metrics: dict[str, MetricSpecIn]
+    metrics: dict[str, MetricSpecOut]
     silent_after_s: float | None
     battery_below_pct: float | None
     battery_hysteresis_pct: float
     built_in: bool
 
 
-class CircleIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CircleIn(BodyModel):
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
     radius_m: float = Field(gt=0, le=1_000_000)
 
 
-class GeofenceIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class GeofenceIn(BodyModel):
     id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
                            description="Generated when left out")
     name: str = Field(min_length=1, max_length=200)
@@ -349,6 +354,14 @@ class GeofenceIn(BaseModel):
     circle: CircleIn | None = None
     geometry: dict[str, Any] | None = Field(
         default=None, description="GeoJSON Polygon or MultiPolygon, or a Feature of one")
+
+    @field_validator("geometry")
+    @classmethod
+    def _finite_coordinates(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        # Free-form JSON, so allow_inf_nan does not reach into it.
+        if value is not None and not _finite_everywhere(value):
+            raise ValueError("every number must be finite: NaN and Infinity are not JSON")
+        return value
 
     @model_validator(mode="after")
     def _one_shape(self) -> GeofenceIn:
