@@ -61,7 +61,7 @@ class TagWire:
         if group.format == "owntracks":
             topic = f"owntracks/{user}/{group.owntracks_device}"
         elif group.format == "things_stack":
-            topic = f"v3/{group.tts_application}@{group.tts_tenant}/devices/{tag_id}/up"
+            topic = f"v3/{group.tts_login}/devices/{tag_id}/up"
         else:
             topic = f"tags/{tag_id}/telemetry"
         return cls(tag_id, group.format, user, topic, group.format == "native_batch")

@@ -227,13 +227,15 @@ class FleetGroup:
         return f"{base}-{self.owntracks_device}" if self.format == "owntracks" else base
 
     def username(self, number: int) -> str:
-        """The MQTT login the tag publishes as."""
+        """The MQTT login the tag publishes as: its own, or for a LoRaWAN tag its The Things
+        Stack application's, `{app}@{tenant}` (as The Things Stack names its MQTT user)."""
         if self.format == "things_stack":
-            return TTS_BRIDGE_USER
+            return self.tts_login
         return f"{self.prefix}-{number:04d}"
 
-
-TTS_BRIDGE_USER = "tts-bridge"
+    @property
+    def tts_login(self) -> str:
+        return f"{self.tts_application}@{self.tts_tenant}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -907,9 +909,9 @@ class _Builder:
             raise self.fail(f"{where}.{field}", f"{name} needs rentals; {whose} ships returns")
         if name == "impersonation":
             if group.format == "things_stack":
-                raise self.fail(f"{where}.{field}", f"{whose} publishes through the shared "
-                                f"{TTS_BRIDGE_USER} login, which may write every device's "
-                                "topic: it cannot impersonate")
+                raise self.fail(f"{where}.{field}", f"{whose} publishes through its "
+                                f"application's login {group.tts_login}, which may write "
+                                "every device of the application: it cannot impersonate")
             if f.target is not None and self.scenario.group_of(f.target) is None:
                 raise self.fail(f"{where}.target", f"no tag {f.target!r} in the fleet")
             if f.target is not None and f.target in f.tags:

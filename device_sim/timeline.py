@@ -45,7 +45,6 @@ from device_sim._truth import (
 )
 from device_sim.scenario import (
     SITE_SPREAD_KM,
-    TTS_BRIDGE_USER,
     FaultSpec,
     FleetGroup,
     MetricLimits,
@@ -75,7 +74,8 @@ class Emission:
     topic: str
     payload: bytes
     username: str
-    """The MQTT user it must be published as (the tag's own login, or the TTS bridge)."""
+    """The MQTT user it must be published as (the tag's own login, or its The Things Stack
+    application's)."""
     qos: int = 1
     fault: str = ""
     """The fault that produced or altered it; "" for a normal reading."""
@@ -113,7 +113,8 @@ class Timeline:
     """Fault name -> how many times injected: tags for reading, delivery and plan faults,
     messages for message faults (duplicates, malformed, oversized, impersonation)."""
     logins: dict[str, str]
-    """MQTT username -> the tag id it is; "" for the TTS bridge, which speaks for many."""
+    """MQTT username -> the tag id it is; "" for a The Things Stack application's login
+    (`{app}@{tenant}`), which speaks for every device of the application."""
 
 
 def compile_scenario(scenario: Scenario, *, now: datetime, seed: int | None = None) -> Timeline:
@@ -491,13 +492,9 @@ class _Compiler:
 
     @staticmethod
     def _logins(emissions: list[Emission], by_id: dict[str, _Tag]) -> dict[str, str]:
-        logins: dict[str, str] = {}
-        owners = {t.wire.username: t.tag_id for t in by_id.values()}
-        for emission in emissions:
-            if emission.username not in logins:
-                logins[emission.username] = (
-                    "" if emission.username == TTS_BRIDGE_USER else owners[emission.username])
-        return dict(sorted(logins.items()))
+        owners = {t.wire.username: "" if t.group.format == "things_stack" else t.tag_id
+                  for t in by_id.values()}
+        return {user: owners[user] for user in sorted({e.username for e in emissions})}
 
 
 class _Instruments:

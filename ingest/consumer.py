@@ -117,7 +117,14 @@ class _Connection:
         waiting = self.waiting
         while len(waiting) < self._max_waiting:
             before = len(waiting)
-            rc = self.client.loop_read()
+            try:
+                rc = self.client.loop_read()
+            except Exception as exc:
+                # A packet paho cannot read: its read state is lost, so is the connection.
+                log.exception("reading from the broker failed")
+                self.pause_reading()
+                self.lose(f"reading failed: {type(exc).__name__}: {exc}")
+                return
             if rc != mqtt.MQTT_ERR_SUCCESS or len(waiting) == before:
                 break
         if waiting:
@@ -171,7 +178,7 @@ class MqttConsumer:
         handle: BatchHandler,
         username: str | None = None,
         password: str | None = None,
-        tls: bool = False,
+        tls: bool | ssl.SSLContext = False,
         client_id: str = "boomerang-gateway",
         protocol: str = "5",
         session_expiry_s: int = 86_400,
@@ -182,7 +189,8 @@ class MqttConsumer:
         """`handle` gets each batch of (topic, payload) with one `done` callback and must
         call it once all their readings are durably handed off; only then are they
         acknowledged. `unacked_high` is called when half of `receive_maximum` messages wait
-        for that, because the broker stops sending at `receive_maximum`."""
+        for that, because the broker stops sending at `receive_maximum`. `tls`: True for the
+        system's trusted CAs, or a context of its own (a private CA, a client certificate)."""
         self._host, self._port = host, port
         self._username, self._password, self._tls = username, password, tls
         self._client_id = client_id
@@ -211,7 +219,8 @@ class MqttConsumer:
         if self._username is not None:
             client.username_pw_set(self._username, self._password)
         if self._tls:
-            client.tls_set_context(ssl.create_default_context())
+            context = self._tls if isinstance(self._tls, ssl.SSLContext) else None
+            client.tls_set_context(context or ssl.create_default_context())
         return client
 
     def _connect_properties(self) -> Properties | None:
@@ -225,7 +234,8 @@ class MqttConsumer:
         return properties
 
     async def run(self) -> None:
-        """Consume until cancelled, reconnecting after any broker or network failure."""
+        """Consume until cancelled, reconnecting after any broker or network failure, and
+        after any fault of ours: nothing but cancellation ends this loop."""
         failures = 0
         while True:
             self._subscribed = False
@@ -233,12 +243,18 @@ class MqttConsumer:
                 await self._connected_session()
             except (ConnectionLost, OSError, TimeoutError) as exc:
                 self.last_error = str(exc) or type(exc).__name__
-                # Backoff grows over failed attempts, not over sessions that worked.
-                failures = 1 if self._subscribed else failures + 1
-                delay = min(30.0, 0.5 * 2 ** min(failures, 6)) * random.uniform(0.5, 1.0)
-                log.warning("mqtt connection lost (%s); reconnecting in %.1f s",
-                            self.last_error, delay)
-                await asyncio.sleep(delay)
+            except Exception as exc:
+                # Not one message's content (the pipeline turns each message's faults into
+                # its dead letter), but a store that failed or a bug: the session is
+                # dropped, what it held unacknowledged comes again after the backoff.
+                log.exception("mqtt session failed")
+                self.last_error = f"{type(exc).__name__}: {exc}"
+            # Backoff grows over failed attempts, not over sessions that worked.
+            failures = 1 if self._subscribed else failures + 1
+            delay = min(30.0, 0.5 * 2 ** min(failures, 6)) * random.uniform(0.5, 1.0)
+            log.warning("mqtt connection lost (%s); reconnecting in %.1f s",
+                        self.last_error, delay)
+            await asyncio.sleep(delay)
 
     async def _connected_session(self) -> None:
         loop = asyncio.get_running_loop()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,8 +9,6 @@ import pytest
 from realservers import (
     ANSWERED,
     DOCUMENTED,
-    GATEWAY_PASSWORD,
-    GATEWAY_USER,
     GatewayProcess,
     InfluxDB,
     Mosquitto,
@@ -42,9 +39,7 @@ def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
 def sqlite_gateway(tmp_path_factory: pytest.TempPathFactory,
                    mosquitto: Mosquitto) -> Iterator[GatewayProcess]:
     """A gateway on the module's broker with telemetry in SQLite: for API tests."""
-    env = {"BOOMERANG_MQTT_URL":
-           f"mqtt://{GATEWAY_USER}:{GATEWAY_PASSWORD}@127.0.0.1:{mosquitto.port}",
-           "BOOMERANG_MQTT_CLIENT_ID": f"gw-{uuid.uuid4().hex[:8]}"}
+    env = {"BOOMERANG_MQTT_URL": mosquitto.gateway_url()}
     with run_gateway(Path(tmp_path_factory.mktemp("gateway")), env) as process:
         yield process
 

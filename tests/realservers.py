@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import paho.mqtt.client as mqtt
@@ -28,8 +28,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 ROOT = Path(__file__).resolve().parent.parent
 GATEWAY_USER, GATEWAY_PASSWORD = "boomerang-gateway", "gateway-secret"
+SECOND_GATEWAY_USER = "boomerang-gateway-2"
+"""mosquitto/acl's two gateway accounts; every test broker has both, with GATEWAY_PASSWORD.
+A client's id is its user name there, so a gateway that needs a session of its own takes a
+spare account instead: Mosquitto.gateway_url()."""
 TAG_PASSWORD = "tag-secret"
-ADMIN_KEY = "test-admin-key"
+ADMIN_KEY = "test-admin-key-0123456789abcdef0123456789"
 """BOOMERANG_ADMIN_KEY of every test gateway."""
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
@@ -67,6 +71,22 @@ class Mosquitto:
     process: subprocess.Popen[bytes]
     log: Path
     command: list[str]
+    tls_port: int | None = None
+    """mosquitto/tls.conf's listener, when run_mosquitto was given its files."""
+    spare_gateways: list[str] = field(default_factory=list)
+
+    def gateway_account(self) -> str:
+        """A gateway account no one on this broker has used yet (password GATEWAY_PASSWORD).
+        The broker keys sessions by user name, so it is a session of the caller's own: it
+        inherits no other test's queued messages, and no other test's gateway disconnects it."""
+        if not self.spare_gateways:
+            raise RuntimeError("every spare gateway account of this broker is taken: "
+                               "ask run_mosquitto for more (gateway_accounts)")
+        return self.spare_gateways.pop(0)
+
+    def gateway_url(self) -> str:
+        """BOOMERANG_MQTT_URL for a gateway with an account of its own (gateway_account)."""
+        return f"mqtt://{self.gateway_account()}:{GATEWAY_PASSWORD}@127.0.0.1:{self.port}"
 
     def stop(self) -> None:
         self.process.terminate()
@@ -79,38 +99,64 @@ class Mosquitto:
         wait_until(lambda: _can_connect(self.port), 10, f"mosquitto on {self.port}")
 
 
+@dataclass(frozen=True)
+class BrokerTls:
+    """The files of mosquitto/tls.conf's listener (PEM): the CA that client certificates must
+    chain to, and the broker's certificate and key."""
+
+    cafile: Path
+    certfile: Path
+    keyfile: Path
+
+
 @contextlib.contextmanager
 def run_mosquitto(
     workdir: Path,
     tags: tuple[str, ...],
     extra_users: dict[str, str] | None = None,
     extra_acl: str = "",
+    *,
+    gateway_accounts: int = 32,
+    tls: BrokerTls | None = None,
 ) -> Iterator[Mosquitto]:
     """Mosquitto from mosquitto/mosquitto.conf and mosquitto/acl, with the port and the
-    paths rewritten for a temp dir, and a password file for the gateway, `tags` and
-    `extra_users`; `extra_acl` is appended to a copy of the project's ACL."""
+    paths rewritten for a temp dir, and a password file for the ACL's two gateway accounts,
+    `tags` and `extra_users`; `extra_acl` is appended to a copy of the project's ACL.
+    `gateway_accounts` spare gateway accounts are added as mosquitto/README.md says (an
+    account and a copy of the gateway's ACL block), for Mosquitto.gateway_url. With `tls`,
+    mosquitto/tls.conf's listener is added on a second free port (Mosquitto.tls_port)."""
     binary = require_binary("mosquitto")
     workdir.mkdir(parents=True, exist_ok=True)
+    project_acl = (ROOT / "mosquitto" / "acl").read_text()
+    spares = [f"gateway-{n:02d}" for n in range(1, gateway_accounts + 1)]
+    gateway_block = _acl_block(project_acl, GATEWAY_USER)
     passwd = workdir / "passwd"
-    users = {GATEWAY_USER: GATEWAY_PASSWORD, **{t: TAG_PASSWORD for t in tags},
-             **(extra_users or {})}
+    users = {**{g: GATEWAY_PASSWORD for g in (GATEWAY_USER, SECOND_GATEWAY_USER, *spares)},
+             **{t: TAG_PASSWORD for t in tags}, **(extra_users or {})}
     passwd.write_text("".join(f"{user}:{password}\n" for user, password in users.items()))
     # -U hashes a plain-text file in place: one call, however many users.
     subprocess.run([require_binary("mosquitto_passwd"), "-U", str(passwd)], check=True)
     acl = workdir / "acl"
-    acl.write_text((ROOT / "mosquitto" / "acl").read_text() + extra_acl)
+    acl.write_text(project_acl + "".join(f"\nuser {spare}\n{gateway_block}\n" for spare in spares)
+                   + extra_acl)
     port = free_port()
     (workdir / "data").mkdir(exist_ok=True)
-    config = (ROOT / "mosquitto" / "mosquitto.conf").read_text()
-    replacements = {
+    config = _rewritten("mosquitto.conf", {
         r"^listener 1883$": f"listener {port} 127.0.0.1",
         r"^password_file .*$": f"password_file {passwd}",
         r"^acl_file .*$": f"acl_file {acl}",
         r"^persistence_location .*$": f"persistence_location {workdir / 'data'}/",
-    }
-    for pattern, value in replacements.items():
-        config, count = re.subn(pattern, value, config, flags=re.MULTILINE)
-        assert count == 1, f"mosquitto.conf has no line matching {pattern}"
+    })
+    tls_port = None
+    if tls is not None:
+        tls_port = free_port()
+        # Appended, as mosquitto/README.md says to do with it.
+        config += "\n" + _rewritten("tls.conf", {
+            r"^listener 8883$": f"listener {tls_port} 127.0.0.1",
+            r"^cafile .*$": f"cafile {tls.cafile}",
+            r"^certfile .*$": f"certfile {tls.certfile}",
+            r"^keyfile .*$": f"keyfile {tls.keyfile}",
+        })
     # Run as whoever runs the tests (root would drop to the `mosquitto` user otherwise).
     config += f"\nuser {getpass.getuser()}\n"
     conf = workdir / "mosquitto.conf"
@@ -118,13 +164,36 @@ def run_mosquitto(
     log = workdir / "mosquitto.log"
     command = [binary, "-c", str(conf)]
     process = subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    broker = Mosquitto(port, process, log, command)
+    broker = Mosquitto(port, process, log, command, tls_port, spares)
     try:
-        wait_until(lambda: _can_connect(port), 10, f"mosquitto on {port} ({log})")
+        ports = [p for p in (port, tls_port) if p is not None]
+        wait_until(lambda: all(_can_connect(p) for p in ports), 10,
+                   f"mosquitto on {', '.join(map(str, ports))} ({log})")
         yield broker
     finally:
         if broker.process.poll() is None:
             broker.stop()
+
+
+def _rewritten(name: str, replacements: dict[str, str]) -> str:
+    """mosquitto/`name` with each line matching a pattern replaced; each must match once."""
+    config = (ROOT / "mosquitto" / name).read_text()
+    for pattern, value in replacements.items():
+        config, count = re.subn(pattern, value, config, flags=re.MULTILINE)
+        assert count == 1, f"mosquitto/{name} has no line matching {pattern}"
+    return config
+
+
+def _acl_block(acl: str, user: str) -> str:
+    """The `topic` lines of `user`'s block in a mosquitto ACL file."""
+    lines, inside = [], False
+    for line in acl.splitlines():
+        if line.startswith(("user ", "pattern ")):
+            inside = line == f"user {user}"
+        elif inside and line.startswith("topic "):
+            lines.append(line)
+    assert lines, f"no block for user {user} in the ACL"
+    return "\n".join(lines)
 
 
 def _can_connect(port: int) -> bool:
@@ -244,6 +313,18 @@ def run_webhook_receiver(
     a restart on the same port."""
     port = port or free_port()
     receiver = receiver or WebhookReceiver(url=f"http://127.0.0.1:{port}/hook")
+    with serve_http(port, recording_handler(receiver)):
+        yield receiver
+
+
+class Recording(Protocol):
+    requests: list[ReceivedRequest]
+    status: Callable[[ReceivedRequest], int]
+
+
+def recording_handler(receiver: Recording) -> type[BaseHTTPRequestHandler]:
+    """An HTTP handler that keeps each POST in `receiver.requests` and answers it with
+    `receiver.status(request)`."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -258,8 +339,35 @@ def run_webhook_receiver(
         def log_message(self, *args: Any) -> None:
             pass
 
-    with serve_http(port, Handler):
-        yield receiver
+    return Handler
+
+
+@contextlib.contextmanager
+def silent_server() -> Iterator[str]:
+    """An HTTP URL whose server accepts connections and never answers: an InfluxDB (or a
+    webhook receiver) that hangs."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                accepted.append(listener.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        for connection in accepted:
+            connection.close()
+        listener.close()
 
 
 @contextlib.contextmanager
@@ -278,7 +386,8 @@ def serve_http(port: int, handler: type[BaseHTTPRequestHandler]) -> Iterator[Non
 
 
 def publisher(port: int, tag_id: str) -> mqtt.Client:
-    """A plain MQTT v5 client logged in as the tag, its network loop running."""
+    """A plain MQTT v5 client logged in as the tag, its network loop running. One per tag at
+    a time: the broker makes the tag id its client id, so a second disconnects the first."""
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}",
                          protocol=mqtt.MQTTv5)
     client.username_pw_set(tag_id, TAG_PASSWORD)
@@ -347,12 +456,15 @@ def _record_responses(api: str) -> None:
 
 @contextlib.contextmanager
 def run_gateway(workdir: Path, env: dict[str, str], record_responses: bool = True,
-                telemetry_down: bool = False) -> Iterator[GatewayProcess]:
+                telemetry_down: bool = False,
+                broker_down: bool = False) -> Iterator[GatewayProcess]:
     """`python -m gateway serve` with the given BOOMERANG_* settings; stopped with SIGTERM.
     `record_responses` False leaves its answers out of the status-code check (for generated
     requests, whose coverage varies with the generator rather than with the tests).
     `telemetry_down`: InfluxDB is meant to be unreachable, so /readyz rightly stays 503 once
-    the first write (its own gateway_stats) fails; wait for every other check instead."""
+    the first write (its own gateway_stats) fails; wait for every other check instead.
+    `broker_down`: the gateway is meant not to connect to the broker; wait only until /readyz
+    answers."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = int(env.get("BOOMERANG_API_PORT", 0)) or free_port()
     admin_key = ADMIN_KEY
@@ -372,6 +484,8 @@ def run_gateway(workdir: Path, env: dict[str, str], record_responses: bool = Tru
     try:
         def ready() -> bool:
             checks = httpx.get(f"{gateway.api}/readyz").json()
+            if broker_down:
+                return True
             if not telemetry_down:
                 return bool(checks["ready"])
             del checks["ready"], checks["telemetry_sink_writable"]
@@ -422,11 +536,9 @@ def settled(read: Callable[[], float], quiet_s: float = 2.0, timeout: float = 12
     raise TimeoutError(f"still changing after {timeout} s (last {last})")
 
 
-TTS_BRIDGE = "tts-bridge"
-
-
 @dataclass
 class PlayedScenario:
+    broker: Mosquitto
     gateway: GatewayProcess
     timeline: Any  # device_sim.timeline.Timeline
     truth: Path
@@ -449,10 +561,11 @@ def play_scenario(workdir: Path, influxdb: InfluxDB, scenario: Path, database: s
     from device_sim.timeline import compile_scenario
 
     timeline = compile_scenario(load_scenario(scenario), now=datetime.now(UTC))
-    tags = tuple(sorted(u for u in timeline.logins if u != TTS_BRIDGE))
+    # A login that is no tag id is a The Things Stack application's, {app}@{tenant}.
+    tags = tuple(sorted(user for user, tag_id in timeline.logins.items() if tag_id))
+    applications = {user: TAG_PASSWORD for user, tag_id in timeline.logins.items() if not tag_id}
     influxdb.create_database(database)
-    with run_mosquitto(workdir / "mosquitto", tags,
-                       extra_users={TTS_BRIDGE: TAG_PASSWORD}) as broker:
+    with run_mosquitto(workdir / "mosquitto", tags, extra_users=applications) as broker:
         gateway_env = {
             "BOOMERANG_MQTT_URL":
                 f"mqtt://{GATEWAY_USER}:{GATEWAY_PASSWORD}@127.0.0.1:{broker.port}",
@@ -478,4 +591,5 @@ def play_scenario(workdir: Path, influxdb: InfluxDB, scenario: Path, database: s
             wait_until(lambda: metric(gateway.api, "boomerang_sink_points_buffered") == 0,
                        30, "buffers flushed")
             time.sleep(0.5)
-            yield PlayedScenario(gateway, timeline, truth, figures, database, gateway_env)
+            yield PlayedScenario(broker, gateway, timeline, truth, figures, database,
+                                 gateway_env)

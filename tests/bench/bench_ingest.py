@@ -5,8 +5,11 @@ Python ceiling). Also the gateway's peak memory and the latency from publish to 
 receipt of alerts raised under that load.
 
 One mosquitto from mosquitto/mosquitto.conf and mosquitto/acl (rewritten for a temp dir, as
-tests/realservers.py does) plus one benchmark-only account, `bench-publisher`, allowed to
-write `tags/+/telemetry`, so that one load generator can speak for every tag. The load
+tests/realservers.py does) plus two benchmark-only accounts allowed to write
+`tags/+/telemetry`, so that one load generator can speak for every tag: `bench-publisher` for
+the load, `bench-alert-publisher` for the alerts sent while it runs (the broker makes a
+client's id its user name, so two connections on one account would disconnect each other;
+for the same reason each baseline drains with a gateway account of its own). The load
 generator is the simulator's load mode (`device_sim/load.py`): pre-encoded MQTT 3.1.1 QoS 1
 PUBLISH packets written to one socket, its rate until the last PUBACK reported for each
 phase. Messages are native JSON, one reading (`--batch 1`) or `{"readings": [...]}`,
@@ -103,6 +106,7 @@ from device_sim.load import (
 )
 
 PUBLISHER_USER, PUBLISHER_PASSWORD = "bench-publisher", "bench-secret"
+ALERT_PUBLISHER_USER = "bench-alert-publisher"  # password PUBLISHER_PASSWORD
 TOPIC_FILTER = "tags/+/telemetry"
 DATABASE = "bench"
 POLL_S = 0.5
@@ -130,48 +134,51 @@ def alert_stream(tags: list[str], now: datetime) -> LoadStream:
 
 
 def run_bench_mosquitto(workdir: Path) -> contextlib.AbstractContextManager[Mosquitto]:
-    """The project's broker configuration plus `bench-publisher`, one load generator
-    allowed to write every tag's topic."""
+    """The project's broker configuration plus two load generators allowed to write every
+    tag's topic, each with an account of its own."""
+    publishers = (PUBLISHER_USER, ALERT_PUBLISHER_USER)
     return run_mosquitto(
-        workdir, (), extra_users={PUBLISHER_USER: PUBLISHER_PASSWORD},
-        extra_acl=(f"\n# Benchmark only: one load generator for every tag.\n"
-                   f"user {PUBLISHER_USER}\ntopic write {TOPIC_FILTER}\n"),
+        workdir, (), extra_users={user: PUBLISHER_PASSWORD for user in publishers},
+        extra_acl="\n# Benchmark only: load generators for every tag.\n" + "".join(
+            f"user {user}\ntopic write {TOPIC_FILTER}\n" for user in publishers),
     )
 
 
-def publish(port: int, stream: LoadStream, client_id: str,
-            rate: float | None = None) -> LoadResult:
-    return publish_load("127.0.0.1", port, stream, client_id=client_id,
-                        username=PUBLISHER_USER, password=PUBLISHER_PASSWORD, rate=rate)
+def publish(port: int, stream: LoadStream, rate: float | None = None,
+            username: str = PUBLISHER_USER) -> LoadResult:
+    # The broker makes the user name the client id whatever is sent; send the same.
+    return publish_load("127.0.0.1", port, stream, client_id=username,
+                        username=username, password=PUBLISHER_PASSWORD, rate=rate)
 
 
-def paho_client(port: int, client_id: str, clean: bool) -> mqtt.Client:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean,
+def paho_client(port: int, account: str, clean: bool) -> mqtt.Client:
+    """Logged in as a gateway account (Mosquitto.gateway_account), whose name is its id."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=account, clean_session=clean,
                          protocol=mqtt.MQTTv311)
-    client.username_pw_set(GATEWAY_USER, GATEWAY_PASSWORD)
+    client.username_pw_set(account, GATEWAY_PASSWORD)
     return client
 
 
-def subscribe_and_leave(port: int, client_id: str) -> None:
+def subscribe_and_leave(port: int, account: str) -> None:
     """A persistent session subscribed to the telemetry, then away: the broker queues."""
-    client = paho_client(port, client_id, clean=False)
+    client = paho_client(port, account, clean=False)
     subscribed = threading.Event()
     client.on_subscribe = lambda *_: subscribed.set()
     client.connect("127.0.0.1", port)
     client.loop_start()
     client.subscribe(TOPIC_FILTER, qos=1)
     if not subscribed.wait(10):
-        raise TimeoutError(f"no SUBACK for {client_id}")
+        raise TimeoutError(f"no SUBACK for {account}")
     client.disconnect()
     client.loop_stop()
 
 
-def forget_session(port: int, client_id: str) -> None:
+def forget_session(port: int, account: str) -> None:
     """A clean-session connect discards the session, so later phases do not queue for it."""
-    client = paho_client(port, client_id, clean=True)
+    client = paho_client(port, account, clean=True)
     client.connect("127.0.0.1", port)
     client.loop_start()
-    wait_until(client.is_connected, 10, f"{client_id} connected")
+    wait_until(client.is_connected, 10, f"{account} connected")
     client.disconnect()
     client.loop_stop()
 
@@ -185,25 +192,25 @@ def rates(messages: int, readings: int, seconds: float) -> dict[str, Any]:
 
 
 def drain_mosquitto_sub(broker: Mosquitto, stream: LoadStream) -> tuple[float, LoadResult]:
-    client_id = "bench-mosquitto-sub"
+    account = broker.gateway_account()
     command = [require_binary("mosquitto_sub"), "-h", "127.0.0.1", "-p", str(broker.port),
-               "-u", GATEWAY_USER, "-P", GATEWAY_PASSWORD, "-q", "1", "-c", "-i", client_id,
+               "-u", account, "-P", GATEWAY_PASSWORD, "-q", "1", "-c", "-i", account,
                "-t", TOPIC_FILTER]
     subprocess.run([*command, "-E"], check=True, timeout=10)  # subscribe, then leave
-    published = publish(broker.port, stream, "bench-publisher-a")
+    published = publish(broker.port, stream)
     started = time.perf_counter()
     subprocess.run([*command, "-C", str(stream.messages), "-W", str(int(PHASE_TIMEOUT_S))],
                    check=True, stdout=subprocess.DEVNULL, timeout=PHASE_TIMEOUT_S + 5)
     drained_s = time.perf_counter() - started
-    forget_session(broker.port, client_id)
+    forget_session(broker.port, account)
     return drained_s, published
 
 
 def drain_paho(broker: Mosquitto, stream: LoadStream) -> tuple[float, LoadResult]:
     """paho's own loop in this thread (steadier here than loop_start's thread), counting."""
-    client_id = "bench-paho"
-    subscribe_and_leave(broker.port, client_id)
-    published = publish(broker.port, stream, "bench-publisher-b")
+    account = broker.gateway_account()
+    subscribe_and_leave(broker.port, account)
+    published = publish(broker.port, stream)
     received = 0
     finished_at = 0.0
 
@@ -214,7 +221,7 @@ def drain_paho(broker: Mosquitto, stream: LoadStream) -> tuple[float, LoadResult
             finished_at = time.perf_counter()
             client.disconnect()
 
-    client = paho_client(broker.port, client_id, clean=False)
+    client = paho_client(broker.port, account, clean=False)
     client.on_message = on_message
     guard = threading.Timer(PHASE_TIMEOUT_S, client.disconnect)
     guard.start()
@@ -226,7 +233,7 @@ def drain_paho(broker: Mosquitto, stream: LoadStream) -> tuple[float, LoadResult
         guard.cancel()
     if received < stream.messages:
         raise TimeoutError(f"paho received {received} of {stream.messages}")
-    forget_session(broker.port, client_id)
+    forget_session(broker.port, account)
     return finished_at - started, published
 
 
@@ -254,15 +261,15 @@ def percentile(values: list[float], p: float) -> float | None:
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
-def send_alerts(port: int, tags: list[str], spacing_s: float, client_id: str,
-                sent: dict[str, float]) -> None:
+def send_alerts(port: int, tags: list[str], spacing_s: float, sent: dict[str, float]) -> None:
     """One alert sample per tag, `spacing_s` apart, each tag's publish time (wall clock)
     into `sent`: spaced, so that each measures the way through the gateway rather than
     the queue of its own subscription's deliveries, which go out one at a time in order."""
     for n, tag in enumerate(tags):
         if n:
             time.sleep(spacing_s)
-        result = publish(port, alert_stream([tag], datetime.now(UTC)), f"{client_id}-{n}")
+        result = publish(port, alert_stream([tag], datetime.now(UTC)),
+                         username=ALERT_PUBLISHER_USER)
         sent[f"asset-{tag}"] = result.started_wall
 
 
@@ -354,7 +361,6 @@ def phase_gateway(
         env = {
             "BOOMERANG_MQTT_URL":
                 f"mqtt://{GATEWAY_USER}:{GATEWAY_PASSWORD}@127.0.0.1:{broker.port}",
-            "BOOMERANG_MQTT_CLIENT_ID": "bench-gateway",
             "BOOMERANG_INFLUX_URL": influx.url,
             "BOOMERANG_INFLUX_DB": DATABASE,
             "BOOMERANG_BATCH_MAX_DELAY_S": "0.5",  # the documented default
@@ -377,7 +383,7 @@ def phase_gateway(
             publisher: list[LoadResult] = []
             thread = threading.Thread(
                 target=lambda: publisher.append(
-                    publish(broker.port, stream, "bench-pub-c", args.rate)),
+                    publish(broker.port, stream, args.rate)),
                 daemon=True)
             started = time.perf_counter()
             thread.start()
@@ -406,8 +412,8 @@ def phase_gateway(
                     published = stream.messages if publisher else None
                     received = int(metric(gateway, "boomerang_ingest_messages_total"))
                     alerts_thread = threading.Thread(target=send_alerts, args=(
-                        broker.port, alert_tags, args.alert_spacing_s, "bench-pub-alerts",
-                        alerts_sent), daemon=True)
+                        broker.port, alert_tags, args.alert_spacing_s, alerts_sent),
+                        daemon=True)
                     alerts_thread.start()
                     at_alerts = {
                         "at_s": round(elapsed, 2),
@@ -428,8 +434,7 @@ def phase_gateway(
 
             # Idle: everything has landed; the floor of publish -> webhook.
             idle_sent: dict[str, float] = {}
-            send_alerts(broker.port, idle_tags, args.alert_spacing_s, "bench-pub-idle",
-                        idle_sent)
+            send_alerts(broker.port, idle_tags, args.alert_spacing_s, idle_sent)
             wait_until(lambda: opened_for(idle_tags, receipts) == len(idle_tags),
                        ALERT_TIMEOUT_S, "alert.opened when idle")
             rss_after = vm_mb(pid, "VmRSS")

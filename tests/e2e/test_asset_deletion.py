@@ -14,8 +14,6 @@ from typing import Any
 import httpx
 import orjson
 from realservers import (
-    GATEWAY_PASSWORD,
-    GATEWAY_USER,
     Mosquitto,
     WebhookReceiver,
     publisher,
@@ -27,9 +25,7 @@ TAG = "tag-d"
 
 
 def gateway_env(mosquitto: Mosquitto) -> dict[str, str]:
-    return {"BOOMERANG_MQTT_URL":
-            f"mqtt://{GATEWAY_USER}:{GATEWAY_PASSWORD}@127.0.0.1:{mosquitto.port}",
-            "BOOMERANG_MQTT_CLIENT_ID": f"gw-{uuid.uuid4().hex[:8]}"}
+    return {"BOOMERANG_MQTT_URL": mosquitto.gateway_url()}
 
 
 def publish(port: int, payload: dict[str, Any]) -> None:

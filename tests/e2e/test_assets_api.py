@@ -5,7 +5,6 @@ the rule engine following each change."""
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,8 +16,6 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from realservers import (
-    GATEWAY_PASSWORD,
-    GATEWAY_USER,
     TAG_PASSWORD,
     GatewayProcess,
     Mosquitto,
@@ -36,9 +33,7 @@ SORT_FIELDS = ("id", "created_at", "due_at", "customer", "sku", "state")
 def gateway(tmp_path_factory: pytest.TempPathFactory,
             mosquitto: Mosquitto) -> Iterator[GatewayProcess]:
     env = {
-        "BOOMERANG_MQTT_URL":
-            f"mqtt://{GATEWAY_USER}:{GATEWAY_PASSWORD}@127.0.0.1:{mosquitto.port}",
-        "BOOMERANG_MQTT_CLIENT_ID": f"gw-{uuid.uuid4().hex[:8]}",
+        "BOOMERANG_MQTT_URL": mosquitto.gateway_url(),
         "BOOMERANG_TIMER_INTERVAL_S": "0.2",
         "BOOMERANG_OVERDUE_GRACE_S": "0",
     }

@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
-from realservers import GATEWAY_PASSWORD, GATEWAY_USER, ROOT, Mosquitto, run_gateway
+from realservers import ROOT, Mosquitto, run_gateway
 
 EXAMPLES_PER_OPERATION = "25"
 
 
 def test_generated_requests_find_no_server_error(tmp_path: Path, mosquitto: Mosquitto) -> None:
-    env = {"BOOMERANG_MQTT_URL":
-           f"mqtt://{GATEWAY_USER}:{GATEWAY_PASSWORD}@127.0.0.1:{mosquitto.port}",
-           "BOOMERANG_MQTT_CLIENT_ID": f"gw-{uuid.uuid4().hex[:8]}"}
+    env = {"BOOMERANG_MQTT_URL": mosquitto.gateway_url()}
     with run_gateway(tmp_path / "gw", env, record_responses=False) as gateway:
         result = subprocess.run(
             [str(Path(sys.executable).parent / "schemathesis"), "run",

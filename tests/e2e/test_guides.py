@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,7 +29,8 @@ EXAMPLES = ROOT / "docs" / "examples"
 
 
 def test_the_tag_guide_examples_are_stored_without_a_dead_letter(tmp_path: Path) -> None:
-    users = {"anna": TAG_PASSWORD, "tts-bridge": TAG_PASSWORD}
+    # An OwnTracks login, and a The Things Stack application's account ({app}@{tenant}).
+    users = {"anna": TAG_PASSWORD, "returns@ttn": TAG_PASSWORD}
     with run_mosquitto(tmp_path / "mosquitto", ("tag-guide",), extra_users=users) as broker:
         env = {"BOOMERANG_MQTT_URL":
                f"mqtt://{GATEWAY_USER}:{GATEWAY_PASSWORD}@127.0.0.1:{broker.port}"}
@@ -39,7 +39,7 @@ def test_the_tag_guide_examples_are_stored_without_a_dead_letter(tmp_path: Path)
                 ["sh", str(EXAMPLES / "publish_examples.sh")], check=True, timeout=60,
                 env={**os.environ, "BROKER_PORT": str(broker.port), "TAG": "tag-guide",
                      "TAG_PASSWORD": TAG_PASSWORD, "OWNTRACKS_USER": "anna",
-                     "OWNTRACKS_PASSWORD": TAG_PASSWORD, "TTS_USER": "tts-bridge",
+                     "OWNTRACKS_PASSWORD": TAG_PASSWORD, "TTS_USER": "returns@ttn",
                      "TTS_PASSWORD": TAG_PASSWORD})
             # 1 + 3 native readings, 1 OwnTracks location, 1 uplink.
             wait_until(lambda: metric(gateway.api, "boomerang_ingest_readings_total") == 6,
@@ -51,9 +51,7 @@ def test_the_tag_guide_examples_are_stored_without_a_dead_letter(tmp_path: Path)
 def test_the_webhook_consumer_example_verifies_and_deduplicates(
     tmp_path: Path, mosquitto: Mosquitto
 ) -> None:
-    env = {"BOOMERANG_MQTT_URL":
-           f"mqtt://{GATEWAY_USER}:{GATEWAY_PASSWORD}@127.0.0.1:{mosquitto.port}",
-           "BOOMERANG_MQTT_CLIENT_ID": f"gw-{uuid.uuid4().hex[:8]}"}
+    env = {"BOOMERANG_MQTT_URL": mosquitto.gateway_url()}
     with run_gateway(tmp_path / "gw", env) as gateway, gateway.client() as api:
         port = free_port()
         created = api.post("/api/v1/subscriptions",

@@ -11,8 +11,6 @@ from typing import Any
 
 import pytest
 from realservers import (
-    GATEWAY_PASSWORD,
-    GATEWAY_USER,
     Mosquitto,
     free_port,
     run_gateway,
@@ -49,9 +47,7 @@ def test_history_503_carries_no_influxdb_error_text(
     tmp_path_factory: pytest.TempPathFactory, mosquitto: Mosquitto
 ) -> None:
     influx_port = free_port()
-    env = {"BOOMERANG_MQTT_URL":
-           f"mqtt://{GATEWAY_USER}:{GATEWAY_PASSWORD}@127.0.0.1:{mosquitto.port}",
-           "BOOMERANG_MQTT_CLIENT_ID": f"gw-{uuid.uuid4().hex[:8]}",
+    env = {"BOOMERANG_MQTT_URL": mosquitto.gateway_url(),
            "BOOMERANG_INFLUX_URL": f"http://127.0.0.1:{influx_port}"}
     with serve_http(influx_port, FailingInfluxDB), \
             run_gateway(Path(tmp_path_factory.mktemp("gateway-failing-influx")), env,

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,6 @@ from typing import Any
 import httpx
 import pytest
 from realservers import (
-    GATEWAY_PASSWORD,
-    GATEWAY_USER,
     ROOT,
     GatewayProcess,
     Mosquitto,
@@ -34,9 +31,7 @@ EXAMPLES = ROOT / "docs" / "examples"
 def gateway(tmp_path_factory: pytest.TempPathFactory,
             mosquitto: Mosquitto) -> Iterator[GatewayProcess]:
     env = {
-        "BOOMERANG_MQTT_URL":
-            f"mqtt://{GATEWAY_USER}:{GATEWAY_PASSWORD}@127.0.0.1:{mosquitto.port}",
-        "BOOMERANG_MQTT_CLIENT_ID": f"gw-{uuid.uuid4().hex[:8]}",
+        "BOOMERANG_MQTT_URL": mosquitto.gateway_url(),
     }
     with run_gateway(Path(tmp_path_factory.mktemp("import")), env) as process:
         yield process

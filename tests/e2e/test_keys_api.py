@@ -12,8 +12,6 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from realservers import (
-    GATEWAY_PASSWORD,
-    GATEWAY_USER,
     TAG_PASSWORD,
     GatewayProcess,
     Mosquitto,
@@ -127,9 +125,7 @@ def test_metrics_need_a_key_of_any_scope_unless_made_public(
         answer = scraper.get("/metrics")
         assert answer.status_code == 200
         assert "boomerang_ingest_readings_total" in answer.text
-    env = {"BOOMERANG_METRICS_PUBLIC": "true", "BOOMERANG_MQTT_CLIENT_ID": "public-metrics",
-           "BOOMERANG_MQTT_URL":
-               f"mqtt://{GATEWAY_USER}:{GATEWAY_PASSWORD}@127.0.0.1:{mosquitto.port}"}
+    env = {"BOOMERANG_METRICS_PUBLIC": "true", "BOOMERANG_MQTT_URL": mosquitto.gateway_url()}
     with run_gateway(tmp_path, env) as public:
         assert httpx.get(f"{public.api}/metrics").status_code == 200
         assert httpx.get(f"{public.api}/api/v1/alerts").status_code == 401

@@ -23,8 +23,8 @@ def test_a_scenario_played_on_event_time_raises_what_its_ground_truth_expects(
         print(verdict.stdout)
         assert verdict.returncode == 0, verdict.stdout + verdict.stderr
         assert "missed 0" in verdict.stdout
-        # Beside the first, under another MQTT client id (not to take over its session).
-        blind_env = {**played.gateway_env, "BOOMERANG_MQTT_CLIENT_ID": "blind-gateway"}
+        # Beside the first, with a broker account of its own (not to take over its session).
+        blind_env = {**played.gateway_env, "BOOMERANG_MQTT_URL": played.broker.gateway_url()}
         with run_gateway(tmp_path / "empty", blind_env) as empty:
             blind = boomerang("sim", "verify", str(played.truth), "--api", empty.api)
             assert blind.returncode == 1

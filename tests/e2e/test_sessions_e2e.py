@@ -11,8 +11,6 @@ import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from realservers import (
-    GATEWAY_PASSWORD,
-    GATEWAY_USER,
     TAG_PASSWORD,
     InfluxDB,
     Mosquitto,
@@ -37,8 +35,7 @@ def publish_readings(port: int, tag_id: str, seqs: range) -> None:
 
 def gateway_env(mosquitto: Mosquitto, influxdb: InfluxDB, db: str) -> dict[str, str]:
     return {
-        "BOOMERANG_MQTT_URL": f"mqtt://{GATEWAY_USER}:{GATEWAY_PASSWORD}@127.0.0.1:{mosquitto.port}",
-        "BOOMERANG_MQTT_CLIENT_ID": f"gw-{uuid.uuid4().hex[:8]}",
+        "BOOMERANG_MQTT_URL": mosquitto.gateway_url(),
         "BOOMERANG_INFLUX_URL": influxdb.url,
         "BOOMERANG_INFLUX_DB": db,
     }

@@ -4,7 +4,6 @@ that reach a real webhook receiver (signatures checked with `standardwebhooks`).
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 
@@ -12,8 +11,6 @@ import httpx
 import pytest
 from conftest import SIM_TAGS
 from realservers import (
-    GATEWAY_PASSWORD,
-    GATEWAY_USER,
     TAG_PASSWORD,
     GatewayProcess,
     Mosquitto,
@@ -30,8 +27,7 @@ import device_sim
 def gateway(tmp_path_factory: pytest.TempPathFactory, mosquitto: Mosquitto
             ) -> Iterator[GatewayProcess]:
     env = {
-        "BOOMERANG_MQTT_URL": f"mqtt://{GATEWAY_USER}:{GATEWAY_PASSWORD}@127.0.0.1:{mosquitto.port}",
-        "BOOMERANG_MQTT_CLIENT_ID": f"gw-{uuid.uuid4().hex[:8]}",
+        "BOOMERANG_MQTT_URL": mosquitto.gateway_url(),
         "BOOMERANG_TIMER_INTERVAL_S": "1",
         "BOOMERANG_WEBHOOK_RETRY_SCHEDULE_S": "0.2 0.5 1",
     }

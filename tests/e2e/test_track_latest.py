@@ -17,8 +17,6 @@ import orjson
 import paho.mqtt.client as mqtt
 import pytest
 from realservers import (
-    GATEWAY_PASSWORD,
-    GATEWAY_USER,
     GatewayProcess,
     InfluxDB,
     Mosquitto,
@@ -56,8 +54,7 @@ class Server:
 
 def gateway_env(mosquitto: Mosquitto) -> dict[str, str]:
     return {
-        "BOOMERANG_MQTT_URL": f"mqtt://{GATEWAY_USER}:{GATEWAY_PASSWORD}@127.0.0.1:{mosquitto.port}",
-        "BOOMERANG_MQTT_CLIENT_ID": f"gw-{uuid.uuid4().hex[:8]}",
+        "BOOMERANG_MQTT_URL": mosquitto.gateway_url(),
     }
 
 

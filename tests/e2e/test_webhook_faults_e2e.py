@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from realservers import (
-    GATEWAY_PASSWORD,
-    GATEWAY_USER,
     GatewayProcess,
     Mosquitto,
     ReceivedRequest,
@@ -30,8 +27,7 @@ from standardwebhooks.webhooks import Webhook
 @pytest.fixture
 def env(mosquitto: Mosquitto) -> dict[str, str]:
     return {
-        "BOOMERANG_MQTT_URL": f"mqtt://{GATEWAY_USER}:{GATEWAY_PASSWORD}@127.0.0.1:{mosquitto.port}",
-        "BOOMERANG_MQTT_CLIENT_ID": f"gw-{uuid.uuid4().hex[:8]}",
+        "BOOMERANG_MQTT_URL": mosquitto.gateway_url(),
         "BOOMERANG_API_PORT": str(free_port()),
         "BOOMERANG_WEBHOOK_RETRY_SCHEDULE_S": " ".join(["0.3"] * 40),
         "BOOMERANG_WEBHOOK_TIMEOUT_S": "5",

@@ -3,8 +3,9 @@
 First against the Compose specification's JSON schema (check-jsonschema's vendored copy),
 then for what the schema cannot see: host paths that exist, health checks behind every
 `service_healthy`, the start order, real gateway settings, the Grafana provisioning's data
-source and dashboard path, the InfluxDB token, org, bucket and database on every side, and
-broker accounts that the password file and the ACL accept. Each check is a small function,
+source and dashboard path, the InfluxDB token, org, bucket and database on every side,
+broker accounts that the password file and the ACL accept (one per service, since the broker
+makes the user name the client id on every listener). Each check is a small function,
 tested once on the real files and once on a copy broken on purpose, so that each can fail.
 """
 
@@ -42,6 +43,7 @@ PROVIDERS = ROOT / "dashboards/provisioning/dashboards/boomerang.yaml"
 DASHBOARD_JSON = ROOT / "dashboards/json"
 PASSWD = ROOT / "mosquitto/passwd.dev"
 ACL = ROOT / "mosquitto/acl"
+BROKER_CONFIGS = (ROOT / "mosquitto/mosquitto.conf", ROOT / "mosquitto/tls.conf")
 DBRP_SCRIPT = ROOT / "compose/influxdb-init/create-dbrp.sh"
 README = ROOT / "README.md"
 README_SECTION = "## The whole stack with Docker Compose"
@@ -736,9 +738,21 @@ def acl_problems(acl: str, logins: Iterable[BrokerLogin]) -> list[str]:
     return problems
 
 
+def shared_accounts(logins: Iterable[BrokerLogin]) -> list[str]:
+    """Logins that use one account at the same time. The broker makes a client's id its user
+    name (use_username_as_clientid), so the second would disconnect the first, over and over."""
+    seen: dict[str, str] = {}
+    problems = []
+    for login in logins:
+        if login.user in seen:
+            problems.append(f"{seen[login.user]} and {login.who} both log in as {login.user}")
+        seen.setdefault(login.user, login.who)
+    return problems
+
+
 def test_broker_logins_are_what_compose_says(compose: Compose) -> None:
     logins = broker_logins(compose)
-    assert [login.user for login in logins[:2]] == ["boomerang-gateway", "boomerang-gateway"]
+    assert [login.user for login in logins[:2]] == ["boomerang-gateway", "broker-healthcheck"]
     assert logins[0].reads == ("tags/+/telemetry", "owntracks/+/+", "v3/+/devices/+/up")
     assert logins[1].reads == ("$SYS/broker/uptime",)
     assert [login.user for login in logins[2:]] == [f"tag-{n:04d}" for n in range(1, 51)]
@@ -750,6 +764,17 @@ def test_a_wrong_broker_host_is_found(compose: Compose) -> None:
         "mqtt://boomerang-gateway:boomerang-dev@localhost:1883")
     assert wrong_broker_hosts(broker_logins(compose)) == [
         "gateway connects to localhost, not the mosquitto service"]
+
+
+def test_no_two_services_share_a_broker_account(compose: Compose) -> None:
+    assert shared_accounts(broker_logins(compose)) == []
+
+
+def test_a_shared_broker_account_is_found(compose: Compose) -> None:
+    test = compose["services"]["mosquitto"]["healthcheck"]["test"]
+    test[test.index("-u") + 1] = "boomerang-gateway"
+    assert shared_accounts(broker_logins(compose)) == [
+        "gateway and mosquitto healthcheck both log in as boomerang-gateway"]
 
 
 def test_the_password_file_accepts_every_login(compose: Compose) -> None:
@@ -774,14 +799,14 @@ def test_the_acl_grants_every_login_what_it_needs(compose: Compose) -> None:
 
 def test_acl_gaps_are_found(compose: Compose) -> None:
     acl = ACL.read_text()
-    for line in ("topic read owntracks/#\n", "topic read $SYS/broker/#\n",
+    for line in ("topic read owntracks/#\n", "topic read $SYS/broker/uptime\n",
                  "pattern write tags/%u/status\n"):
         assert line in acl
         acl = acl.replace(line, "")
     problems = acl_problems(acl, broker_logins(compose))
     assert problems[:3] == [
         "gateway (boomerang-gateway) may not read owntracks/+/+",
-        "mosquitto healthcheck (boomerang-gateway) may not read $SYS/broker/uptime",
+        "mosquitto healthcheck (broker-healthcheck) may not read $SYS/broker/uptime",
         "simulator tag tag-0001 (tag-0001) may not write tags/tag-0001/status",
     ]
     assert len(problems) == 2 + 50
@@ -799,6 +824,81 @@ def test_acl_topic_coverage() -> None:
     assert acl_grants(acl, "a", "read", "x/y") and not acl_grants(acl, "a", "read", "x/secret")
     assert acl_grants(acl, "b", "write", "t/b/1") and not acl_grants(acl, "b", "write", "t/a/1")
     assert not acl_grants(acl, "b", "read", "x/y")
+
+
+def test_accounts_write_only_their_own_topics_one_level_deep() -> None:
+    acl = ACL.read_text()
+    # The Things Stack: an application's account ({app}@{tenant}) writes its own uplinks only.
+    assert acl_grants(acl, "returns@ttn", "write", "v3/returns@ttn/devices/pallet-1/up")
+    assert not acl_grants(acl, "returns@ttn", "write", "v3/other@ttn/devices/pallet-1/up")
+    assert not acl_grants(acl, "returns@ttn", "write", "v3/returns@ttn/devices/pallet-1/down")
+    assert not acl_grants(acl, "tts-bridge", "write", "v3/returns@ttn/devices/pallet-1/up")
+    # OwnTracks: owntracks/{user}/{device}, one device level, under the login's own name.
+    assert acl_grants(acl, "anna", "write", "owntracks/anna/phone")
+    assert not acl_grants(acl, "anna", "write", "owntracks/anna/phone/extra")
+    assert not acl_grants(acl, "anna", "write", "owntracks/bob/phone")
+    # A tag reads no other tag's telemetry.
+    assert not acl_grants(acl, "tag-0001", "read", "tags/+/telemetry")
+
+
+def gateway_accounts(acl: str, gateway: str) -> list[str]:
+    """The accounts whose ACL block is `gateway`'s: one per gateway process."""
+    users, _ = parse_acl(acl)
+    return [user for user, rules in users.items() if user and rules == users[gateway]]
+
+
+def test_every_gateway_account_reads_what_the_gateway_does(compose: Compose) -> None:
+    gateway = broker_logins(compose)[0]
+    accounts = gateway_accounts(ACL.read_text(), gateway.user)
+    assert accounts == ["boomerang-gateway", "boomerang-gateway-2"]
+    # The dev stack's second gateway logs in with the first one's password (docs/operations.md).
+    assert password_problems(PASSWD.read_text(), [
+        BrokerLogin(f"gateway {account}", "mosquitto", account, gateway.password)
+        for account in accounts]) == []
+
+
+def test_a_gateway_account_that_reads_less_is_found() -> None:
+    acl = ACL.read_text().replace("user boomerang-gateway-2\ntopic read tags/+/telemetry\n",
+                                  "user boomerang-gateway-2\n")
+    assert gateway_accounts(acl, "boomerang-gateway") == ["boomerang-gateway"]
+
+
+def test_mosquitto_readme_adds_a_gateway_with_a_copy_of_its_acl_block() -> None:
+    readme = (ROOT / "mosquitto/README.md").read_text()
+    snippet = re.search(r"cat >> /mosquitto/config/acl <<'EOF'\n(.*?)\nEOF\n", readme, re.S)
+    assert snippet is not None
+    acl = ACL.read_text() + snippet[1]
+    assert gateway_accounts(acl, "boomerang-gateway")[-1] == "boomerang-gateway-3"
+
+
+def listeners_lending_client_ids(config: str) -> list[str]:
+    """Listeners on which a client may choose its own id. use_username_as_clientid is a listener
+    option: each `listener` line needs its own, before the next."""
+    problems = []
+    listener: str | None = None
+    tied = False
+    for raw in [*config.splitlines(), "listener (end)"]:
+        line = raw.strip()
+        if line.startswith("listener "):
+            if listener is not None and not tied:
+                problems.append(listener)
+            listener, tied = line, False
+        elif line == "use_username_as_clientid true":
+            tied = True
+    return problems
+
+
+@pytest.mark.parametrize("config", BROKER_CONFIGS, ids=lambda path: path.name)
+def test_every_listener_makes_the_user_name_the_client_id(config: Path) -> None:
+    text = config.read_text()
+    assert "listener " in text
+    assert listeners_lending_client_ids(text) == []
+
+
+def test_a_listener_without_user_name_ids_is_found() -> None:
+    main, tls = (path.read_text() for path in BROKER_CONFIGS)
+    config = main + tls.replace("use_username_as_clientid true", "")
+    assert listeners_lending_client_ids(config) == ["listener 8883"]
 
 
 @pytest.fixture

@@ -48,7 +48,9 @@ fleet:
     origins: [Paris]
     destination: venlo
 faults:
-  - {fault: temp_excursion, group: ti, at: 2h, duration: 30m, value: 35}
+  # An hour: the tags report every 10 minutes, give or take, so a 30-minute window could
+  # hold two readings less than the profile's 10 minutes apart, and open nothing.
+  - {fault: temp_excursion, group: ti, at: 2h, duration: 1h, value: 35}
   - {fault: malformed, tags: [to-0001-tag], at: 1h}
   - {fault: duplicates, tags: [tt-0001]}
 """
@@ -70,7 +72,9 @@ def test_a_good_file_gives_frozen_plain_data() -> None:
     [group, trackers, lora] = scenario.fleet
     assert group.tag_ids() == ("ti-0001", "ti-0002")
     assert trackers.tag_ids() == ("to-0001-tag", "to-0002-tag")
-    assert trackers.username(1) == "to-0001" and lora.username(1) == "tts-bridge"
+    assert trackers.username(1) == "to-0001"
+    # A LoRaWAN tag publishes as its The Things Stack application, as TTS names the login.
+    assert lora.username(1) == "boomerang-returns@ttn"
     assert group.origins[1].name == "Bremen"
     assert [f.name for f in scenario.faults] == ["temp_excursion", "malformed", "duplicates"]
     with pytest.raises(AttributeError):
@@ -97,14 +101,14 @@ def test_a_small_file_compiles_in_every_format_and_keeps_the_contract() -> None:
         assert bool(decoded.dead_letters) == (emission.fault == "malformed")
     assert timeline.logins == {"ti-0001": "ti-0001", "ti-0002": "ti-0002",
                                "to-0001": "to-0001-tag", "to-0002": "to-0002-tag",
-                               "tts-bridge": ""}
+                               "boomerang-returns@ttn": ""}
 
 
 def test_a_bad_duration_names_the_fault_and_field() -> None:
     message = bad("at: 1h}", "at: 1h, duration: forever}")
     # The malformed fault takes no duration at all: extra fields are refused too.
     assert message.startswith("rentals.yaml: faults[1].duration: ")
-    message = bad("duration: 30m", "duration: 30 minutes")
+    message = bad("duration: 1h", "duration: 30 minutes")
     assert message.startswith("rentals.yaml: faults[0].duration: ")
     assert "'30 minutes'" in message
 
@@ -134,7 +138,7 @@ def test_a_bad_duration_names_the_fault_and_field() -> None:
     ("group: ti, at: 2h", "group: ti, tags: [ti-0001], at: 2h", "faults[0]"),
     ("value: 35", "value: 25", "faults[0].value"),
     ("value: 35", "value: 200", "faults[0].value"),
-    ("at: 2h, duration: 30m", "at: 30h, duration: 30m", "faults[0].at"),
+    ("at: 2h, duration: 1h", "at: 30h, duration: 1h", "faults[0].at"),
     ("{fault: duplicates, tags: [tt-0001]}", "{fault: clock_skew, tags: [tt-0001], value: +6m}",
      "faults[2].value"),
     ("{fault: duplicates, tags: [tt-0001]}", "{fault: overdue, tags: [tt-0001], at: 3h}",

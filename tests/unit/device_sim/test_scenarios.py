@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import timedelta
@@ -288,18 +289,27 @@ def test_the_rest_bodies_are_what_the_gateway_api_accepts(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_every_login_is_a_tag_of_the_run_or_the_tts_bridge(name: str) -> None:
+def test_every_login_is_a_tag_of_the_run_or_a_tts_application(name: str) -> None:
     _, timeline, tags = shipped(name)
     assert set(timeline.logins) == {e.username for e in timeline.emissions}
     tag_ids = {t.tag_id for t in tags}
     for user, tag_id in timeline.logins.items():
-        assert tag_id in tag_ids or (user == "tts-bridge" and tag_id == "")
+        assert tag_id in tag_ids or (re.fullmatch(r"[a-z0-9-]+@[a-z0-9-]+", user)
+                                     and tag_id == "")
     for emission in timeline.emissions:
-        if emission.fault in REFUSED or emission.username == "tts-bridge":
+        if emission.fault in REFUSED:
             continue
         # A tag publishes only under its own login's topics, which the broker's ACL allows.
-        assert emission.topic in (f"tags/{emission.username}/telemetry",) or (
-            emission.topic.startswith(f"owntracks/{emission.username}/"))
+        assert acl_lets_write(emission.username, emission.topic), emission
+
+
+def acl_lets_write(user: str, topic: str) -> bool:
+    """mosquitto/acl's patterns for tags, OwnTracks logins and The Things Stack applications."""
+    levels = topic.split("/")
+    return (levels in (["tags", user, "telemetry"], ["tags", user, "status"])
+            or (len(levels) == 3 and levels[:2] == ["owntracks", user])
+            or (len(levels) == 5 and levels[:3] == ["v3", user, "devices"]
+                and levels[4] == "up"))
 
 
 def test_a_later_now_moves_the_run_but_not_its_shape() -> None:
