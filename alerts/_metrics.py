@@ -22,3 +22,6 @@ TICK_SECONDS = Histogram(
     buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 OUTBOX_PENDING = Gauge("boomerang_outbox_pending", "Webhook deliveries waiting to go out")
+RULE_ERRORS = Counter(
+    "boomerang_rules_errors", "Readings or assets a rule raised on (their changes undone)",
+    ["stage"])

@@ -1,15 +1,22 @@
 """Feeds readings, clock ticks and registry changes to the rules, and records what they
 decide: the alert rows and the outbox deliveries at once, in one transaction with the rule
 state; the rule state alone (which changes with nearly every reading) in group commits,
-written behind, before the readings that changed it are acknowledged."""
+written behind, before the readings that changed it are acknowledged.
+
+One reading (or one asset's clock tick) that makes a rule raise costs only itself: what its
+judgement changed, in memory and in the open transaction (a savepoint), is undone, and the
+reading is handed back to the caller as failed (ingest dead-letters it); the others of the
+batch are judged and committed as if it had not come."""
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import uuid
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 from alerts import _metrics
@@ -48,6 +55,8 @@ from gateway.domain import (
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+STORE_FAILURES = (sqlite3.OperationalError, OSError)
+"""Errors of the state store itself (locked, full, gone), not of what is being judged."""
 S = TypeVar("S")
 
 
@@ -153,6 +162,11 @@ class RuleEngine:
         self._recalls: dict[str, Recall] = {}
         self._states: dict[tuple[str, str, str], object] = {}
         self._unsaved: set[tuple[str, str, str]] = set()
+        # While one reading or asset is judged: how to put back what it changed, should a
+        # rule raise (ingest's poison isolation); and whether it opened a savepoint.
+        self._undo: list[tuple[tuple[str, str, str], object | None, bool]] | None = None
+        self._undo_assets: list[tuple[Asset, AssetState]] = []
+        self._savepoint = False
         # (keys ever raised, keys still live) of recall alerts per asset: asked for every
         # reading while recalls exist, so kept here rather than queried.
         self._recall_keys: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
@@ -181,6 +195,8 @@ class RuleEngine:
         before = self._states.get(where)
         # Rules hand back the very object when nothing changed: `is` spares the comparison.
         if before is not state and before != state:
+            if self._undo is not None:
+                self._undo.append((where, before, where in self._unsaved))
             self._states[where] = state
             self._unsaved.add(where)
 
@@ -199,6 +215,51 @@ class RuleEngine:
             for asset_id, rule, key in self._unsaved
         )
         self._unsaved.clear()
+
+    def _isolated(self, asset: Asset, judge: Callable[[], list[EngineEvent]]
+                  ) -> list[EngineEvent]:
+        """`judge` (one reading of `asset`, or its clock tick) inside the open transaction;
+        should it raise, everything it changed is undone and the error raised on."""
+        self._undo, self._undo_assets = [], []
+        try:
+            events = judge()
+        except Exception:
+            self._undo_changes(asset)
+            raise
+        finally:
+            self._undo = None
+        if self._savepoint:
+            self._store.db.execute("RELEASE judged")
+            self._savepoint = False
+        return events
+
+    def _writing(self) -> None:
+        """Called before a judgement writes to the database: the savepoint it may be
+        rolled back to. Most readings change no alert, so most never need one."""
+        if self._undo is None or self._savepoint:
+            return
+        db = self._store.db
+        if not db.in_transaction:
+            # An outermost savepoint would commit on release, apart from the batch's state.
+            db.execute("BEGIN")
+        db.execute("SAVEPOINT judged")
+        self._savepoint = True
+
+    def _undo_changes(self, asset: Asset) -> None:
+        if self._savepoint:
+            self._store.db.execute("ROLLBACK TO judged")
+            self._store.db.execute("RELEASE judged")
+            self._savepoint = False
+        for where, before, was_unsaved in reversed(self._undo or []):
+            if before is None:
+                self._states.pop(where, None)
+            else:
+                self._states[where] = before
+            if not was_unsaved:
+                self._unsaved.discard(where)
+        for changed, state in reversed(self._undo_assets):
+            changed.state = state
+        self._recall_keys.pop(asset.id, None)  # a cache: read again from the store
 
     def _keep_state_with(self, events: list[EngineEvent]) -> None:
         """An alert row and the rule state that raised it commit together: a rule that
@@ -338,38 +399,70 @@ class RuleEngine:
         recalls = self._active_recalls()
         if not recalls:
             return
+        def judge(asset: Asset) -> list[EngineEvent]:
+            raised, _ = self._recall_alert_keys(asset.id)
+            location = self.seen(asset.id).location
+            return self._apply(asset, recall.judge(asset, recalls, raised, at, location))
+
         with self._store.db:
-            events = []
-            for asset in assets:
-                raised, _ = self._recall_alert_keys(asset.id)
-                location = self.seen(asset.id).location
-                events += self._apply(asset, recall.judge(asset, recalls, raised, at, location))
+            events = self._judge_each("recall", assets, judge)
             self._keep_state_with(events)
         self._announce(events)
 
+    def _judge_each(self, stage: str, assets: Iterable[Asset],
+                    judge: Callable[[Asset], list[EngineEvent]]) -> list[EngineEvent]:
+        """`judge` for each asset, each isolated (see `_isolated`); the assets it raised on
+        are counted and logged, and judged again next time."""
+        events: list[EngineEvent] = []
+        failed: list[tuple[str, Exception]] = []
+        for asset in assets:
+            try:
+                events += self._isolated(asset, partial(judge, asset))
+            except STORE_FAILURES:
+                raise  # the store, not the asset: the whole transaction is rolled back
+            except Exception as exc:
+                failed.append((asset.id, exc))
+        if failed:
+            _metrics.RULE_ERRORS.labels(stage).inc(len(failed))
+            asset_id, first = failed[0]
+            log.error("the rules failed on %d asset(s) (%s), the first %s: %r; their state is "
+                      "as before", len(failed), stage, asset_id, first, exc_info=first)
+        return events
+
     # Readings ---------------------------------------------------------------------------
 
-    async def on_readings(self, readings: list[Reading]) -> None:
-        self.judge_readings(readings)
-
-    def judge_readings(self, readings: Sequence[Reading]) -> None:
+    def judge_readings(self, readings: Sequence[Reading]) -> list[tuple[Reading, Exception]]:
+        """Judge the readings in one transaction; returns those a rule raised on, each with
+        its error, and nothing of theirs kept (see the module's docstring)."""
         with _metrics.JUDGE_SECONDS.time():
-            self._judge_readings(readings)
-        _metrics.READINGS_JUDGED.inc(len(readings))
+            failed = self._judge_readings(readings)
+        _metrics.READINGS_JUDGED.inc(len(readings) - len(failed))
+        if failed:
+            _metrics.RULE_ERRORS.labels("reading").inc(len(failed))
+        return failed
 
-    def _judge_readings(self, readings: Sequence[Reading]) -> None:
+    def _judge_readings(self, readings: Sequence[Reading]) -> list[tuple[Reading, Exception]]:
         events: list[EngineEvent] = []
-        if readings:
-            newest = max(r.ts for r in readings)
-            if self.watermark is None or newest > self.watermark:
-                self.watermark = newest
+        failed: list[tuple[Reading, Exception]] = []
+        newest = self.watermark
         with self._store.db:
             for reading in sorted(readings, key=lambda r: r.ts):
                 asset_id = self._asset_by_tag.get(reading.tag_id)
                 if asset_id is not None:
-                    events += self._judge(self._assets[asset_id], reading)
+                    asset = self._assets[asset_id]
+                    try:
+                        events += self._isolated(asset, partial(self._judge, asset, reading))
+                    except STORE_FAILURES:
+                        raise  # the store, not the reading: the whole batch comes again
+                    except Exception as exc:
+                        failed.append((reading, exc))
+                        continue
+                if newest is None or reading.ts > newest:
+                    newest = reading.ts
+            self.watermark = newest
             self._keep_state_with(events)
         self._announce(events)
+        return failed
 
     def _judge(self, asset: Asset, reading: Reading) -> list[EngineEvent]:
         seen = self.seen(asset.id)
@@ -462,6 +555,8 @@ class RuleEngine:
 
     def _arrive(self, asset: Asset, arrived: arrival.Arrival) -> list[EngineEvent]:
         destination = self.zones[asset.destination or ""]
+        self._writing()
+        self._undo_assets.append((asset, asset.state))
         asset.state = arrived.state
         self.asset_state_changed(asset.id, arrived.state)
         closing = [Transition(Action.RESOLVE, AlertKind.OVERDUE, key="", at=arrived.at,
@@ -494,10 +589,11 @@ class RuleEngine:
             self._tick(now or self._clock())
 
     def _tick(self, now: datetime) -> None:
-        events: list[EngineEvent] = []
+        def judge(asset: Asset) -> list[EngineEvent]:
+            return self._apply(asset, self._judge_clock(asset, now))
+
         with self._store.db:
-            for asset in list(self._assets.values()):
-                events += self._apply(asset, self._judge_clock(asset, now))
+            events = self._judge_each("tick", list(self._assets.values()), judge)
             self._write_unsaved()
         self._announce(events)
 
@@ -524,6 +620,8 @@ class RuleEngine:
 
     def _apply(self, asset: Asset, transitions: list[Transition]) -> list[EngineEvent]:
         events: list[EngineEvent] = []
+        if transitions:
+            self._writing()
         for transition in transitions:
             live = self._store.live(asset.id, transition.kind, transition.key)
             if transition.action is Action.OPEN and live is None:
@@ -607,7 +705,12 @@ class RuleEngine:
                 log.info("asset.arrived %s: %s, disposition %s", event.asset_id,
                          event.data["state"], event.data["disposition"])
             for listener in self.listeners:
-                listener(event)
+                try:
+                    listener(event)
+                except Exception:
+                    # A listener (the snapshot writer, the telemetry point of the alert)
+                    # is a side effect: the transition is committed and announced anyway.
+                    log.exception("a listener of %s failed", event.type)
 
     # By hand ----------------------------------------------------------------------------
 
@@ -633,3 +736,4 @@ class RuleEngine:
             event = self._record(AlertEvent(f"alert.{to}", changed))
         self._announce([event])
         return changed
+

@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sqlite3
+import ssl
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -36,7 +38,14 @@ from gateway.settings import Settings
 from gateway.snapshots import Snapshots
 from ingest import DeadLetterStore, IngestPipeline, MqttConsumer
 from ingest import _metrics as ingest_metrics
-from ingest.decoders import Decoder, NativeDecoder, OwnTracksDecoder, ThingsStackDecoder
+from ingest.decoders import (
+    Decoder,
+    NativeDecoder,
+    OwnTracksDecoder,
+    ReadingBounds,
+    ThingsStackDecoder,
+)
+from ingest.ratelimit import TagRateLimiter
 from ingest.sinks import (
     InfluxQLTelemetryReader,
     InfluxV1Sink,
@@ -49,6 +58,7 @@ from ingest.sinks import (
     TelemetryReader,
     TelemetrySink,
 )
+from ingest.speakers import TagSpeakers
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +76,28 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def private_data_dir(settings: Settings) -> None:
+    """The data directory, readable by this user alone (0700), with its databases (0600)
+    made before SQLite opens them: they hold API key hashes, webhook secrets, payloads. A
+    directory or file from an older gateway is tightened too. SQLite gives a database's WAL
+    and shared-memory files the database's own permissions."""
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    settings.data_dir.chmod(0o700)
+    used = [settings.state_db]
+    if settings.influx_url is None:
+        used.append(settings.telemetry_db)
+    elif settings.spool_max_points > 0:
+        used.append(settings.spool_db)
+    for path in used:
+        os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+        path.chmod(0o600)
+        for companion in (path.with_name(f"{path.name}-wal"), path.with_name(f"{path.name}-shm")):
+            if companion.exists():
+                companion.chmod(0o600)
+
+
 def open_state_db(settings: Settings) -> sqlite3.Connection:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_data_dir(settings)
     db = sqlite3.connect(settings.state_db)
     db.execute("PRAGMA journal_mode=WAL")
     # NORMAL in WAL mode survives a process crash; only an OS crash can lose the last commits.
@@ -77,11 +107,28 @@ def open_state_db(settings: Settings) -> sqlite3.Connection:
     return db
 
 
+def reading_bounds(settings: Settings) -> ReadingBounds:
+    return ReadingBounds(ts_min=settings.reading_ts_min,
+                         max_future=timedelta(seconds=settings.reading_max_future_s))
+
+
 DECODERS: dict[str, Callable[[Settings], Decoder]] = {
-    "native": lambda settings: NativeDecoder(settings.topic_prefix),
-    "owntracks": lambda _: OwnTracksDecoder(),
-    "things_stack": lambda _: ThingsStackDecoder(),
+    "native": lambda settings: NativeDecoder(settings.topic_prefix, reading_bounds(settings)),
+    "owntracks": lambda settings: OwnTracksDecoder(reading_bounds(settings)),
+    "things_stack": lambda settings: ThingsStackDecoder(reading_bounds(settings)),
 }
+
+
+def mqtt_tls(settings: Settings) -> ssl.SSLContext | bool:
+    """For mqtts://: the system's CAs, or BOOMERANG_MQTT_CA_FILE's; the client certificate
+    when one is set. False for mqtt://."""
+    if not settings.mqtt.tls:
+        return False
+    context = ssl.create_default_context(
+        cafile=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None)
+    if settings.mqtt_cert_file is not None and settings.mqtt_key_file is not None:
+        context.load_cert_chain(settings.mqtt_cert_file, settings.mqtt_key_file)
+    return context
 
 
 def url_policy(settings: Settings) -> UrlPolicy:
@@ -153,6 +200,7 @@ class Gateway:
     dispatcher: WebhookDispatcher
     batcher: PointBatcher
     pipeline: IngestPipeline
+    speakers: TagSpeakers
     consumer: MqttConsumer
     telemetry: TelemetryReader
     snapshots: Snapshots
@@ -195,8 +243,11 @@ class Gateway:
             timeout_s=settings.webhook_timeout_s, url_policy=url_policy(settings),
         )
         engine.outbox_written = dispatcher.wake
-        dead_letters = DeadLetterStore(db, max_total=settings.dead_letter_max,
-                                       max_per_tag=settings.dead_letter_max_per_tag)
+        dead_letters = DeadLetterStore(
+            db, max_total=settings.dead_letter_max, max_per_tag=settings.dead_letter_max_per_tag,
+            max_bytes=settings.dead_letter_max_bytes,
+            max_bytes_per_tag=settings.dead_letter_max_bytes_per_tag,
+            payload_bytes=settings.dead_letter_payload_bytes)
         sink = build_sink(settings)
         telemetry = build_reader(settings)
         spool = None
@@ -208,12 +259,16 @@ class Gateway:
             max_delay_s=settings.batch_max_delay_s,
             spool=spool,
         )
+        speakers = TagSpeakers(db, owntracks_devices_per_user=settings.owntracks_devices_per_user)
         pipeline = IngestPipeline(
             decoders=[DECODERS[name](settings) for name in settings.decoders],
             batcher=batcher,
             dead_letters=dead_letters,
             binding_of=registry.binding_of,
-            on_readings=engine.on_readings,
+            judge=engine.judge_readings,
+            speakers=speakers,
+            rate_limiter=(TagRateLimiter(settings.tag_rate_max_per_s, settings.tag_rate_burst)
+                          if settings.tag_rate_max_per_s else None),
         )
         batcher.on_rejected = pipeline.dead_letter_points
         batcher.before_acknowledging = engine.save_state
@@ -231,7 +286,8 @@ class Gateway:
         mqtt = settings.mqtt
         consumer = MqttConsumer(
             host=mqtt.host, port=mqtt.port, username=mqtt.username, password=mqtt.password,
-            tls=mqtt.tls, client_id=settings.mqtt_client_id, protocol=settings.mqtt_protocol,
+            tls=mqtt_tls(settings), client_id=settings.mqtt_client_id,
+            protocol=settings.mqtt_protocol,
             session_expiry_s=settings.mqtt_session_expiry_s,
             receive_maximum=settings.mqtt_receive_maximum,
             shared_group=settings.shared_group, topic_filters=pipeline.topic_filters(),
@@ -243,7 +299,8 @@ class Gateway:
             keys=KeyStore(db, admin),
             dead_letters=dead_letters, alerts=alert_store, subscriptions=subscriptions,
             outbox=outbox, engine=engine, dispatcher=dispatcher, batcher=batcher,
-            pipeline=pipeline, consumer=consumer, telemetry=telemetry, snapshots=snapshots,
+            pipeline=pipeline, speakers=speakers, consumer=consumer, telemetry=telemetry,
+            snapshots=snapshots,
         )
 
     # Services the API calls ----------------------------------------------------------------
@@ -396,8 +453,11 @@ class Gateway:
         """Run every part until `stop` is set, then shut down in order: stop consuming,
         flush the telemetry batches, stop delivering, stop answering."""
         sink = self.batcher.sink
-        if isinstance(sink, InfluxV1Sink):
-            await sink.ensure_database()
+        # In the background: an InfluxDB that does not answer must not hold up the start
+        # (writes before the database exists fail as any write to a server not ready does).
+        ensure_database = asyncio.create_task(
+            sink.ensure_database() if isinstance(sink, InfluxV1Sink) else asyncio.sleep(0),
+            name="ensure-database")
         batcher_task = asyncio.create_task(self.batcher.run(), name="batcher")
         dispatcher_task = asyncio.create_task(self.dispatcher.run(), name="webhooks")
         consumer_task = asyncio.create_task(self.consumer.run(), name="mqtt")
@@ -435,6 +495,7 @@ class Gateway:
         finally:
             stop_task.cancel()
             stats_task.cancel()
+            ensure_database.cancel()
             await self._shut_down(consumer_task, timer_task, batcher_task, dispatcher_task)
             if server is not None and api_task is not None:
                 server.should_exit = True

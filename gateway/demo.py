@@ -130,7 +130,7 @@ async def _run(options: DemoOptions, console: Console, data_dir: Path) -> int:
         }
     )
     await broker.start()
-    admin_key = "bmr_demo_" + secrets.token_urlsafe(16)
+    admin_key = "bmr_demo_" + secrets.token_urlsafe(32)
     settings = Settings(
         mqtt_url=f"mqtt://127.0.0.1:{options.mqtt_port}",
         mqtt_protocol="3.1.1",  # the embedded broker speaks MQTT 3.1.1 only

@@ -60,6 +60,9 @@ class Severity(StrEnum):
     CRITICAL = "critical"
 
 
+ExtraValue = float | bool | str
+
+
 @dataclass(frozen=True, slots=True)
 class Reading:
     """One validated reading of one tag. `ts` is tz-aware UTC."""
@@ -68,6 +71,8 @@ class Reading:
     ts: datetime
     seq: int | None
     values: dict[str, float]
+    extra: tuple[tuple[str, ExtraValue], ...] = ()
+    """Fields beyond the contract's, within the limits of docs/tags.md: stored, not judged."""
 
     @property
     def position(self) -> tuple[float, float] | None:
@@ -127,7 +132,8 @@ class DeadLetter:
 
 
 DEAD_LETTER_CAUSES = ("bad_tag_id", "too_large", "not_json", "bad_format", "invalid_reading",
-                      "unknown_topic", "sink_refused")
+                      "unknown_topic", "sink_refused", "not_owner", "rate_limited",
+                      "decoder_error", "rule_error")
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from alerts import outbox, subscriptions
 from alerts import store as alert_store
 from gateway.registry import assets as asset_registry
 from gateway.registry import keys, places
-from ingest import deadletters
+from ingest import deadletters, speakers
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,9 @@ MIGRATIONS: tuple[Migration, ...] = (
               "CREATE INDEX IF NOT EXISTS assets_by_created ON assets (created_at, id);"
               # The very expression the registry sorts by (AssetRegistry.asset_page).
               "CREATE INDEX IF NOT EXISTS assets_by_due ON assets (IFNULL(due_at, X''), id);"),
+    Migration(4, "dead letters keep their cause, and a payload's length and hash when only "
+              "its head is kept; which login speaks for which tag id",
+              deadletters.SIZE_AND_CAUSE + speakers.SCHEMA),
 )
 LATEST = MIGRATIONS[-1].version
 

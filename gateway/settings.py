@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
+from datetime import UTC, datetime
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    AwareDatetime,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -18,8 +28,16 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from ingest.urls import redact_url
+
 ENV_PREFIX = "BOOMERANG_"
 CONFIG_ENV = "BOOMERANG_CONFIG"
+
+
+MIN_ADMIN_KEY_LENGTH = 32
+PUBLIC_DEVELOPMENT_KEYS = frozenset({"boomerang-dev-admin-key"})
+"""Admin keys published in this repository (compose.yaml): refused unless
+BOOMERANG_ALLOW_WEAK_ADMIN_KEY says this is a development stack."""
 
 
 class SettingsError(Exception):
@@ -34,6 +52,13 @@ class Settings(BaseSettings):
     mqtt_protocol: Literal["5", "3.1.1"] = "5"
     mqtt_session_expiry_s: int = Field(default=86_400, ge=1)
     mqtt_receive_maximum: int = Field(default=5000, ge=1, le=65535)
+    mqtt_ca_file: Path | None = None
+    """CA certificate(s), PEM, that the broker's certificate must chain to (mqtts://);
+    none: the system's trusted CAs."""
+    mqtt_cert_file: Path | None = None
+    """The gateway's client certificate, PEM, for a broker that asks for one."""
+    mqtt_key_file: Path | None = None
+    """The private key of BOOMERANG_MQTT_CERT_FILE, PEM."""
     shared_group: str | None = None
     topic_prefix: str = Field(default="tags", pattern=r"^[A-Za-z0-9_.-]+$")
     decoders: Annotated[
@@ -52,6 +77,9 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8080, ge=0, le=65535)
     admin_key: SecretStr | None = None
+    allow_weak_admin_key: bool = False
+    """Development only: accept an admin key shorter than 32 characters, or one of the
+    public development keys (compose.yaml's)."""
 
     webhook_allow_private: bool = False
     webhook_allowed_networks: Annotated[
@@ -99,6 +127,26 @@ class Settings(BaseSettings):
     dead_letter_max_per_tag: int = Field(default=1000, ge=1)
     """Dead letters kept per tag, so that one tag's garbage cannot push out the others'."""
 
+    dead_letter_payload_bytes: int = Field(default=4096, ge=64)
+    """How much of a rejected payload a dead letter keeps (its head); the whole payload's
+    length and SHA-256 are kept beside it."""
+    dead_letter_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    """Payload bytes kept in all; the oldest dead letters go first."""
+    dead_letter_max_bytes_per_tag: int = Field(default=1024 * 1024, ge=1024)
+    """Payload bytes kept per tag, so that one tag's garbage cannot push out the others'."""
+
+    reading_ts_min: AwareDatetime = datetime(2000, 1, 1, tzinfo=UTC)
+    """Readings timed before this are dead-lettered."""
+    reading_max_future_s: float = Field(default=300, ge=0)
+    """Readings timed more than this after their receipt are dead-lettered."""
+    tag_rate_max_per_s: float = Field(default=10, ge=0)
+    """Messages one tag may send a second of its readings' own time, sustained; the excess
+    is counted and dropped (a sample dead-lettered, cause rate_limited). 0: no limit."""
+    tag_rate_burst: int = Field(default=1000, ge=1)
+    """Messages one tag may send at once above its rate (an offline buffer's upload)."""
+    owntracks_devices_per_user: int = Field(default=5, ge=1)
+    """Tag ids one OwnTracks login may speak for (`{user}-{device}`)."""
+
     batch_max_points: int = Field(default=5000, ge=1)
     batch_max_delay_s: float = Field(default=0.5, gt=0)
 
@@ -137,6 +185,66 @@ class Settings(BaseSettings):
                         f"BOOMERANG_INFLUX_TOKEN is set (v2 API) but {ENV_PREFIX}{name.upper()} "
                         "is missing"
                     )
+        return self
+
+    @field_validator("mqtt_ca_file", "mqtt_cert_file", "mqtt_key_file")
+    @classmethod
+    def _readable_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not os.access(value, os.R_OK):
+            raise ValueError(f"no readable file at {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _tls_files_need_mqtts(self) -> Settings:
+        tls_files = [name for name in ("mqtt_ca_file", "mqtt_cert_file", "mqtt_key_file")
+                     if getattr(self, name) is not None]
+        if tls_files and urlsplit(self.mqtt_url).scheme != "mqtts":
+            raise ValueError(f"{ENV_PREFIX}{tls_files[0].upper()} is set but "
+                             f"{ENV_PREFIX}MQTT_URL is not mqtts://")
+        if (self.mqtt_cert_file is None) != (self.mqtt_key_file is None):
+            raise ValueError(f"{ENV_PREFIX}MQTT_CERT_FILE and {ENV_PREFIX}MQTT_KEY_FILE "
+                             "go together")
+        # Loaded once here, so that a file that is not PEM stops start-up naming its setting
+        # rather than the first connection with a traceback.
+        try:
+            context = ssl.create_default_context()
+            if self.mqtt_ca_file is not None:
+                context.load_verify_locations(cafile=self.mqtt_ca_file)
+        except ssl.SSLError as exc:
+            raise ValueError(f"{ENV_PREFIX}MQTT_CA_FILE: not PEM certificates "
+                             f"({exc.reason or exc})") from None
+        if self.mqtt_cert_file is not None and self.mqtt_key_file is not None:
+            try:
+                context.load_cert_chain(self.mqtt_cert_file, self.mqtt_key_file)
+            except ssl.SSLError as exc:
+                raise ValueError(f"{ENV_PREFIX}MQTT_CERT_FILE / {ENV_PREFIX}MQTT_KEY_FILE: not "
+                                 f"a PEM certificate and its key ({exc.reason or exc})"
+                                 ) from None
+        return self
+
+    @model_validator(mode="after")
+    def _dead_letter_bytes_nest(self) -> Settings:
+        if self.dead_letter_payload_bytes > self.dead_letter_max_bytes_per_tag:
+            raise ValueError(f"{ENV_PREFIX}DEAD_LETTER_PAYLOAD_BYTES is more than "
+                             f"{ENV_PREFIX}DEAD_LETTER_MAX_BYTES_PER_TAG")
+        if self.dead_letter_max_bytes_per_tag > self.dead_letter_max_bytes:
+            raise ValueError(f"{ENV_PREFIX}DEAD_LETTER_MAX_BYTES_PER_TAG is more than "
+                             f"{ENV_PREFIX}DEAD_LETTER_MAX_BYTES")
+        return self
+
+    @model_validator(mode="after")
+    def _admin_key_strong(self) -> Settings:
+        if self.admin_key is None or self.allow_weak_admin_key:
+            return self
+        key = self.admin_key.get_secret_value()
+        if key in PUBLIC_DEVELOPMENT_KEYS:
+            raise ValueError(f"{ENV_PREFIX}ADMIN_KEY is a public development key (compose.yaml's); "
+                             "make one with `openssl rand -hex 32`, or set "
+                             f"{ENV_PREFIX}ALLOW_WEAK_ADMIN_KEY=true for development")
+        if len(key) < MIN_ADMIN_KEY_LENGTH:
+            raise ValueError(f"{ENV_PREFIX}ADMIN_KEY is {len(key)} characters, fewer than "
+                             f"{MIN_ADMIN_KEY_LENGTH}; make one with `openssl rand -hex 32`, or "
+                             f"set {ENV_PREFIX}ALLOW_WEAK_ADMIN_KEY=true for development")
         return self
 
     @classmethod
@@ -182,8 +290,8 @@ class Settings(BaseSettings):
         shown: dict[str, Any] = {}
         # mode="json" already masks SecretStr values and makes paths and tuples printable.
         for name, value in self.model_dump(mode="json").items():
-            if name == "mqtt_url" and urlsplit(value).password:
-                value = value.replace(f":{urlsplit(value).password}@", ":********@")
+            if name.endswith("url") and isinstance(value, str):
+                value = redact_url(value)
             shown[f"{ENV_PREFIX}{name.upper()}"] = value
         return shown
 
@@ -211,7 +319,10 @@ def load_settings(**overrides: Any) -> Settings:
                 problems.append(error["msg"].removeprefix("Value error, "))
                 continue
             secret = any(word in name for word in ("token", "password", "key"))
-            got = "" if secret else f" (got {error.get('input')!r})"
+            given = error.get("input")
+            if name.endswith("url") and isinstance(given, str):
+                given = redact_url(given)  # its user info may hold the broker's password
+            got = "" if secret else f" (got {given!r})"
             problems.append(f"{ENV_PREFIX}{name.upper()}: {error['msg']}{got}")
         raise SettingsError("bad settings:\n  " + "\n  ".join(problems)) from None
     except ValueError as exc:  # a value pydantic-settings could not even parse, or bad TOML

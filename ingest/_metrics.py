@@ -10,7 +10,10 @@ DEAD_LETTERS = Counter("boomerang_ingest_dead_letters", "Readings or messages de
 DEAD_LETTERS_EVICTED = Counter(
     "boomerang_ingest_dead_letters_evicted",
     "Oldest dead letters deleted to keep the store within its limits", ["limit"])
-UNKNOWN_FIELDS = Counter("boomerang_ingest_unknown_fields", "Unknown reading fields ignored")
+UNKNOWN_FIELDS = Counter("boomerang_ingest_unknown_fields",
+                         "Extra reading fields dropped (past the limits of docs/tags.md)")
+RATE_LIMITED = Counter("boomerang_ingest_rate_limited",
+                       "Messages dropped for being over their tag's rate")
 POINTS_WRITTEN = Counter("boomerang_sink_points_written", "Points stored by the telemetry sink")
 BUFFERED = Gauge("boomerang_sink_points_buffered", "Points waiting for the telemetry sink")
 CONNECTED = Gauge("boomerang_mqtt_connected", "1 while connected to the MQTT broker")

@@ -46,3 +46,14 @@ class SeqDeduplicator:
             return True
         tags[tag_id] = (highest, seen | bit)
         return False
+
+    def forget(self, tag_id: str, seq: int) -> None:
+        """Unsee a pair: its reading was not handed off after all (the batch failed), so its
+        redelivery must be taken as new, not dropped as a duplicate."""
+        entry = self._tags.get(tag_id)
+        if entry is None:
+            return
+        highest, seen = entry
+        below = highest - seq
+        if 0 <= below < self._window:
+            self._tags[tag_id] = (highest, seen & ~(1 << below))

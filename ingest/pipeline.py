@@ -1,21 +1,36 @@
-"""One message in, readings out: decode, dead-letter what is bad, drop duplicates, hand off."""
+"""One message in, readings out: decode, dead-letter what is bad, drop duplicates, hand off.
+
+Poison isolation is this module's promise: whatever one message makes a stage raise
+(decoding, the speaker check, building its points, the rules), the message ends as its own
+dead letter with a cause, and the batch it came in goes on without it. What can still
+raise out of `handle_batch` is a store failing (the state database, the dead-letter store):
+then nothing of the batch is acknowledged and the consumer takes the session down, so the
+broker delivers it all again."""
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+
+import orjson
 
 from gateway.domain import DeadLetter, Reading, TagBinding
 from ingest import _metrics
 from ingest.deadletters import DeadLetterStore
 from ingest.decoders import Decoded, Decoder
 from ingest.dedupe import SeqDeduplicator
+from ingest.ratelimit import TagRateLimiter
 from ingest.sinks import Done, Point, PointBatcher, telemetry_point, to_line
+from ingest.speakers import TagSpeakers
 
 log = logging.getLogger(__name__)
+
+Judge = Callable[[list[Reading]], list[tuple[Reading, Exception]]]
+"""The rules: judge the readings, return those the rules raised on, with the error."""
 
 
 @dataclass
@@ -35,15 +50,19 @@ class IngestPipeline:
         batcher: PointBatcher,
         dead_letters: DeadLetterStore,
         binding_of: Callable[[str], TagBinding],
-        on_readings: Callable[[list[Reading]], Awaitable[None]],
+        judge: Judge,
         dedupe: SeqDeduplicator | None = None,
+        speakers: TagSpeakers | None = None,
+        rate_limiter: TagRateLimiter | None = None,
     ) -> None:
         self._decoders = list(decoders)
         self._batcher = batcher
         self._dead_letters = dead_letters
         self._binding_of = binding_of
-        self._on_readings = on_readings
+        self._judge = judge
         self._dedupe = dedupe or SeqDeduplicator()
+        self._speakers = speakers
+        self._rate_limiter = rate_limiter
         self.counts = IngestCounts()
         self._next_stamp = datetime.min.replace(tzinfo=UTC)
 
@@ -69,6 +88,7 @@ class IngestPipeline:
         fresh: list[Reading] = []
         dead: list[DeadLetter] = []
         unknown_fields = 0
+        limiter = self._rate_limiter
         for topic, payload in messages:
             # A reading without a `ts` takes its message's receive time (a batch's readings
             # one microsecond apart): a batch of messages shares one clock reading, so
@@ -78,27 +98,58 @@ class IngestPipeline:
             decoded = self._decode(topic, payload, at)
             used = max(1, len(decoded.readings) + len(decoded.dead_letters))
             self._next_stamp = at + timedelta(microseconds=used)
+            if limiter is not None and decoded.readings:
+                tag_id = decoded.readings[0].tag_id
+                if not limiter.allows(tag_id, max(r.ts for r in decoded.readings).timestamp()):
+                    sample = limiter.drop(tag_id, topic, payload, at)
+                    if sample is not None:
+                        dead.append(sample)
+                    continue
             dead += decoded.dead_letters
             unknown_fields += decoded.unknown_fields
             fresh += [r for r in decoded.readings if not self._is_duplicate(r)]
-        if dead:
-            self.dead_letter(dead)
         if unknown_fields:
             _metrics.UNKNOWN_FIELDS.inc(unknown_fields)
-        if not fresh:
+        try:
+            if self._speakers is not None:
+                self._speakers.save()
+            points = self._judged_points(fresh, dead)
+            if dead:
+                self.dead_letter(dead)
+        except BaseException:
+            # Nothing of the batch is handed off: its redelivery must not be taken for
+            # duplicates of readings that were never stored.
+            for reading in fresh:
+                if reading.seq is not None:
+                    self._dedupe.forget(reading.tag_id, reading.seq)
+            raise
+        if not points:
             if done is not None:
                 done()
             return
-        self.counts.readings += len(fresh)
-        _metrics.READINGS.inc(len(fresh))
-        binding_of = self._binding_of
-        points = [telemetry_point(r, binding_of(r.tag_id)) for r in fresh]
-        # Judged before they are buffered, so that the rule state they change is saved
-        # (PointBatcher.before_acknowledging) before their messages are acknowledged.
-        await self._on_readings(fresh)
+        self.counts.readings += len(points)
+        _metrics.READINGS.inc(len(points))
         await self._batcher.add(points, done)
 
     def _decode(self, topic: str, payload: bytes, received_at: datetime) -> Decoded:
+        """The message's readings and dead letters; a decoder that raises, or a speaker the
+        tag is not the message's to speak for, makes it one dead letter."""
+        try:
+            decoded = self._decoded(topic, payload, received_at)
+            if decoded.readings and self._speakers is not None:
+                refusal = self._speakers.refusal(decoded.readings[0].tag_id, decoded.speaker)
+                if refusal is not None:
+                    letter = DeadLetter(topic, payload, refusal, received_at,
+                                        tag_id=decoded.readings[0].tag_id, cause="not_owner")
+                    return Decoded(dead_letters=[letter])
+            return decoded
+        except Exception as exc:
+            _log_fault("decoder_error", f"decoding a message on {topic} failed")
+            letter = DeadLetter(topic, payload, f"the decoder failed: {_error(exc)}",
+                                received_at, cause="decoder_error")
+            return Decoded(dead_letters=[letter])
+
+    def _decoded(self, topic: str, payload: bytes, received_at: datetime) -> Decoded:
         for decoder in self._decoders:
             decoded = decoder.decode(topic, payload, received_at)
             if decoded is not None:
@@ -106,6 +157,32 @@ class IngestPipeline:
         letter = DeadLetter(topic, payload, "no decoder reads this topic", received_at,
                             cause="unknown_topic")
         return Decoded(dead_letters=[letter])
+
+    def _judged_points(self, fresh: list[Reading], dead: list[DeadLetter]) -> list[Point]:
+        """The points of the readings the rules judged; a reading that cannot become a point,
+        or that the rules raised on, goes to `dead` instead. Judged before they are buffered,
+        so that the rule state they change is saved (PointBatcher.before_acknowledging)
+        before their messages are acknowledged."""
+        binding_of = self._binding_of
+        made: list[tuple[Reading, Point]] = []
+        for reading in fresh:
+            try:
+                made.append((reading, telemetry_point(reading, binding_of(reading.tag_id))))
+            except Exception as exc:
+                _log_fault("decoder_error",
+                           f"the telemetry point of a reading of {reading.tag_id} failed")
+                dead.append(_reading_letter(reading, "decoder_error",
+                                            f"its telemetry point failed: {_error(exc)}"))
+        if not made:
+            return []
+        failed = self._judge([reading for reading, _ in made])
+        if not failed:
+            return [point for _, point in made]
+        for reading, error in failed:
+            dead.append(_reading_letter(reading, "rule_error",
+                                        f"the rules failed on it: {_error(error)}"))
+        refused = {id(reading) for reading, _ in failed}
+        return [point for reading, point in made if id(reading) not in refused]
 
     def _is_duplicate(self, reading: Reading) -> bool:
         if reading.seq is None or not self._dedupe.seen_before(reading.tag_id, reading.seq):
@@ -125,13 +202,14 @@ class IngestPipeline:
         self._dead_letters.add(letters)
 
     def dead_letter_points(self, points: Sequence[Point], reason: str) -> None:
-        """Points the sink refused for their content go to the dead-letter store too."""
+        """Points the sink refused for their content go to the dead-letter store too, each
+        as its line of line protocol."""
         now = datetime.now(UTC)
         self.dead_letter(
             [
                 DeadLetter(
                     topic=f"sink/{p.measurement}",
-                    payload=to_line(p).encode(),
+                    payload=_line(p),
                     reason=f"refused by the telemetry sink: {reason}",
                     received_at=now,
                     tag_id=p.tags.get("tag_id"),
@@ -140,3 +218,41 @@ class IngestPipeline:
                 for p in points
             ]
         )
+
+
+def _line(point: Point) -> bytes:
+    try:
+        return to_line(point).encode()
+    except Exception:  # the very content that made the sink refuse it may be the cause
+        return repr(point).encode("utf-8", "backslashreplace")
+
+
+def _reading_letter(reading: Reading, cause: str, reason: str) -> DeadLetter:
+    """A dead letter of one reading that decoded well: the reading in canonical JSON, on a
+    topic saying which stage refused it."""
+    document: dict[str, object] = {"ts": reading.ts.isoformat(), **reading.values,
+                                   **dict(reading.extra)}
+    if reading.seq is not None:
+        document["seq"] = reading.seq
+    return DeadLetter(topic=f"{cause.removesuffix('_error')}/{reading.tag_id}",
+                      payload=orjson.dumps(document), reason=reason,
+                      received_at=datetime.now(UTC), tag_id=reading.tag_id, cause=cause)
+
+
+FAULT_LOG_EVERY_S = 60.0
+_fault_logged_at: dict[str, float] = {}
+
+
+def _log_fault(cause: str, what: str) -> None:
+    """A fault of ours, with its traceback, at most once a minute per cause: a flood of
+    messages that trip the same bug must not become a flood of tracebacks (each is a dead
+    letter, and counted, anyway)."""
+    now = time.monotonic()
+    if now - _fault_logged_at.get(cause, -FAULT_LOG_EVERY_S) >= FAULT_LOG_EVERY_S:
+        _fault_logged_at[cause] = now
+        log.exception("%s (dead-lettered, cause %s; more like it are counted, not logged, "
+                      "for a minute)", what, cause)
+
+
+def _error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -19,6 +19,7 @@ from gateway.api import (
     operations,
     profiles,
     recalls,
+    speakers,
     subscriptions,
 )
 from gateway.api._bodies import BodySizeLimit, body_limit, too_large_detail, validation_error
@@ -82,7 +83,7 @@ def create_api(gateway: Gateway) -> FastAPI:
         api, metric_namespace="boomerang")
     api.openapi = lambda: _openapi(api)  # type: ignore[method-assign]
     for module in (assets, recalls, profiles, geofences, alerts, subscriptions, dead_letters,
-                   keys, operations):
+                   keys, speakers, operations):
         api.include_router(module.router)
     api.include_router(history.router)
     add_docs(api)

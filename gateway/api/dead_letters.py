@@ -28,8 +28,9 @@ async def list_dead_letters(
     items = [
         DeadLetterOut(
             id=s.id, received_at=s.letter.received_at, topic=s.letter.topic,
-            tag_id=s.letter.tag_id, reason=s.letter.reason,
+            tag_id=s.letter.tag_id, cause=s.letter.cause, reason=s.letter.reason,
             payload=s.letter.payload.decode("utf-8", errors="replace"),
+            payload_bytes=s.payload_bytes, payload_sha256=s.payload_sha256,
         )
         for s in stored
     ]

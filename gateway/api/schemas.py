@@ -289,8 +289,21 @@ class DeadLetterOut(BaseModel):
     received_at: datetime
     topic: str
     tag_id: str | None
+    cause: str = Field(description="What kind of fault, for counting: bad_tag_id, too_large, "
+                       "not_json, bad_format, invalid_reading, unknown_topic, sink_refused, "
+                       "not_owner, rate_limited, decoder_error, rule_error")
     reason: str
-    payload: str = Field(description="The raw payload, UTF-8 with undecodable bytes replaced")
+    payload: str = Field(description="The raw payload, UTF-8 with undecodable bytes replaced; "
+                         "of a long one, its head only")
+    payload_bytes: int = Field(description="The whole payload's length in bytes")
+    payload_sha256: str | None = Field(
+        description="The whole payload's SHA-256 (hex), when only its head is kept")
+
+
+class TagSpeakerOut(BaseModel):
+    tag_id: str
+    speaker: str = Field(description="Who may speak for the tag: `native` (its own login), "
+                         "`owntracks:{user}` or `things_stack:{app}@{tenant}`")
 
 
 Metric = Literal["temp_c", "humidity_pct", "shock_g", "tilt_deg", "light_lux", "battery_pct"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import orjson
@@ -16,6 +16,21 @@ MAX_BATCH_READINGS = 1000
 TAG_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
+@dataclass(frozen=True, slots=True)
+class ReadingBounds:
+    """The reading times a decoder accepts: from `ts_min` to `max_future` after receipt
+    (BOOMERANG_READING_TS_MIN, BOOMERANG_READING_MAX_FUTURE_S). Outside them a time is a
+    tag's clock gone wrong, and some sinks cannot even store it (InfluxDB ends at 1677
+    and 2262, Python's datetime at years 1 and 9999)."""
+
+    ts_min: datetime = datetime(2000, 1, 1, tzinfo=UTC)
+    max_future: timedelta = timedelta(minutes=5)
+
+
+CONTRACT_BOUNDS = ReadingBounds()
+"""The contract's default window."""
+
+
 @dataclass(slots=True)
 class Decoded:
     """What one MQTT message turned into: the readings kept, and each rejected part."""
@@ -23,6 +38,10 @@ class Decoded:
     readings: list[Reading] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     unknown_fields: int = 0
+    speaker: str = "native"
+    """The broker login that sent the message, as the topic and the ACL tell it
+    (ingest.speakers): `native` for a tag's own, `owntracks:{user}`,
+    `things_stack:{app}@{tenant}`."""
 
 
 class Decoder(Protocol):
@@ -33,6 +52,15 @@ class Decoder(Protocol):
     def decode(self, topic: str, payload: bytes, received_at: datetime) -> Decoded | None:
         """Decode one message, or None when the topic is not this decoder's."""
         ...
+
+
+def json_part(value: Any) -> bytes:
+    """One part of a parsed message as JSON again, for its own dead letter. orjson reads
+    1024 levels of nesting but writes 254: deeper than that, a placeholder says so."""
+    try:
+        return orjson.dumps(value)
+    except (TypeError, orjson.JSONEncodeError):
+        return b'"(this part is nested too deeply to be written again)"'
 
 
 @dataclass(slots=True)

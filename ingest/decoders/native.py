@@ -2,24 +2,47 @@
 
 from __future__ import annotations
 
+import math
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from gateway.domain import MEASUREMENTS, Reading
-from ingest.decoders._base import MAX_BATCH_READINGS, Decoded, Message
+from gateway.domain import MEASUREMENTS, ExtraValue, Reading
+from ingest.decoders._base import (
+    CONTRACT_BOUNDS,
+    MAX_BATCH_READINGS,
+    Decoded,
+    Message,
+    ReadingBounds,
+    json_part,
+)
 
-MAX_FUTURE = timedelta(minutes=5)
+SEQ_MAX = 2**63 - 1
+"""The largest seq: SQLite's INTEGER and InfluxDB's integer fields are signed 64-bit."""
+
+# Extra fields (not in the contract) are stored beside the canonical ones within these
+# limits; what falls outside is dropped and counted, never an error (contract section 1).
+MAX_EXTRA_FIELDS = 16
+MAX_EXTRA_STRING = 64
+EXTRA_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
+# Names that mean something else already: the canonical fields, the series' tags, and
+# InfluxDB's `time`, which it refuses as a field key.
+RESERVED_KEYS = frozenset({*MEASUREMENTS, "ts", "seq", "time", "readings", "tag_id",
+                           "asset_id", "asset_kind", "flow", "trip_id", "extra"})
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 class ReadingIn(BaseModel):
-    """A reading as it arrives on the wire, with the contract's ranges."""
+    """A reading as it arrives on the wire, with the contract's ranges. Every number must
+    be finite (`allow_inf_nan`), so that every sink can store it."""
 
-    model_config = ConfigDict(extra="allow", strict=True)
+    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False)
 
     ts: str | int | None = None
-    seq: int | None = Field(default=None, ge=0)
+    seq: int | None = Field(default=None, ge=0, le=SEQ_MAX)
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
     accuracy_m: float | None = Field(default=None, ge=0)
@@ -40,23 +63,48 @@ class ReadingIn(BaseModel):
         return self
 
 
-def parse_ts(value: str | int | None, received_at: datetime) -> datetime:
-    """The reading's time as tz-aware UTC; raises ValueError with a readable reason."""
+def _epoch_ms(ts: datetime) -> int:
+    return (ts - _EPOCH) // timedelta(milliseconds=1)
+
+
+def parse_ts(value: str | int | None, received_at: datetime,
+             bounds: ReadingBounds = CONTRACT_BOUNDS) -> datetime:
+    """The reading's time as tz-aware UTC, within `bounds`; raises ValueError with a
+    readable reason. Epoch milliseconds are checked before they become a datetime, and an
+    offset that would carry a time past year 1 or 9999 is refused, not raised."""
     if value is None:
         return received_at
+    latest = received_at + bounds.max_future
     if isinstance(value, int):
-        ts = datetime.fromtimestamp(value / 1000, tz=UTC)
-    else:
-        try:
-            ts = datetime.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"ts: not an RFC 3339 time: {value!r}") from None
-        if ts.tzinfo is None:
-            raise ValueError(f"ts: RFC 3339 time without an offset: {value!r}")
+        if value < _epoch_ms(bounds.ts_min):
+            raise ValueError(f"ts: before {bounds.ts_min.isoformat()} "
+                             f"(BOOMERANG_READING_TS_MIN): {value!r}")
+        if value > _epoch_ms(latest):
+            raise ValueError(f"ts: more than {_duration(bounds.max_future)} in the future: "
+                             f"{value!r}")
+        return _EPOCH + timedelta(milliseconds=value)
+    try:
+        ts = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"ts: not an RFC 3339 time: {value!r}") from None
+    if ts.tzinfo is None:
+        raise ValueError(f"ts: RFC 3339 time without an offset: {value!r}")
+    try:
         ts = ts.astimezone(UTC)
-    if ts - received_at > MAX_FUTURE:
-        raise ValueError(f"ts: more than 5 minutes in the future: {value!r}")
+    except OverflowError:
+        raise ValueError(f"ts: out of range in UTC: {value!r}") from None
+    if ts < bounds.ts_min:
+        raise ValueError(f"ts: before {bounds.ts_min.isoformat()} "
+                         f"(BOOMERANG_READING_TS_MIN): {value!r}")
+    if ts > latest:
+        raise ValueError(f"ts: more than {_duration(bounds.max_future)} in the future: "
+                         f"{value!r}")
     return ts
+
+
+def _duration(delta: timedelta) -> str:
+    seconds = delta.total_seconds()
+    return f"{seconds / 60:g} minutes" if seconds % 60 == 0 else f"{seconds:g} s"
 
 
 def describe(error: ValidationError) -> str:
@@ -64,32 +112,61 @@ def describe(error: ValidationError) -> str:
     for item in error.errors():
         where = ".".join(str(p) for p in item["loc"])
         got = item.get("input")
-        got_text = "" if isinstance(got, dict) else f" (got {got!r})"
+        got_text = "" if isinstance(got, dict) else f" (got {_short(got)})"
         parts.append(f"{where + ': ' if where else ''}{item['msg']}{got_text}")
     return "; ".join(parts)
 
 
+def _short(value: Any) -> str:
+    """A value for a reason text: a person needs to recognise it, not read all of it."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
+
+
+def extra_fields(extra: dict[str, Any]) -> tuple[tuple[tuple[str, ExtraValue], ...], int]:
+    """The extra fields kept (numbers as floats, so that an integer and a fractional value
+    of one field never conflict in InfluxDB; booleans; printable strings of at most
+    MAX_EXTRA_STRING characters, under a key EXTRA_KEY matches and no canonical name
+    takes, at most MAX_EXTRA_FIELDS of them), and how many were dropped."""
+    kept: list[tuple[str, ExtraValue]] = []
+    for key, value in extra.items():
+        if len(kept) == MAX_EXTRA_FIELDS:
+            break
+        if key in RESERVED_KEYS or not EXTRA_KEY.fullmatch(key):
+            continue
+        if value is True or value is False:
+            kept.append((key, value))
+        elif isinstance(value, int | float):
+            number = float(value)  # orjson gives ints up to 2**64 only: no overflow here
+            if math.isfinite(number):
+                kept.append((key, number))
+        elif isinstance(value, str) and len(value) <= MAX_EXTRA_STRING and value.isprintable():
+            kept.append((key, value))
+    return tuple(kept), len(extra) - len(kept)
+
+
 def reading_from_object(
-    tag_id: str, obj: Any, received_at: datetime
+    tag_id: str, obj: Any, received_at: datetime, bounds: ReadingBounds = CONTRACT_BOUNDS
 ) -> tuple[Reading, int]:
-    """Validate one reading object; returns it with its count of unknown fields."""
+    """Validate one reading object; returns it with its count of extra fields dropped."""
     if not isinstance(obj, dict):
         raise ValueError(f"a reading must be a JSON object, got {type(obj).__name__}")
     try:
         model = ReadingIn.model_validate(obj)
     except ValidationError as exc:
         raise ValueError(describe(exc)) from None
-    ts = parse_ts(model.ts, received_at)
+    ts = parse_ts(model.ts, received_at, bounds)
     values = {name: float(v) for name in MEASUREMENTS if (v := getattr(model, name)) is not None}
-    unknown = len(model.model_extra or {})
-    return Reading(tag_id=tag_id, ts=ts, seq=model.seq, values=values), unknown
+    extra, dropped = extra_fields(model.model_extra) if model.model_extra else ((), 0)
+    return Reading(tag_id=tag_id, ts=ts, seq=model.seq, values=values, extra=extra), dropped
 
 
 class NativeDecoder:
     """Reads `{prefix}/+/telemetry`."""
 
-    def __init__(self, prefix: str = "tags") -> None:
+    def __init__(self, prefix: str = "tags", bounds: ReadingBounds = CONTRACT_BOUNDS) -> None:
         self.prefix = prefix
+        self.bounds = bounds
 
     def topic_filters(self) -> list[str]:
         return [f"{self.prefix}/+/telemetry"]
@@ -107,6 +184,8 @@ class NativeDecoder:
             batch = document["readings"]
             if not isinstance(batch, list):
                 return reject("readings: must be a list of reading objects", cause="bad_format")
+            if not batch:
+                return reject("readings: an empty batch", cause="bad_format")
             if len(batch) > MAX_BATCH_READINGS:
                 return reject(f"batch of {len(batch)} readings, more than the 1000 allowed",
                               cause="too_large")
@@ -118,11 +197,11 @@ class NativeDecoder:
             # a microsecond later than the one before, so that none overwrites another.
             try:
                 reading, unknown = reading_from_object(
-                    message.tag_id, item, received_at + timedelta(microseconds=index)
-                )
+                    message.tag_id, item, received_at + timedelta(microseconds=index),
+                    self.bounds)
             except ValueError as exc:
                 if is_batch:
-                    reject(f"reading {index}: {exc}", orjson.dumps(item))
+                    reject(f"reading {index}: {exc}", json_part(item))
                 else:
                     reject(str(exc))
                 continue

@@ -8,11 +8,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ingest.decoders._base import Decoded, Message
+from ingest.decoders._base import CONTRACT_BOUNDS, Decoded, Message, ReadingBounds
 from ingest.decoders.native import reading_from_object
 
 
 class ThingsStackDecoder:
+    def __init__(self, bounds: ReadingBounds = CONTRACT_BOUNDS) -> None:
+        self.bounds = bounds
+
     def topic_filters(self) -> list[str]:
         return ["v3/+/devices/+/up"]
 
@@ -23,6 +26,12 @@ class ThingsStackDecoder:
         message = Message(topic, payload, received_at, tag_id=parts[3],
                           format_name="The Things Stack: ")
         reject, result, tag_id = message.reject, message.result, message.tag_id
+        result.speaker = f"things_stack:{parts[1]}"
+        if "@" not in parts[1]:
+            # Only an application's own login, `{app}@{tenant}`, may write here (the ACL's
+            # `v3/%u/...`); a tag's login, which has no `@`, must not speak for devices.
+            return reject(f"application {parts[1]!r} is not {{app}}@{{tenant}}",
+                          cause="bad_tag_id")
         ok, document = message.parse_json("device id")
         if not ok:
             return result
@@ -39,7 +48,7 @@ class ThingsStackDecoder:
         if "seq" not in reading and isinstance(uplink.get("f_cnt"), int):
             reading["seq"] = uplink["f_cnt"]
         try:
-            parsed, unknown = reading_from_object(tag_id, reading, received_at)
+            parsed, unknown = reading_from_object(tag_id, reading, received_at, self.bounds)
         except ValueError as exc:
             return reject(f"decoded_payload: {exc}")
         result.readings.append(parsed)

@@ -1,7 +1,7 @@
 """Telemetry sinks (SQLite, InfluxDB v1, v2) behind one batcher and one serialiser, and the
 readers that serve the stored telemetry back (SQLite, InfluxQL)."""
 
-from ingest.sinks._base import SinkRejected, TelemetrySink
+from ingest.sinks._base import SinkRejected, SinkUnavailable, TelemetrySink
 from ingest.sinks._batcher import Done, PointBatcher
 from ingest.sinks._points import Point, epoch_us, telemetry_point, to_line
 from ingest.sinks._reader import (
@@ -28,6 +28,7 @@ __all__ = [
     "PointBatcher",
     "Position",
     "SinkRejected",
+    "SinkUnavailable",
     "Spool",
     "SqliteTelemetryReader",
     "SqliteTelemetrySink",

@@ -1,4 +1,11 @@
-"""The one batching path in front of every sink: flush by size or by age, retry until stored."""
+"""The one batching path in front of every sink: flush by size or by age, retry until stored.
+
+A sink's failures are of two kinds (ingest.sinks._base). One it may recover from (it is
+down, slow, full): the batch waits in the spool, or is retried with backoff, whole. One it
+never will (a point it cannot store): the batch is split in halves, each written alone,
+down to the single points it refuses, which are dead-lettered; every other point of the
+batch is stored. Writes are idempotent (same series and time overwrite), so a half that
+was partly written before a refusal costs nothing but the second write."""
 
 from __future__ import annotations
 
@@ -7,15 +14,23 @@ import logging
 from collections import deque
 from collections.abc import Callable, Sequence
 
-from tenacity import AsyncRetrying, retry_if_not_exception_type, wait_exponential, wait_random
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    wait_exponential,
+    wait_random,
+)
 
 from gateway.waiting import wait_event
-from ingest.sinks._base import SinkRejected, TelemetrySink
+from ingest.sinks._base import SinkRejected, SinkUnavailable, TelemetrySink
 from ingest.sinks._points import Point
 from ingest.sinks._spool import Spool
 
 log = logging.getLogger(__name__)
 
+TRANSIENT = (SinkUnavailable, OSError, TimeoutError)
+"""Failures that writing the same points again later can get past."""
 
 Done = Callable[[], None]
 
@@ -123,18 +138,38 @@ class PointBatcher:
         if self.spool.batches:
             await self._to_spool(batch)  # behind what waits there, to keep the order
             return
+        parts = [batch]
         try:
-            await self.sink.write(batch)
-        except SinkRejected as exc:
-            self._rejected(batch, exc)
-            return
-        except Exception as exc:
+            await self._store(parts)
+        except TRANSIENT as exc:
             self.healthy = False
-            log.warning("%s write failed (%s); spooling %d points", self.sink.name, exc,
-                        len(batch))
-            await self._to_spool(batch)
-            return
-        self._written(batch)
+            unwritten = [point for part in reversed(parts) for point in part]
+            log.warning("%s write failed (%s); spooling %d points", self.sink.name,
+                        _error(exc), len(unwritten))
+            await self._to_spool(unwritten)
+
+    async def _store(self, parts: list[list[Point]]) -> None:
+        """Write `parts` (a stack: the next part last) until none is left. A part the sink
+        refuses is split in two, each half written alone, down to the single points it
+        refuses, which are dead-lettered: a bad point costs about 2 log2(n) writes, never
+        its batch. On a transient failure, raises with what is still unwritten in `parts`,
+        so that the caller (retrying, or spooling) loses nothing and repeats nothing."""
+        while parts:
+            part = parts[-1]
+            try:
+                await self.sink.write(part)
+            except TRANSIENT:
+                raise
+            except Exception as exc:
+                parts.pop()
+                if len(part) == 1:
+                    self._rejected(part, exc)
+                else:
+                    middle = len(part) // 2
+                    parts += [part[middle:], part[:middle]]
+                continue
+            parts.pop()
+            self._written(part)
 
     async def _to_spool(self, batch: list[Point]) -> None:
         """Wait while the spool is full: the buffer then fills, the consumer stops, and
@@ -148,7 +183,9 @@ class PointBatcher:
             self._drain_wake.set()
             await asyncio.sleep(0.5)
         self.spool_full = False
-        self.spool.append(batch)
+        refused = self.spool.append(batch)
+        if refused:
+            self._rejected(refused, SinkRejected("the spool cannot hold these points"))
         self._drain_wake.set()
 
     async def _drain(self) -> None:
@@ -166,38 +203,41 @@ class PointBatcher:
             if not self.spool.batches:
                 log.info("spool drained into %s", self.sink.name)
 
-    def _rejected(self, batch: Sequence[Point], exc: SinkRejected) -> None:
-        log.error("%s rejected %d points: %s", self.sink.name, len(batch), exc)
+    def _rejected(self, points: Sequence[Point], exc: Exception) -> None:
+        reason = str(exc) if isinstance(exc, SinkRejected) else _error(exc)
+        log.error("%s refused %d point(s): %s", self.sink.name, len(points), reason)
         if self.on_rejected:
-            self.on_rejected(batch, str(exc))
+            self.on_rejected(points, reason)
 
     def _written(self, batch: Sequence[Point]) -> None:
         self.healthy = True
         if self.on_written:
             self.on_written(batch)
 
-    async def _write_until_stored(self, batch: Sequence[Point]) -> None:
+    async def _write_until_stored(self, batch: list[Point]) -> None:
+        """Only transient failures are retried; cancellation ends the retries at once."""
+        parts = [batch]
         retrying = AsyncRetrying(
             wait=wait_exponential(multiplier=0.2, max=15) + wait_random(0, 0.2),
-            retry=retry_if_not_exception_type(SinkRejected),
+            retry=retry_if_exception_type(TRANSIENT),
             before_sleep=self._log_retry,
             reraise=True,
         )
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    await self.sink.write(batch)
-        except SinkRejected as exc:
-            self._rejected(batch, exc)
-            return
-        self._written(batch)
+        async for attempt in retrying:
+            with attempt:
+                await self._store(parts)
 
-    def _log_retry(self, state: object) -> None:
+    def _log_retry(self, state: RetryCallState) -> None:
         self.healthy = False
-        outcome = getattr(state, "outcome", None)
+        outcome = state.outcome
         error = outcome.exception() if outcome is not None else None
-        log.warning("%s write failed, retrying: %s", self.sink.name, error)
+        log.warning("%s write failed, retrying: %s", self.sink.name,
+                    _error(error) if error is not None else "?")
 
     async def close(self) -> None:
         self._closing = True
         self._full.set()
+
+
+def _error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -25,6 +25,8 @@ def telemetry_point(reading: Reading, binding: TagBinding) -> Point:
     if binding.flow:
         tags["flow"] = binding.flow
     fields: dict[str, FieldValue] = dict(reading.values)
+    if reading.extra:
+        fields.update(reading.extra)
     if reading.seq is not None:
         fields["seq"] = reading.seq
     return Point("telemetry", tags, fields, reading.ts)

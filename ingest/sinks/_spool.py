@@ -3,6 +3,7 @@ are written in their order when it is back."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -11,6 +12,8 @@ from pathlib import Path
 import orjson
 
 from ingest.sinks._points import Point, epoch_us
+
+log = logging.getLogger(__name__)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SCHEMA = """
@@ -22,8 +25,25 @@ CREATE TABLE IF NOT EXISTS spooled (
 """
 
 
-def _encode(points: Sequence[Point]) -> bytes:
-    return orjson.dumps([[p.measurement, p.tags, p.fields, epoch_us(p.ts)] for p in points])
+def _encode(points: Sequence[Point]) -> tuple[bytes, list[Point], list[Point]]:
+    """The batch's body, the points in it, and the points that cannot be written to disk
+    (an integer past 64 bits, say): those are refused alone, like the sink's refusals."""
+    try:
+        return orjson.dumps([_row(p) for p in points]), list(points), []
+    except (TypeError, orjson.JSONEncodeError):
+        kept, refused = [], []
+        for point in points:
+            try:
+                orjson.dumps(_row(point))
+            except (TypeError, orjson.JSONEncodeError):
+                refused.append(point)
+            else:
+                kept.append(point)
+        return orjson.dumps([_row(p) for p in kept]), kept, refused
+
+
+def _row(point: Point) -> list[object]:
+    return [point.measurement, point.tags, point.fields, epoch_us(point.ts)]
 
 
 def _decode(body: bytes) -> list[Point]:
@@ -50,16 +70,31 @@ class Spool:
     def room_for(self, count: int) -> bool:
         return self.points + count <= self.max_points
 
-    def append(self, points: Sequence[Point]) -> None:
-        with self._db:
-            self._db.execute("INSERT INTO spooled (points, body) VALUES (?, ?)",
-                             (len(points), _encode(points)))
-        self.batches += 1
-        self.points += len(points)
+    def append(self, points: Sequence[Point]) -> list[Point]:
+        """Spool the points; returns those that cannot be written to disk."""
+        body, kept, refused = _encode(points)
+        if kept:
+            with self._db:
+                self._db.execute("INSERT INTO spooled (points, body) VALUES (?, ?)",
+                                 (len(kept), body))
+            self.batches += 1
+            self.points += len(kept)
+        return refused
 
     def oldest(self) -> tuple[int, list[Point]] | None:
-        row = self._db.execute("SELECT id, body FROM spooled ORDER BY id LIMIT 1").fetchone()
-        return (row[0], _decode(row[1])) if row else None
+        while True:
+            row = self._db.execute(
+                "SELECT id, points, body FROM spooled ORDER BY id LIMIT 1").fetchone()
+            if row is None:
+                return None
+            try:
+                return row[0], _decode(row[2])
+            except (ValueError, TypeError) as exc:
+                # Not what append wrote (a damaged file): waiting on it would stop the
+                # drain for good, and nothing can write it.
+                log.error("spooled batch %d (%d points) does not read back (%s): dropped",
+                          row[0], row[1], exc)
+                self.remove(row[0], int(row[1]))
 
     def remove(self, batch_id: int, count: int) -> None:
         with self._db:

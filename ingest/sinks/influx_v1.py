@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import httpx
 
-from ingest.sinks._base import SinkRejected
+from ingest.sinks._base import SinkRejected, SinkUnavailable
 from ingest.sinks._points import Point, to_line
 
 log = logging.getLogger(__name__)
@@ -20,16 +20,16 @@ class InfluxV1Sink:
         self, url: str, database: str, user: str | None = None, password: str | None = None
     ) -> None:
         self._database = database
-        # 1.6 rejects `Authorization: Token`; query parameters work on 1.x, 2.x and 3.x alike.
-        self._auth = {"u": user, "p": password or ""} if user else {}
-        self._http = httpx.AsyncClient(base_url=url.rstrip("/"), timeout=30.0)
+        # Basic auth: 1.6 rejects `Authorization: Token`, and credentials in the query string
+        # would be in every logged request URL.
+        auth = httpx.BasicAuth(user, password or "") if user else None
+        self._http = httpx.AsyncClient(base_url=url.rstrip("/"), timeout=30.0, auth=auth)
 
     async def ensure_database(self) -> None:
         """Create the database on 1.x; 2.x and 3.x answer with an error we can ignore."""
         try:
             response = await self._http.post(
-                "/query", params={"q": f'CREATE DATABASE "{self._database}"', **self._auth}
-            )
+                "/query", params={"q": f'CREATE DATABASE "{self._database}"'})
             if response.status_code >= 300:
                 log.info("could not create database %s: %s", self._database, response.text)
         except httpx.HTTPError as exc:
@@ -43,14 +43,42 @@ class InfluxV1Sink:
 
     async def write(self, points: Sequence[Point]) -> None:
         body = "\n".join(to_line(point) for point in points).encode()
-        response = await self._http.post(
-            "/write",
-            params={"db": self._database, "precision": "u", **self._auth},
-            content=body,
-        )
-        if response.status_code == 400:
-            raise SinkRejected(f"InfluxDB refused the batch: {response.text.strip()}")
-        response.raise_for_status()
+        try:
+            response = await self._http.post(
+                "/write", params={"db": self._database, "precision": "u"}, content=body)
+        except httpx.TransportError as exc:  # connection refused or reset, timeouts
+            raise SinkUnavailable(f"InfluxDB did not answer: {_error(exc)}") from exc
+        if response.status_code in REFUSALS:
+            log.info("InfluxDB refused a write of %d points: %s", len(points),
+                     response.text.strip()[:500])
+            raise SinkRejected(f"InfluxDB refused it ({refusal_reason(response.text)})")
+        if response.status_code >= 300:
+            # 5xx, and also 401/403/404: the credentials or the database, which an operator
+            # fixes; the points themselves are fine.
+            raise SinkUnavailable(f"InfluxDB answered {response.status_code}: "
+                                  f"{response.text.strip()[:300]}")
 
     async def close(self) -> None:
         await self._http.aclose()
+
+
+REFUSALS = (400, 413, 422)
+"""Answers about the content of a write: 400 (a point it cannot parse or store; InfluxDB
+1.x stores the rest and still answers 400), 413 (too large), 422 (2.x, unprocessable)."""
+
+# InfluxDB's own words for why, reduced to these phrases in dead letters: its error text can
+# carry anything, and dead letters reach API clients.
+_REFUSAL_PHRASES = ("field type conflict", "unable to parse", "beyond retention policy",
+                    "out of range", "invalid field", "invalid number", "max-values-per-tag",
+                    "request entity too large", "missing fields", "invalid boolean",
+                    "bad timestamp")
+
+
+def refusal_reason(text: str) -> str:
+    lowered = text.lower()
+    found = [phrase for phrase in _REFUSAL_PHRASES if phrase in lowered]
+    return ", ".join(found) if found else "no reason recognised; see the gateway's log"
+
+
+def _error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 
+import urllib3
 from influxdb_client.client.influxdb_client import InfluxDBClient
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.domain.write_precision import WritePrecision
 from influxdb_client.rest import ApiException
 
-from ingest.sinks._base import SinkRejected
+from ingest.sinks._base import SinkRejected, SinkUnavailable
 from ingest.sinks._points import Point, to_line
+from ingest.sinks.influx_v1 import REFUSALS, refusal_reason
+
+log = logging.getLogger(__name__)
 
 
 class InfluxV2Sink:
@@ -38,9 +43,14 @@ class InfluxV2Sink:
                 write_precision=WritePrecision.US,  # type: ignore[arg-type]  # a str constant
             )
         except ApiException as exc:
-            if exc.status == 400:
-                raise SinkRejected(f"InfluxDB refused the batch: {exc.body}") from exc
-            raise
+            if exc.status in REFUSALS:
+                log.info("InfluxDB refused a write of %d points: %s", len(points),
+                         str(exc.body).strip()[:500])
+                raise SinkRejected(
+                    f"InfluxDB refused it ({refusal_reason(str(exc.body))})") from exc
+            raise SinkUnavailable(f"InfluxDB answered {exc.status}: {exc.reason}") from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise SinkUnavailable(f"InfluxDB did not answer: {type(exc).__name__}") from exc
 
     async def close(self) -> None:
         await asyncio.to_thread(self._client.close)

@@ -79,22 +79,24 @@ class InfluxQLTelemetryReader:
         password: str | None = None,
         token: str | None = None,
     ) -> None:
-        """With `token` (v2 and 3.x), `Authorization: Token`; otherwise `u`/`p` when a user
-        is given, since InfluxDB 1.6 refuses the Token scheme."""
+        """With `token` (v2 and 3.x), `Authorization: Token`; otherwise Basic auth when a
+        user is given (InfluxDB 1.6 refuses the Token scheme). Credentials go in a header,
+        never in the URL, where request logs and error messages would show them."""
         parsed = httpx.URL(url)
-        # For messages that reach API clients: never the credentials a URL may carry.
+        # For messages that reach logs: never the credentials a URL may carry.
         self._url = str(parsed.copy_with(username=None, password=None)).rstrip("/")
         self._database = database
-        self._auth = {"u": user, "p": password or ""} if user and token is None else {}
         headers = {"Authorization": f"Token {token}"} if token is not None else {}
-        self._http = httpx.AsyncClient(base_url=url.rstrip("/"), timeout=30.0, headers=headers)
+        auth = httpx.BasicAuth(user, password or "") if user and token is None else None
+        self._http = httpx.AsyncClient(base_url=self._url, timeout=30.0, headers=headers,
+                                       auth=auth)
 
     async def _select(self, query: str) -> tuple[list[StoredReading], bool]:
         """The readings of one SELECT, and whether InfluxDB cut the result short."""
         try:
             response = await self._http.get(
                 "/query",
-                params={"db": self._database, "q": query, "epoch": "u", **self._auth},
+                params={"db": self._database, "q": query, "epoch": "u"},
             )
         except httpx.HTTPError as exc:
             raise TelemetryUnavailable(f"InfluxDB at {self._url} did not answer: {exc}") from exc

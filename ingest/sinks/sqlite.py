@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from gateway.domain import MEASUREMENTS
+from ingest.sinks._base import SinkRejected, SinkUnavailable
 from ingest.sinks._points import Point, epoch_us
 from ingest.sinks._reader import (
     LatestReading,
@@ -22,13 +23,16 @@ from ingest.sinks._reader import (
     TrackReadings,
 )
 
-_COLUMNS = ("tag_id", "asset_id", "asset_kind", "flow", "ts_us", "seq", *MEASUREMENTS)
+_COLUMNS = ("tag_id", "asset_id", "asset_kind", "flow", "ts_us", "seq", *MEASUREMENTS,
+            "extra")
+_KNOWN = frozenset(_COLUMNS)
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS telemetry (
     tag_id TEXT NOT NULL, asset_id TEXT NOT NULL, asset_kind TEXT, flow TEXT,
     ts_us INTEGER NOT NULL, seq INTEGER,
     {", ".join(f"{name} REAL" for name in MEASUREMENTS)},
+    extra TEXT,
     PRIMARY KEY (tag_id, ts_us)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS telemetry_by_asset ON telemetry (asset_id, ts_us);
@@ -53,9 +57,19 @@ class SqliteTelemetrySink:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(telemetry)")}
+        if "extra" not in columns:  # a telemetry.db from before extra fields were kept
+            self._db.execute("ALTER TABLE telemetry ADD COLUMN extra TEXT")
 
     async def write(self, points: Sequence[Point]) -> None:
-        await asyncio.to_thread(self._write, points)
+        try:
+            await asyncio.to_thread(self._write, points)
+        except sqlite3.OperationalError as exc:  # locked, full, I/O: the file, not the points
+            raise SinkUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        except (sqlite3.Error, ValueError, TypeError, OverflowError) as exc:
+            # A value SQLite cannot hold (an integer past 64 bits, say): the batcher finds
+            # which point by splitting the batch.
+            raise SinkRejected(f"{type(exc).__name__}: {exc}") from exc
 
     def _write(self, points: Sequence[Point]) -> None:
         telemetry = []
@@ -63,7 +77,11 @@ class SqliteTelemetrySink:
         others = []
         for point in points:
             if point.measurement == "telemetry":
-                row = {**point.tags, **point.fields, "ts_us": epoch_us(point.ts)}
+                row: dict[str, object] = {**point.tags, **point.fields,
+                                          "ts_us": epoch_us(point.ts)}
+                extra = {k: v for k, v in point.fields.items() if k not in _KNOWN}
+                if extra:
+                    row["extra"] = orjson.dumps(extra).decode()
                 telemetry.append(tuple(row.get(column) for column in _COLUMNS))
                 continue
             stored = (epoch_us(point.ts), orjson.dumps(point.tags).decode(),

@@ -17,8 +17,6 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from realservers import (
-    GATEWAY_PASSWORD,
-    GATEWAY_USER,
     TAG_PASSWORD,
     InfluxDB,
     Mosquitto,
@@ -30,10 +28,11 @@ from realservers import (
 )
 
 
-def env_for(mosquitto: Mosquitto, influx_url: str, db: str, client_id: str) -> dict[str, str]:
+def env_for(mqtt_url: str, influx_url: str, db: str) -> dict[str, str]:
+    """`mqtt_url` from Mosquitto.gateway_url: a session of the test's own, kept across the
+    gateway's restarts within the test."""
     return {
-        "BOOMERANG_MQTT_URL": f"mqtt://{GATEWAY_USER}:{GATEWAY_PASSWORD}@127.0.0.1:{mosquitto.port}",
-        "BOOMERANG_MQTT_CLIENT_ID": client_id,
+        "BOOMERANG_MQTT_URL": mqtt_url,
         "BOOMERANG_INFLUX_URL": influx_url,
         "BOOMERANG_INFLUX_DB": db,
     }
@@ -69,10 +68,11 @@ def publish_burst(port: int, tag_id: str, count: int,
     client.max_inflight_messages_set(1000)
     client.connect("127.0.0.1", port)
     client.loop_start()
-    start = int((datetime.now(UTC) - timedelta(days=2)).timestamp() * 1000)
+    # A second apart, as a tag reports: within the per-tag rate however fast they arrive.
+    start = int((datetime.now(UTC) - timedelta(seconds=count + 60)).timestamp() * 1000)
     if payload_of is None:
         def payload_of(seq: int) -> bytes:
-            return orjson.dumps({"ts": start + seq, "seq": seq, "temp_c": 5.0})
+            return orjson.dumps({"ts": start + seq * 1000, "seq": seq, "temp_c": 5.0})
     chunk = 20_000
     for first in range(0, count, chunk):
         infos = [client.publish(f"tags/{tag_id}/telemetry", payload_of(seq), qos=1)
@@ -109,17 +109,17 @@ def messages_received(api: str) -> float:
 def test_readings_received_but_not_stored_survive_a_sigkill(
     tmp_path: Path, mosquitto: Mosquitto, influxdb: InfluxDB
 ) -> None:
-    db, client_id = f"k_{uuid.uuid4().hex[:8]}", f"gw-{uuid.uuid4().hex[:8]}"
+    db, mqtt_url = f"k_{uuid.uuid4().hex[:8]}", mosquitto.gateway_url()
     influxdb.create_database(db)
     nowhere = f"http://127.0.0.1:{free_port()}"  # InfluxDB down: writes fail and are retried
-    with run_gateway(tmp_path / "gw", env_for(mosquitto, nowhere, db, client_id),
+    with run_gateway(tmp_path / "gw", env_for(mqtt_url, nowhere, db),
                      telemetry_down=True) as gateway:
         publish(mosquitto.port, "tag-a", 200)
         wait_until(lambda: messages_received(gateway.api) == 200, 20, "200 messages in")
         gateway.kill()
     query = "SELECT count(seq) FROM telemetry WHERE tag_id='tag-a'"
     assert influxdb.count(db, query) == 0
-    with run_gateway(tmp_path / "gw", env_for(mosquitto, influxdb.url, db, client_id)):
+    with run_gateway(tmp_path / "gw", env_for(mqtt_url, influxdb.url, db)):
         wait_until(lambda: influxdb.count(db, query) == 200, 30, "the 200 redelivered")
 
 
@@ -127,9 +127,9 @@ def test_readings_received_but_not_stored_survive_a_sigkill(
 def test_a_sigkill_mid_stream_ends_with_every_reading_stored_once(
     tmp_path: Path, mosquitto: Mosquitto, influxdb: InfluxDB, kill_after: int
 ) -> None:
-    db, client_id = f"k_{uuid.uuid4().hex[:8]}", f"gw-{uuid.uuid4().hex[:8]}"
+    db, mqtt_url = f"k_{uuid.uuid4().hex[:8]}", mosquitto.gateway_url()
     influxdb.create_database(db)
-    env = env_for(mosquitto, influxdb.url, db, client_id)
+    env = env_for(mqtt_url, influxdb.url, db)
     total = 3000
     publisher = threading.Thread(target=publish, args=(mosquitto.port, "tag-b", total))
     with run_gateway(tmp_path / "gw", env) as gateway:
@@ -157,12 +157,12 @@ def readiness(api: str) -> dict[str, object]:
 def test_an_influxdb_outage_mid_stream_loses_nothing(
     tmp_path: Path, mosquitto: Mosquitto
 ) -> None:
-    db, client_id = f"o_{uuid.uuid4().hex[:8]}", f"gw-{uuid.uuid4().hex[:8]}"
+    db, mqtt_url = f"o_{uuid.uuid4().hex[:8]}", mosquitto.gateway_url()
     total = 3000
     with run_influxdb(tmp_path / "influx") as influx:
         influx.create_database(db)
         query = "SELECT count(seq) FROM telemetry WHERE tag_id='tag-c'"
-        with run_gateway(tmp_path / "gw", env_for(mosquitto, influx.url, db, client_id)) as gw:
+        with run_gateway(tmp_path / "gw", env_for(mqtt_url, influx.url, db)) as gw:
             stop = threading.Event()
             publisher = threading.Thread(target=publish_paced,
                                          args=(mosquitto.port, "tag-c", total, 100.0, stop))
@@ -182,10 +182,10 @@ def test_an_influxdb_outage_mid_stream_loses_nothing(
 def test_a_full_spool_stops_acknowledging_and_the_broker_keeps_the_rest(
     tmp_path: Path, mosquitto: Mosquitto, influxdb: InfluxDB
 ) -> None:
-    db, client_id = f"f_{uuid.uuid4().hex[:8]}", f"gw-{uuid.uuid4().hex[:8]}"
+    db, mqtt_url = f"f_{uuid.uuid4().hex[:8]}", mosquitto.gateway_url()
     influxdb.create_database(db)
     nowhere = f"http://127.0.0.1:{free_port()}"
-    env = {**env_for(mosquitto, nowhere, db, client_id), "BOOMERANG_SPOOL_MAX_POINTS": "100",
+    env = {**env_for(mqtt_url, nowhere, db), "BOOMERANG_SPOOL_MAX_POINTS": "100",
            "BOOMERANG_BATCH_MAX_POINTS": "50"}
     with run_gateway(tmp_path / "gw", env, telemetry_down=True) as gateway:
         publish(mosquitto.port, "tag-d", 500)
@@ -208,9 +208,9 @@ def test_a_burst_published_while_the_gateway_is_stopped_is_all_stored(
 ) -> None:
     """Stock mosquitto limits (1000 queued per client) would drop most of this burst; the
     project's mosquitto.conf holds it for the gateway's persistent session."""
-    db, client_id = f"b_{uuid.uuid4().hex[:8]}", f"gw-{uuid.uuid4().hex[:8]}"
+    db, mqtt_url = f"b_{uuid.uuid4().hex[:8]}", mosquitto.gateway_url()
     influxdb.create_database(db)
-    env = env_for(mosquitto, influxdb.url, db, client_id)
+    env = env_for(mqtt_url, influxdb.url, db)
     with run_gateway(tmp_path / "gw", env):
         pass  # the broker now keeps a session for the gateway
     publish_burst(mosquitto.port, "tag-e", BURST)
@@ -231,9 +231,9 @@ def test_a_tag_flooding_garbage_keeps_only_its_own_dead_letters_and_starves_no_o
     """Every garbage message is dead-lettered (and counted), the flooding tag keeps only
     its newest within its quota, another tag's dead letter stays, and a well-behaved tag
     publishing during the flood has every reading stored."""
-    db, client_id = f"g_{uuid.uuid4().hex[:8]}", f"gw-{uuid.uuid4().hex[:8]}"
+    db, mqtt_url = f"g_{uuid.uuid4().hex[:8]}", mosquitto.gateway_url()
     influxdb.create_database(db)
-    env = {**env_for(mosquitto, influxdb.url, db, client_id),
+    env = {**env_for(mqtt_url, influxdb.url, db),
            "BOOMERANG_DEAD_LETTER_MAX_PER_TAG": "100"}
     with run_gateway(tmp_path / "gw", env) as gateway, gateway.client() as api:
         publish_burst(mosquitto.port, "tag-h", 1, lambda seq: b"{one bad message")
@@ -262,10 +262,10 @@ def test_sigterm_with_influxdb_down_exits_in_bounded_time_and_loses_nothing(
     """Without a spool, points InfluxDB will not take cannot be written before exit; the
     gateway gives up after BOOMERANG_SHUTDOWN_TIMEOUT_S, and their messages, never
     acknowledged, come back from the broker to the next gateway."""
-    db, client_id = f"t_{uuid.uuid4().hex[:8]}", f"gw-{uuid.uuid4().hex[:8]}"
+    db, mqtt_url = f"t_{uuid.uuid4().hex[:8]}", mosquitto.gateway_url()
     influxdb.create_database(db)
     nowhere = f"http://127.0.0.1:{free_port()}"
-    env = {**env_for(mosquitto, nowhere, db, client_id), "BOOMERANG_SPOOL_MAX_POINTS": "0",
+    env = {**env_for(mqtt_url, nowhere, db), "BOOMERANG_SPOOL_MAX_POINTS": "0",
            "BOOMERANG_SHUTDOWN_TIMEOUT_S": "2"}
     with run_gateway(tmp_path / "gw", env, telemetry_down=True) as gateway:
         publish(mosquitto.port, "tag-a", 50)

@@ -10,7 +10,6 @@ from pathlib import Path
 import orjson
 import paho.mqtt.client as mqtt
 import pytest
-from conftest import TEST_TAGS
 from paho.mqtt.enums import CallbackAPIVersion
 from realservers import (
     GATEWAY_PASSWORD,
@@ -50,8 +49,7 @@ def gateway(
     database: str,
 ) -> Iterator[GatewayProcess]:
     env = {
-        "BOOMERANG_MQTT_URL": f"mqtt://{GATEWAY_USER}:{GATEWAY_PASSWORD}@127.0.0.1:{mosquitto.port}",
-        "BOOMERANG_MQTT_CLIENT_ID": f"gw-{uuid.uuid4().hex[:8]}",
+        "BOOMERANG_MQTT_URL": mosquitto.gateway_url(),
         "BOOMERANG_INFLUX_URL": influxdb.url,
         "BOOMERANG_INFLUX_DB": database,
         "BOOMERANG_WEBHOOK_RETRY_SCHEDULE_S": "0.2 0.5 1 2",
@@ -198,6 +196,8 @@ def test_a_tag_cannot_publish_into_another_tags_topic(mosquitto: Mosquitto) -> N
 
 
 def test_api_requires_a_key_and_the_right_scope(gateway: GatewayProcess) -> None:
+    """No key or an unknown one: 401. A key of too small a scope: 403, and nothing done.
+    The scope it has: the request goes through."""
     body = {"kind": "rental", "flow": "rental_return", "tag_id": "tag-h"}
     with gateway.client() as api:
         assert api.post("/api/v1/assets", json=body, headers={"Authorization": ""}
@@ -205,7 +205,20 @@ def test_api_requires_a_key_and_the_right_scope(gateway: GatewayProcess) -> None
         assert api.get("/api/v1/assets", headers={"Authorization": "Bearer nope"}
                        ).status_code == 401
         assert api.get("/healthz", headers={"Authorization": ""}).status_code == 200
-    assert TEST_TAGS  # the broker knows tag-h; registering it needs a key
+        keys = {scope: api.post("/api/v1/keys", json={"scope": scope, "name": f"a {scope} key"}
+                                ).json()["key"] for scope in ("read", "write")}
+        as_read = {"Authorization": f"Bearer {keys['read']}"}
+        as_write = {"Authorization": f"Bearer {keys['write']}"}
+        asset_id = f"scoped-{uuid.uuid4().hex[:8]}"
+        refused = api.post("/api/v1/assets", json={**body, "id": asset_id}, headers=as_read)
+        assert refused.status_code == 403 and "'write' needed" in refused.json()["detail"]
+        assert api.get(f"/api/v1/assets/{asset_id}").status_code == 404  # nothing done
+        assert api.get("/api/v1/assets", headers=as_read).status_code == 200
+        assert api.get("/api/v1/keys", headers=as_write).status_code == 403  # admin only
+        created = api.post("/api/v1/assets", json={**body, "id": asset_id}, headers=as_write)
+        assert created.status_code == 201, created.text
+        assert api.get(f"/api/v1/assets/{asset_id}", headers=as_read).json()["tag_id"] == "tag-h"
+        api.delete(f"/api/v1/assets/{asset_id}").raise_for_status()
 
 
 def test_serve_refuses_a_bad_setting_and_names_it(tmp_path: Path) -> None:

@@ -14,13 +14,13 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 
 import pytest
-from realservers import ReceivedRequest
+from realservers import ReceivedRequest, recording_handler
 from standardwebhooks.webhooks import Webhook
 
 from alerts import (
@@ -74,7 +74,7 @@ def run_receiver(host: str = "127.0.0.1", tls: ssl.SSLContext | None = None
     if tls is not None:
         tls.sni_callback = lambda _sock, name, _ctx: receiver.server_names.append(name)
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(recording_handler(receiver)):  # type: ignore[misc]
         def setup(self) -> None:
             receiver.connections += 1
             if tls is not None:
@@ -85,18 +85,6 @@ def run_receiver(host: str = "127.0.0.1", tls: ssl.SSLContext | None = None
             super().finish()
             if tls is not None:
                 self.request.close()  # wrap_socket detached the server's own socket
-
-        def do_POST(self) -> None:
-            length = int(self.headers.get("content-length", "0"))
-            request = ReceivedRequest(self.path, {k.lower(): v for k, v in self.headers.items()},
-                                      self.rfile.read(length))
-            receiver.requests.append(request)
-            self.send_response(receiver.status(request))
-            self.send_header("content-length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
 
     class Server(_IPv6Server if ":" in host else ThreadingHTTPServer):  # type: ignore[misc]
         def handle_error(self, request: Any, client_address: Any) -> None:

@@ -86,3 +86,42 @@ def test_an_unknown_setting_in_the_file_is_named(
     monkeypatch.setenv("BOOMERANG_CONFIG", str(config))
     with pytest.raises(SettingsError, match="MQTT_URLL"):
         load_settings()
+
+
+@pytest.mark.parametrize("key", ["short-key", "boomerang-dev-admin-key", "x" * 31])
+def test_a_weak_admin_key_stops_start_up(monkeypatch: pytest.MonkeyPatch, key: str) -> None:
+    monkeypatch.setenv("BOOMERANG_ADMIN_KEY", key)
+    with pytest.raises(SettingsError, match="BOOMERANG_ADMIN_KEY") as refused:
+        load_settings()
+    assert key not in str(refused.value) and "BOOMERANG_ALLOW_WEAK_ADMIN_KEY" in str(refused.value)
+    monkeypatch.setenv("BOOMERANG_ALLOW_WEAK_ADMIN_KEY", "true")  # development, said aloud
+    assert load_settings().admin_key is not None
+
+
+def test_a_long_random_admin_key_is_taken(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOOMERANG_ADMIN_KEY", "x" * 32)
+    assert load_settings().admin_key is not None
+
+
+def test_a_bad_url_is_named_without_its_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOOMERANG_MQTT_URL", "mqtt://gw:s3cret@broker:notaport?token=t0k")
+    with pytest.raises(SettingsError, match="BOOMERANG_MQTT_URL") as refused:
+        load_settings()
+    assert "s3cret" not in str(refused.value) and "t0k" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [({"BOOMERANG_DEAD_LETTER_PAYLOAD_BYTES": "2048",
+       "BOOMERANG_DEAD_LETTER_MAX_BYTES_PER_TAG": "1024"}, "BOOMERANG_DEAD_LETTER_PAYLOAD_BYTES"),
+     ({"BOOMERANG_DEAD_LETTER_MAX_BYTES_PER_TAG": "4096",
+       "BOOMERANG_DEAD_LETTER_MAX_BYTES": "2048"}, "BOOMERANG_DEAD_LETTER_MAX_BYTES_PER_TAG"),
+     ({"BOOMERANG_READING_TS_MIN": "2000-01-01T00:00:00"}, "BOOMERANG_READING_TS_MIN")],
+)
+def test_bounds_that_cannot_hold_together_are_named(
+    monkeypatch: pytest.MonkeyPatch, settings: dict[str, str], named: str,
+) -> None:
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=named):
+        load_settings()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from datetime import UTC, datetime
 
@@ -54,3 +55,56 @@ def test_the_limits_hold_across_a_restart(tmp_path: object) -> None:
     store = DeadLetterStore(sqlite3.connect(path), max_total=10)
     store.add(letters("b", 4))
     assert store.count() == 10
+
+
+def big(tag_id: str, n: int, size: int) -> DeadLetter:
+    return DeadLetter(f"tags/{tag_id}/telemetry", bytes([65 + n % 26]) * size, "too big",
+                      NOW, tag_id, cause="too_large")
+
+
+def test_an_oversized_payload_keeps_its_head_its_length_and_its_hash() -> None:
+    store = DeadLetterStore(sqlite3.connect(":memory:"), payload_bytes=100)
+    payload = bytes(range(256)) * 1024  # 256 KiB
+    store.add([DeadLetter("tags/a/telemetry", payload, "message is too large", NOW, "a",
+                          cause="too_large")])
+    (kept,) = store.list()
+    assert kept.letter.payload == payload[:100] and kept.payload_bytes == len(payload)
+    assert kept.payload_sha256 == hashlib.sha256(payload).hexdigest()
+    assert kept.letter.cause == "too_large"
+
+
+def test_a_small_payload_is_kept_whole_without_a_hash() -> None:
+    store = DeadLetterStore(sqlite3.connect(":memory:"), payload_bytes=100)
+    store.add(letters("a", 1))
+    (kept,) = store.list()
+    assert kept.letter.payload == b"a-0" and kept.payload_bytes == 3
+    assert kept.payload_sha256 is None
+
+
+def test_a_tag_keeps_its_newest_within_its_byte_quota() -> None:
+    store = DeadLetterStore(sqlite3.connect(":memory:"), payload_bytes=1000,
+                            max_bytes_per_tag=2500, max_bytes=1_000_000)
+    before = evicted("per_tag_bytes")
+    store.add([big("other", 0, 1000)])
+    for n in range(5):
+        store.add([big("flood", n, 1000)])
+    kept = [s.letter.payload[:1] for s in store.list(tag_id="flood")]
+    assert kept == [b"E", b"D"]  # the newest two: 2,000 bytes within 2,500
+    assert len(store.list(tag_id="other")) == 1
+    assert evicted("per_tag_bytes") == before + 3
+
+
+def test_the_store_keeps_the_newest_within_its_total_bytes() -> None:
+    store = DeadLetterStore(sqlite3.connect(":memory:"), payload_bytes=1000,
+                            max_bytes_per_tag=1000 * 1000, max_bytes=3500)
+    before = evicted("total_bytes")
+    for n in range(6):
+        store.add([big(f"tag-{n}", n, 1000)])
+    assert [s.letter.tag_id for s in store.list()] == ["tag-5", "tag-4", "tag-3"]
+    assert evicted("total_bytes") == before + 3
+
+
+def test_a_lone_surrogate_in_a_reason_is_kept_escaped() -> None:
+    store = DeadLetterStore(sqlite3.connect(":memory:"))
+    store.add([DeadLetter("tags/a/telemetry", b"x", "bad \udc80 text", NOW, "a")])
+    assert store.list()[0].letter.reason == "bad \\udc80 text"

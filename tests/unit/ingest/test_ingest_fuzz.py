@@ -76,14 +76,15 @@ async def test_the_pipeline_accounts_for_every_message(
 ) -> None:
     judged: list[Reading] = []
 
-    async def judge(readings: list[Reading]) -> None:
+    def judge(readings: list[Reading]) -> list[tuple[Reading, Exception]]:
         judged.extend(readings)
+        return []
 
     store = DeadLetterStore(sqlite3.connect(":memory:"))
     pipeline = IngestPipeline(
         decoders=[NativeDecoder(), OwnTracksDecoder(), ThingsStackDecoder()],
         batcher=PointBatcher(CollectingSink()), dead_letters=store,
-        binding_of=lambda _: UNASSIGNED_BINDING, on_readings=judge,
+        binding_of=lambda _: UNASSIGNED_BINDING, judge=judge,
     )
     done: list[int] = []
     # As the consumer hands them on: in batches of whatever arrived together.

@@ -20,14 +20,15 @@ NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 def pipeline_with(
     sink: CollectingSink, judged: list[list[Reading]]
 ) -> tuple[IngestPipeline, PointBatcher]:
-    async def judge(readings: list[Reading]) -> None:
+    def judge(readings: list[Reading]) -> list[tuple[Reading, Exception]]:
         judged.append(readings)
+        return []
 
     batcher = PointBatcher(sink, max_delay_s=0.01)
     return IngestPipeline(
         decoders=[NativeDecoder()], batcher=batcher,
         dead_letters=DeadLetterStore(sqlite3.connect(":memory:")),
-        binding_of=lambda _: UNASSIGNED_BINDING, on_readings=judge,
+        binding_of=lambda _: UNASSIGNED_BINDING, judge=judge,
     ), batcher
 
 

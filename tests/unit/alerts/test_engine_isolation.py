@@ -1,0 +1,156 @@
+"""A rule that raises on one reading (or one asset's clock tick) costs only that reading: what
+its judgement changed is undone, in memory and in the database, and the rest of the batch is
+judged and committed as if it had not come. The fault is injected by making a rule raise on
+a chosen value; the engine and its SQLite store are the real ones."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_rule_engine import T0, Harness, cold_asset
+
+from alerts import _metrics
+from alerts.rules import arrival, out_of_spec, overdue
+from gateway.domain import AlertState, Asset, AssetKind, AssetState, Flow, Reading
+
+POISON = 13.0
+
+
+class Poisoned(RuntimeError):
+    pass
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Harness:
+    return Harness(tmp_path / "state.db")
+
+
+@pytest.fixture
+def poisoned_out_of_spec(monkeypatch: pytest.MonkeyPatch) -> None:
+    judge = out_of_spec.judge
+
+    def raising(metric: str, spec: Any, before: Any, value: float, *args: Any) -> Any:
+        if value == POISON:
+            raise Poisoned("a rule met a value it cannot judge")
+        return judge(metric, spec, before, value, *args)
+
+    monkeypatch.setattr(out_of_spec, "judge", raising)
+
+
+def reading(tag_id: str, minute: float, **values: float) -> Reading:
+    return Reading(tag_id, T0 + timedelta(minutes=minute), None, dict(values))
+
+
+def errors(stage: str) -> float:
+    return _metrics.RULE_ERRORS.labels(stage)._value.get()
+
+
+@pytest.mark.usefixtures("poisoned_out_of_spec")
+def test_a_reading_a_rule_raises_on_is_handed_back_and_the_batch_goes_on(
+    harness: Harness,
+) -> None:
+    for n in (1, 2, 3):
+        harness.engine.upsert_asset(cold_asset(f"a{n}", f"t{n}"))
+    harness.engine.judge_readings([reading("t1", 0, temp_c=12), reading("t2", 0, temp_c=12)])
+    seen_before = harness.engine.seen("a2")
+    before = errors("reading")
+
+    poison = reading("t2", 6, temp_c=POISON)
+    failed = harness.engine.judge_readings(
+        [reading("t1", 6, temp_c=12), poison, reading("t3", 6, temp_c=5)])
+
+    assert [(r, type(e)) for r, e in failed] == [(poison, Poisoned)]
+    assert errors("reading") == before + 1
+    # a1's excursion opened in the same batch; a3 was judged; a2 is as before the batch.
+    assert harness.all_alerts() == [("a1", "out_of_spec", AlertState.OPEN)]
+    assert harness.engine.seen("a3").newest_ts == T0 + timedelta(minutes=6)
+    assert harness.engine.seen("a2") == seen_before
+    assert harness.engine.watermark == T0 + timedelta(minutes=6)
+    # ... and so it stays after a restart: nothing of the poisoned reading was saved.
+    harness.engine.save_state()
+    harness.restart([cold_asset(f"a{n}", f"t{n}") for n in (1, 2, 3)])
+    assert harness.engine.seen("a2") == seen_before
+    harness.feed("t2", 7, temp_c=12)  # a2's excursion goes on from minute 0: opens now
+    assert ("a2", "out_of_spec", AlertState.OPEN) in harness.all_alerts()
+
+
+def test_a_rule_raising_after_alerts_were_written_leaves_none_of_them(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Arrival writes the asset's state, resolves its overdue alert and queues
+    `asset.arrived` before it builds the trip summary: a summary that raises must take all
+    of that back (the savepoint), while another asset's alert in the batch is kept."""
+    rental = Asset(id="r1", kind=AssetKind.RENTAL, flow=Flow.RENTAL_RETURN, tag_id="rt",
+                   destination="hub", due_at=T0 - timedelta(days=2))
+    # As the asset registry records arrivals: in the engine's transaction.
+    harness.db.execute("CREATE TABLE arrived (asset_id TEXT, state TEXT)")
+    harness.engine.asset_state_changed = lambda asset_id, state: harness.db.execute(
+        "INSERT INTO arrived VALUES (?, ?)", (asset_id, str(state)))
+    harness.subscriptions.create("http://receiver.test/hook")
+    harness.engine.upsert_asset(rental)
+    harness.engine.upsert_asset(cold_asset())
+    harness.engine.tick(T0)
+    assert harness.all_alerts() == [("r1", "overdue", AlertState.OPEN)]
+    deliveries = len(harness.outbox_types())
+    harness.feed("t1", 0, temp_c=12)
+
+    def summary_fails(*_: Any) -> Any:
+        raise Poisoned("the trip summary failed")
+
+    monkeypatch.setattr(arrival, "summary", summary_fails)
+    at_hub = reading("rt", 6, lat=50.0, lon=8.0)
+    failed = harness.engine.judge_readings([at_hub, reading("t1", 6, temp_c=12)])
+
+    assert [r for r, _ in failed] == [at_hub]
+    assert rental.state is AssetState.IN_TRANSIT
+    assert harness.db.execute("SELECT * FROM arrived").fetchall() == []
+    assert sorted(harness.all_alerts()) == [("a1", "out_of_spec", AlertState.OPEN),
+                                            ("r1", "overdue", AlertState.OPEN)]
+    assert harness.outbox_types()[deliveries:] == ["alert.opened"]  # a1's
+    monkeypatch.undo()
+    harness.engine.judge_readings([reading("rt", 7, lat=50.0, lon=8.0)])
+    assert rental.state is AssetState.RETURNED
+    assert harness.db.execute("SELECT * FROM arrived").fetchall() == [("r1", "returned")]
+    assert ("r1", "overdue", AlertState.RESOLVED) in harness.all_alerts()
+    assert harness.outbox_types()[deliveries:] == ["alert.opened", "alert.resolved",
+                                                   "asset.arrived"]
+
+
+def test_a_tick_that_raises_for_one_asset_judges_the_others(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for asset_id in ("late-1", "late-2"):
+        harness.engine.upsert_asset(Asset(id=asset_id, kind=AssetKind.RENTAL,
+                                          flow=Flow.RENTAL_RETURN, due_at=T0 - timedelta(days=2)))
+    judge = overdue.judge_clock
+
+    def raising(asset: Asset, *args: Any) -> Any:
+        if asset.id == "late-1":
+            raise Poisoned("overdue cannot judge late-1")
+        return judge(asset, *args)
+
+    monkeypatch.setattr(overdue, "judge_clock", raising)
+    before = errors("tick")
+    harness.engine.tick(T0)
+    assert harness.all_alerts() == [("late-2", "overdue", AlertState.OPEN)]
+    assert errors("tick") == before + 1
+
+
+def test_a_listener_that_raises_costs_neither_the_transition_nor_the_others(
+    harness: Harness,
+) -> None:
+    heard: list[str] = []
+
+    def broken(_: Any) -> None:
+        raise Poisoned("a listener failed")
+
+    harness.engine.listeners += [broken, lambda event: heard.append(event.type)]
+    harness.subscriptions.create("http://receiver.test/hook")
+    harness.engine.upsert_asset(cold_asset())
+    harness.feed("t1", 0, temp_c=12)
+    harness.feed("t1", 6, temp_c=12)
+    assert harness.all_alerts() == [("a1", "out_of_spec", AlertState.OPEN)]
+    assert heard == ["alert.opened"] and harness.outbox_types() == ["alert.opened"]
