@@ -10,14 +10,18 @@ batch are judged and committed as if it had not come."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import uuid
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
+
+import orjson
 
 from alerts import _metrics
 from alerts.conditions import AssetCondition, condition_of, limits_of
@@ -55,7 +59,7 @@ from gateway.domain import (
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-STORE_FAILURES = (sqlite3.OperationalError, OSError)
+STORE_FAILURES = (sqlite3.OperationalError, sqlite3.InternalError, OSError)
 """Errors of the state store itself (locked, full, gone), not of what is being judged."""
 S = TypeVar("S")
 
@@ -164,7 +168,7 @@ class RuleEngine:
         self._unsaved: set[tuple[str, str, str]] = set()
         # While one reading or asset is judged: how to put back what it changed, should a
         # rule raise (ingest's poison isolation); and whether it opened a savepoint.
-        self._undo: list[tuple[tuple[str, str, str], object | None, bool]] | None = None
+        self._undo: list[tuple[tuple[str, str, str], object | None]] | None = None
         self._undo_assets: list[tuple[Asset, AssetState]] = []
         self._savepoint = False
         # (keys ever raised, keys still live) of recall alerts per asset: asked for every
@@ -195,8 +199,9 @@ class RuleEngine:
         before = self._states.get(where)
         # Rules hand back the very object when nothing changed: `is` spares the comparison.
         if before is not state and before != state:
-            if self._undo is not None:
-                self._undo.append((where, before, where in self._unsaved))
+            undo = self._undo
+            if undo is not None:
+                undo.append((where, before))
             self._states[where] = state
             self._unsaved.add(where)
 
@@ -210,27 +215,57 @@ class RuleEngine:
             self._write_unsaved()
 
     def _write_unsaved(self) -> None:
-        self._store.save_rule_states(
-            (asset_id, rule, key, encode(self._states[(asset_id, rule, key)]))
-            for asset_id, rule, key in self._unsaved
-        )
+        rows = []
+        for where in self._unsaved:
+            state = self._states.get(where)
+            if state is None:  # made, then undone (a reading a rule raised on)
+                continue
+            try:
+                rows.append((*where, orjson.dumps(encode(state)).decode()))
+            except (TypeError, ValueError) as exc:
+                # A bug (a rule kept what JSON cannot hold): that one state stays in memory
+                # only, rather than failing the batch, and every batch after it, for good.
+                _metrics.RULE_ERRORS.labels("save").inc()
+                log.error("rule state %s cannot be saved, it is kept in memory only: %r",
+                          where, exc)
+        self._store.save_rule_states(rows)
         self._unsaved.clear()
 
-    def _isolated(self, asset: Asset, judge: Callable[[], list[EngineEvent]]
-                  ) -> list[EngineEvent]:
-        """`judge` (one reading of `asset`, or its clock tick) inside the open transaction;
-        should it raise, everything it changed is undone and the error raised on."""
-        self._undo, self._undo_assets = [], []
+    @contextmanager
+    def _undoable(self) -> Iterator[None]:
+        """One batch's transaction, with an undo log of what its judgements change in memory:
+        should the batch fail as a whole (the store), memory is put back as the rollback
+        puts back the database, so that its redelivery finds the state it found."""
+        self._undo, self._undo_assets, self._savepoint = [], [], False
         try:
-            events = judge()
-        except Exception:
-            self._undo_changes(asset)
+            with self._store.db:
+                yield
+        except BaseException:
+            self._undo_to((0, 0))
+            self._recall_keys.clear()  # a cache, read again from the store
             raise
         finally:
-            self._undo = None
-        if self._savepoint:
-            self._store.db.execute("RELEASE judged")
-            self._savepoint = False
+            self._undo, self._undo_assets, self._savepoint = None, [], False
+
+    def _mark(self) -> tuple[int, int]:
+        assert self._undo is not None
+        return len(self._undo), len(self._undo_assets)
+
+    def _guarded(self, asset: Asset, judge: Callable[[], list[EngineEvent]]
+                 ) -> list[EngineEvent]:
+        """`judge` (one reading of `asset`, or its clock tick) inside the batch; should a rule
+        raise, what it changed is undone (memory, and its savepoint) and the error raised
+        on. The store failing is left to the batch (`_undoable`)."""
+        mark = self._mark()
+        try:
+            events = judge()
+        except STORE_FAILURES:
+            raise
+        except Exception:
+            self._undo_to(mark)
+            self._recall_keys.pop(asset.id, None)
+            raise
+        self._release()
         return events
 
     def _writing(self) -> None:
@@ -245,21 +280,31 @@ class RuleEngine:
         db.execute("SAVEPOINT judged")
         self._savepoint = True
 
-    def _undo_changes(self, asset: Asset) -> None:
+    def _release(self) -> None:
         if self._savepoint:
-            self._store.db.execute("ROLLBACK TO judged")
-            self._store.db.execute("RELEASE judged")
             self._savepoint = False
-        for where, before, was_unsaved in reversed(self._undo or []):
+            self._store.db.execute("RELEASE judged")
+
+    def _undo_to(self, mark: tuple[int, int]) -> None:
+        """Put back what was changed since `mark`: memory first, whatever the database does."""
+        undo, undo_assets = self._undo or [], self._undo_assets
+        while len(undo) > mark[0]:
+            # Left among the unsaved: written again as it was, which costs only the write.
+            where, before = undo.pop()
             if before is None:
                 self._states.pop(where, None)
             else:
                 self._states[where] = before
-            if not was_unsaved:
-                self._unsaved.discard(where)
-        for changed, state in reversed(self._undo_assets):
+        while len(undo_assets) > mark[1]:
+            changed, state = undo_assets.pop()
             changed.state = state
-        self._recall_keys.pop(asset.id, None)  # a cache: read again from the store
+        if self._savepoint:
+            self._savepoint = False
+            # A store that already rolled the transaction back has no savepoint left: the
+            # batch fails on the store then (its next write), and is taken back whole.
+            with contextlib.suppress(sqlite3.Error):
+                self._store.db.execute("ROLLBACK TO judged")
+                self._store.db.execute("RELEASE judged")
 
     def _keep_state_with(self, events: list[EngineEvent]) -> None:
         """An alert row and the rule state that raised it commit together: a rule that
@@ -404,22 +449,22 @@ class RuleEngine:
             location = self.seen(asset.id).location
             return self._apply(asset, recall.judge(asset, recalls, raised, at, location))
 
-        with self._store.db:
+        with self._undoable():
             events = self._judge_each("recall", assets, judge)
             self._keep_state_with(events)
         self._announce(events)
 
     def _judge_each(self, stage: str, assets: Iterable[Asset],
                     judge: Callable[[Asset], list[EngineEvent]]) -> list[EngineEvent]:
-        """`judge` for each asset, each isolated (see `_isolated`); the assets it raised on
+        """`judge` for each asset, each guarded (see `_guarded`); the assets it raised on
         are counted and logged, and judged again next time."""
         events: list[EngineEvent] = []
         failed: list[tuple[str, Exception]] = []
         for asset in assets:
             try:
-                events += self._isolated(asset, partial(judge, asset))
+                events += self._guarded(asset, partial(judge, asset))
             except STORE_FAILURES:
-                raise  # the store, not the asset: the whole transaction is rolled back
+                raise
             except Exception as exc:
                 failed.append((asset.id, exc))
         if failed:
@@ -435,32 +480,56 @@ class RuleEngine:
         """Judge the readings in one transaction; returns those a rule raised on, each with
         its error, and nothing of theirs kept (see the module's docstring)."""
         with _metrics.JUDGE_SECONDS.time():
-            failed = self._judge_readings(readings)
+            failed = self._judge_in_batches(readings)
         _metrics.READINGS_JUDGED.inc(len(readings) - len(failed))
         if failed:
             _metrics.RULE_ERRORS.labels("reading").inc(len(failed))
         return failed
 
-    def _judge_readings(self, readings: Sequence[Reading]) -> list[tuple[Reading, Exception]]:
+    def _judge_in_batches(self, readings: Sequence[Reading]
+                          ) -> list[tuple[Reading, Exception]]:
+        try:
+            return self._judge_batch(readings)
+        except STORE_FAILURES:
+            raise
+        except Exception as exc:
+            # Raised outside any one reading's judgement (saving the batch's state, say),
+            # and already undone: each reading again in a batch of its own, so that the one
+            # it comes from fails alone.
+            if len(readings) == 1:
+                return [(readings[0], exc)]
+            log.warning("judging a batch of %d readings failed (%r); judging them one at a "
+                        "time", len(readings), exc)
+            return [failure for reading in readings
+                    for failure in self._judge_in_batches([reading])]
+
+    def _judge_batch(self, readings: Sequence[Reading]) -> list[tuple[Reading, Exception]]:
         events: list[EngineEvent] = []
         failed: list[tuple[Reading, Exception]] = []
         newest = self.watermark
-        with self._store.db:
+        with self._undoable():
+            undo, undo_assets = self._undo or [], self._undo_assets
             for reading in sorted(readings, key=lambda r: r.ts):
                 asset_id = self._asset_by_tag.get(reading.tag_id)
                 if asset_id is not None:
+                    # _guarded, written out: this runs for every reading.
                     asset = self._assets[asset_id]
+                    mark = len(undo), len(undo_assets)
                     try:
-                        events += self._isolated(asset, partial(self._judge, asset, reading))
+                        events += self._judge(asset, reading)
                     except STORE_FAILURES:
-                        raise  # the store, not the reading: the whole batch comes again
+                        raise
                     except Exception as exc:
+                        self._undo_to(mark)
+                        self._recall_keys.pop(asset.id, None)
                         failed.append((reading, exc))
                         continue
+                    if self._savepoint:
+                        self._release()
                 if newest is None or reading.ts > newest:
                     newest = reading.ts
-            self.watermark = newest
             self._keep_state_with(events)
+        self.watermark = newest
         self._announce(events)
         return failed
 
@@ -592,7 +661,7 @@ class RuleEngine:
         def judge(asset: Asset) -> list[EngineEvent]:
             return self._apply(asset, self._judge_clock(asset, now))
 
-        with self._store.db:
+        with self._undoable():
             events = self._judge_each("tick", list(self._assets.values()), judge)
             self._write_unsaved()
         self._announce(events)

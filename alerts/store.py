@@ -207,10 +207,6 @@ class AlertStore:
         rows = self.db.execute("SELECT asset_id, key, state FROM rule_state WHERE rule=?", (rule,))
         return {(row[0], row[1]): orjson.loads(row[2]) for row in rows}
 
-    def save_rule_states(self, states: Iterable[tuple[str, str, str, dict[str, Any]]]) -> None:
-        """(asset_id, rule, key, state) rows; call inside the engine's transaction."""
-        self.db.executemany(
-            "INSERT OR REPLACE INTO rule_state VALUES (?, ?, ?, ?)",
-            ((asset_id, rule, key, orjson.dumps(state).decode())
-             for asset_id, rule, key, state in states),
-        )
+    def save_rule_states(self, states: Iterable[tuple[str, str, str, str]]) -> None:
+        """(asset_id, rule, key, state as JSON) rows; call inside the engine's transaction."""
+        self.db.executemany("INSERT OR REPLACE INTO rule_state VALUES (?, ?, ?, ?)", states)

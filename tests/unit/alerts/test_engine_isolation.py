@@ -5,6 +5,7 @@ a chosen value; the engine and its SQLite store are the real ones."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 from test_rule_engine import T0, Harness, cold_asset
 
-from alerts import _metrics
+from alerts import RuleEngine, _metrics
 from alerts.rules import arrival, out_of_spec, overdue
 from gateway.domain import AlertState, Asset, AssetKind, AssetState, Flow, Reading
 
@@ -154,3 +155,73 @@ def test_a_listener_that_raises_costs_neither_the_transition_nor_the_others(
     harness.feed("t1", 6, temp_c=12)
     assert harness.all_alerts() == [("a1", "out_of_spec", AlertState.OPEN)]
     assert heard == ["alert.opened"] and harness.outbox_types() == ["alert.opened"]
+
+
+def test_a_store_failing_mid_batch_leaves_memory_as_before_the_batch(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The batch comes again (nothing of it was acknowledged): it must find the rule state
+    it found, or its readings would be no newer than what memory already holds, and their
+    alerts never open."""
+    for n in (1, 2):
+        harness.engine.upsert_asset(cold_asset(f"a{n}", f"t{n}"))
+    harness.feed("t1", 0, temp_c=12)
+    seen = {n: harness.engine.seen(f"a{n}") for n in (1, 2)}
+    save = harness.alerts.save
+
+    def disk_full(*_: Any) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(harness.alerts, "save", disk_full)
+    batch = [reading("t2", 5, temp_c=5), reading("t1", 6, temp_c=12)]  # t1 opens an alert
+    with pytest.raises(sqlite3.OperationalError):
+        harness.engine.judge_readings(batch)
+    assert {n: harness.engine.seen(f"a{n}") for n in (1, 2)} == seen
+    monkeypatch.setattr(harness.alerts, "save", save)
+    assert harness.engine.judge_readings(batch) == []
+    assert harness.all_alerts() == [("a1", "out_of_spec", AlertState.OPEN)]
+
+
+def test_a_batch_that_fails_outside_any_one_reading_is_judged_one_at_a_time(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    keep = RuleEngine._keep_state_with
+
+    def fails_with_two(engine: RuleEngine, events: list[Any]) -> None:
+        if len(events) > 1:
+            raise RuntimeError("a fault of the batch as a whole")
+        keep(engine, events)
+
+    monkeypatch.setattr(RuleEngine, "_keep_state_with", fails_with_two)
+    for n in (1, 2):
+        harness.engine.upsert_asset(cold_asset(f"a{n}", f"t{n}"))
+        harness.feed(f"t{n}", 0, temp_c=12)
+    failed = harness.engine.judge_readings([reading("t1", 6, temp_c=12),
+                                            reading("t2", 6, temp_c=12)])
+    assert failed == []
+    assert sorted(harness.all_alerts()) == [("a1", "out_of_spec", AlertState.OPEN),
+                                            ("a2", "out_of_spec", AlertState.OPEN)]
+
+
+def test_a_rule_state_that_cannot_be_saved_stays_in_memory_and_costs_nothing_else(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import alerts.engine
+
+    encode = alerts.engine.encode
+
+    def encode_fails_for_a2(state: Any) -> Any:
+        if getattr(state, "lat", None) == 66.6:
+            return {"lat": object()}  # not JSON
+        return encode(state)
+
+    monkeypatch.setattr(alerts.engine, "encode", encode_fails_for_a2)
+    before = errors("save")
+    for n in (1, 2):
+        harness.engine.upsert_asset(cold_asset(f"a{n}", f"t{n}"))
+    harness.feed("t1", 0, temp_c=12)
+    harness.engine.judge_readings([reading("t1", 6, temp_c=12),
+                                   reading("t2", 6, temp_c=5, lat=66.6, lon=10.0)])
+    harness.engine.save_state()
+    assert harness.all_alerts() == [("a1", "out_of_spec", AlertState.OPEN)]
+    assert harness.engine.seen("a2").lat == 66.6 and errors("save") == before + 1
