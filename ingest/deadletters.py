@@ -81,6 +81,7 @@ class DeadLetterStore:
             try:
                 self._insert(rows)
             except UnicodeEncodeError:  # a lone surrogate in a text: kept escaped instead
+                self._db.rollback()  # the rows inserted before it
                 self._insert([tuple(_printable(v) if isinstance(v, str) else v for v in row)
                               for row in rows])
             self._rows += len(rows)

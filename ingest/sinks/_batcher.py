@@ -13,6 +13,8 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable, Sequence
+from functools import partial
+from typing import TypeVar
 
 from tenacity import (
     AsyncRetrying,
@@ -23,6 +25,7 @@ from tenacity import (
 )
 
 from gateway.waiting import wait_event
+from ingest.errors import error_text
 from ingest.sinks._base import SinkRejected, SinkUnavailable, TelemetrySink
 from ingest.sinks._points import Point
 from ingest.sinks._spool import Spool
@@ -33,6 +36,7 @@ TRANSIENT = (SinkUnavailable, OSError, TimeoutError)
 """Failures that writing the same points again later can get past."""
 
 Done = Callable[[], None]
+T = TypeVar("T")
 
 
 class PointBatcher:
@@ -116,20 +120,39 @@ class PointBatcher:
                 batch = self._buffer[: self._max_points]
                 await self._write(batch)
                 del self._buffer[: len(batch)]
-                self._handed_off(len(batch))
+                await self._handed_off(len(batch))
                 async with self._space:
                     self._space.notify_all()
                 if len(self._buffer) < self._max_points:
                     break
 
-    def _handed_off(self, count: int) -> None:
+    async def _handed_off(self, count: int) -> None:
         """The first `count` points are stored: call back whoever was waiting on them."""
         waiting = self._waiting
         if waiting and waiting[0][0] <= count:
-            self.before_acknowledging()
+            await self._until_done("saving the rule state before acknowledging",
+                                   self.before_acknowledging)
         while waiting and waiting[0][0] <= count:
-            waiting.popleft()[1]()
+            done = waiting.popleft()[1]
+            try:
+                done()
+            except Exception:  # the others' acknowledgements must still go out
+                log.exception("a hand-off callback failed")
         self._waiting = deque((end - count, done) for end, done in waiting)
+
+    async def _until_done(self, what: str, action: Callable[[], T]) -> T:
+        """`action`, a write to one of the gateway's own stores (the state database, the
+        spool), retried with backoff until it succeeds: its failure is the store's (full,
+        locked, gone), and giving up would lose points or acknowledge messages whose effects
+        were not kept. Cancellation ends it."""
+        delay = 0.5
+        while True:
+            try:
+                return action()
+            except Exception as exc:
+                log.error("%s failed (%s); retrying in %.1f s", what, error_text(exc), delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
 
     async def _write(self, batch: list[Point]) -> None:
         if self.spool is None:
@@ -145,7 +168,7 @@ class PointBatcher:
             self.healthy = False
             unwritten = [point for part in reversed(parts) for point in part]
             log.warning("%s write failed (%s); spooling %d points", self.sink.name,
-                        _error(exc), len(unwritten))
+                        error_text(exc), len(unwritten))
             await self._to_spool(unwritten)
 
     async def _store(self, parts: list[list[Point]]) -> None:
@@ -163,7 +186,7 @@ class PointBatcher:
             except Exception as exc:
                 parts.pop()
                 if len(part) == 1:
-                    self._rejected(part, exc)
+                    await self._rejected(part, exc)
                 else:
                     middle = len(part) // 2
                     parts += [part[middle:], part[:middle]]
@@ -183,31 +206,36 @@ class PointBatcher:
             self._drain_wake.set()
             await asyncio.sleep(0.5)
         self.spool_full = False
-        refused = self.spool.append(batch)
+        spool = self.spool
+        refused = await self._until_done("spooling", lambda: spool.append(batch))
         if refused:
-            self._rejected(refused, SinkRejected("the spool cannot hold these points"))
+            await self._rejected(refused, SinkRejected("the spool cannot hold these points"))
         self._drain_wake.set()
 
     async def _drain(self) -> None:
         """Write spooled batches, oldest first, whenever there are any."""
-        assert self.spool is not None
+        spool = self.spool
+        assert spool is not None
         while True:
-            oldest = self.spool.oldest()
+            oldest = await self._until_done("reading the spool", spool.oldest)
             if oldest is None:
                 self._drain_wake.clear()
                 await self._drain_wake.wait()
                 continue
             batch_id, points = oldest
             await self._write_until_stored(points)
-            self.spool.remove(batch_id, len(points))
-            if not self.spool.batches:
+            await self._until_done("emptying the spool",
+                                   partial(spool.remove, batch_id, len(points)))
+            if not spool.batches:
                 log.info("spool drained into %s", self.sink.name)
 
-    def _rejected(self, points: Sequence[Point], exc: Exception) -> None:
-        reason = str(exc) if isinstance(exc, SinkRejected) else _error(exc)
+    async def _rejected(self, points: Sequence[Point], exc: Exception) -> None:
+        reason = str(exc) if isinstance(exc, SinkRejected) else error_text(exc)
         log.error("%s refused %d point(s): %s", self.sink.name, len(points), reason)
-        if self.on_rejected:
-            self.on_rejected(points, reason)
+        on_rejected = self.on_rejected
+        if on_rejected is not None:
+            await self._until_done("dead-lettering refused points",
+                                   lambda: on_rejected(points, reason))
 
     def _written(self, batch: Sequence[Point]) -> None:
         self.healthy = True
@@ -232,12 +260,9 @@ class PointBatcher:
         outcome = state.outcome
         error = outcome.exception() if outcome is not None else None
         log.warning("%s write failed, retrying: %s", self.sink.name,
-                    _error(error) if error is not None else "?")
+                    error_text(error) if error is not None else "?")
 
     async def close(self) -> None:
         self._closing = True
         self._full.set()
 
-
-def _error(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

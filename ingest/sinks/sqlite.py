@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from gateway.domain import MEASUREMENTS
+from ingest.errors import error_text
 from ingest.sinks._base import SinkRejected, SinkUnavailable
 from ingest.sinks._points import Point, epoch_us
 from ingest.sinks._reader import (
@@ -64,12 +65,14 @@ class SqliteTelemetrySink:
     async def write(self, points: Sequence[Point]) -> None:
         try:
             await asyncio.to_thread(self._write, points)
-        except sqlite3.OperationalError as exc:  # locked, full, I/O: the file, not the points
-            raise SinkUnavailable(f"{type(exc).__name__}: {exc}") from exc
-        except (sqlite3.Error, ValueError, TypeError, OverflowError) as exc:
+        except (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.InterfaceError, ValueError,
+                TypeError, OverflowError) as exc:
             # A value SQLite cannot hold (an integer past 64 bits, say): the batcher finds
             # which point by splitting the batch.
-            raise SinkRejected(f"{type(exc).__name__}: {exc}") from exc
+            raise SinkRejected(error_text(exc)) from exc
+        except sqlite3.Error as exc:
+            # Locked, full, an I/O error, a damaged file: the file, not the points.
+            raise SinkUnavailable(error_text(exc)) from exc
 
     def _write(self, points: Sequence[Point]) -> None:
         telemetry = []

@@ -72,16 +72,19 @@ async def test_a_point_sqlite_cannot_hold_costs_only_itself(tmp_path: Path) -> N
 def influx_stand_in(answer: list[int], refuse_marker: bytes | None = None
                     ) -> Iterator[tuple[str, list[bytes]]]:
     """A real HTTP server in InfluxDB's place: answers `/write` with the statuses of
-    `answer` in turn (then 204), and 400 to a body holding `refuse_marker`."""
+    `answer` in turn; after them, 400 to a body holding `refuse_marker`, else 204."""
     bodies: list[bytes] = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["content-length"]))
             bodies.append(body)
-            status = answer.pop(0) if answer else 204
-            if refuse_marker is not None and refuse_marker in body:
+            if answer:
+                status = answer.pop(0)
+            elif refuse_marker is not None and refuse_marker in body:
                 status = 400
+            else:
+                status = 204
             payload = b'{"error":"partial write: field type conflict: dropped=1"}'
             self.send_response(status)
             self.send_header("content-length", str(len(payload)))
@@ -123,6 +126,14 @@ async def test_a_refused_point_is_found_and_the_rest_written_with_influxdb_s_rea
     assert len(written) == 63 and len(set(written)) == 63  # each good point once
 
 
+class CountingSpool(Spool):
+    appended: list[int]
+
+    def append(self, points: Sequence[Point]) -> list[Point]:
+        self.appended = [*getattr(self, "appended", []), len(points)]
+        return super().append(points)
+
+
 async def test_a_transient_failure_while_splitting_spools_only_what_is_unwritten(
     tmp_path: Path,
 ) -> None:
@@ -131,25 +142,53 @@ async def test_a_transient_failure_while_splitting_spools_only_what_is_unwritten
     batch = points(8)
     batch[6] = Point("telemetry", {"tag_id": "poison", "asset_id": "unassigned"},
                      {"door": "open"}, T0)
-    # Whole batch: refused; first half (4): written; second half: down (503), then the
-    # drain writes it: refused again, split, its halves written, the poison found.
-    with influx_stand_in([204, 204, 503], refuse_marker=b"poison") as (url, _):
+    # The whole batch: refused; its first half (4): written; its second half: down (503).
+    # Then the drain writes the spooled half: refused again, split, the poison found.
+    with influx_stand_in([400, 204, 503], refuse_marker=b"poison") as (url, _):
         sink = InfluxV1Sink(url, "db")
         written: list[Point] = []
         refused: list[Point] = []
-        spool = Spool(tmp_path / "spool.db", 1000)
+        spool = CountingSpool(tmp_path / "spool.db", 1000)
         batcher = PointBatcher(sink, spool=spool, on_written=written.extend,
                                on_rejected=lambda p, _: refused.extend(p))
-        await write_through(batcher, batch)
         running = asyncio.create_task(batcher.run())
+        done = asyncio.Event()
+        await batcher.add(batch, done.set)
+        batcher.flush_soon()
         async with asyncio.timeout(30):
-            while spool.batches:
+            await done.wait()  # handed off: half written, half spooled
+            assert spool.appended == [4]
+            while spool.batches:  # the drain writes the spooled half
                 await asyncio.sleep(0.05)
         await batcher.close()
         await running
         await sink.close()
     assert refused == [batch[6]]
     assert sorted(p.fields.get("seq", -1) for p in written) == [0, 1, 2, 3, 4, 5, 7]
+
+
+async def test_a_dead_letter_store_that_fails_is_retried_and_the_batcher_goes_on(
+    tmp_path: Path,
+) -> None:
+    """The dead-letter store (the state database) failing is no reason to drop a refused
+    point, nor to end the batcher: it waits and writes it again."""
+    sink = CountingSqliteSink(tmp_path / "telemetry.db")
+    refused: list[Point] = []
+    attempts: list[int] = []
+
+    def dead_letter(points: Sequence[Point], _: str) -> None:
+        attempts.append(len(points))
+        if len(attempts) == 1:
+            raise sqlite3.OperationalError("database is locked")
+        refused.extend(points)
+
+    batcher = PointBatcher(sink, on_rejected=dead_letter)
+    batch = points(10)
+    batch[3] = Point("telemetry", {"tag_id": "poison", "asset_id": "unassigned"},
+                     {"seq": 2**63}, T0)
+    await write_through(batcher, batch)
+    await sink.close()
+    assert attempts == [1, 1] and refused == [batch[3]]
 
 
 @pytest.fixture
