@@ -9,7 +9,6 @@ import logging
 import os
 import signal
 import sqlite3
-import ssl
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -117,18 +116,6 @@ DECODERS: dict[str, Callable[[Settings], Decoder]] = {
     "owntracks": lambda settings: OwnTracksDecoder(reading_bounds(settings)),
     "things_stack": lambda settings: ThingsStackDecoder(reading_bounds(settings)),
 }
-
-
-def mqtt_tls(settings: Settings) -> ssl.SSLContext | bool:
-    """For mqtts://: the system's CAs, or BOOMERANG_MQTT_CA_FILE's; the client certificate
-    when one is set. False for mqtt://."""
-    if not settings.mqtt.tls:
-        return False
-    context = ssl.create_default_context(
-        cafile=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None)
-    if settings.mqtt_cert_file is not None and settings.mqtt_key_file is not None:
-        context.load_cert_chain(settings.mqtt_cert_file, settings.mqtt_key_file)
-    return context
 
 
 def url_policy(settings: Settings) -> UrlPolicy:
@@ -267,7 +254,8 @@ class Gateway:
             binding_of=registry.binding_of,
             judge=engine.judge_readings,
             speakers=speakers,
-            rate_limiter=(TagRateLimiter(settings.tag_rate_max_per_s, settings.tag_rate_burst)
+            rate_limiter=(TagRateLimiter(settings.tag_rate_max_per_s, settings.tag_rate_burst,
+                                         backlog_s=settings.mqtt_session_expiry_s)
                           if settings.tag_rate_max_per_s else None),
         )
         batcher.on_rejected = pipeline.dead_letter_points
@@ -286,7 +274,7 @@ class Gateway:
         mqtt = settings.mqtt
         consumer = MqttConsumer(
             host=mqtt.host, port=mqtt.port, username=mqtt.username, password=mqtt.password,
-            tls=mqtt_tls(settings), client_id=settings.mqtt_client_id,
+            tls=settings.mqtt_ssl_context(), client_id=settings.mqtt_client_id,
             protocol=settings.mqtt_protocol,
             session_expiry_s=settings.mqtt_session_expiry_s,
             receive_maximum=settings.mqtt_receive_maximum,
@@ -379,8 +367,13 @@ class Gateway:
         while True:
             now = self.engine.watermark if self.settings.clock == "event" else self.engine.now()
             if now is not None:
-                self.engine.tick(now)
-                await self.snapshots.on_rules_clock(now)
+                try:
+                    self.engine.tick(now)
+                    await self.snapshots.on_rules_clock(now)
+                except Exception:
+                    # The state store failing (the engine guards each asset itself): the
+                    # next tick tries again, the rest of the gateway goes on.
+                    log.exception("the timer-driven rules failed; trying again at the next tick")
             await asyncio.sleep(self.settings.timer_interval_s)
 
     async def run_stats(self) -> None:

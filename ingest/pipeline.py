@@ -23,6 +23,7 @@ from ingest import _metrics
 from ingest.deadletters import DeadLetterStore
 from ingest.decoders import Decoded, Decoder
 from ingest.dedupe import SeqDeduplicator
+from ingest.errors import error_text
 from ingest.ratelimit import TagRateLimiter
 from ingest.sinks import Done, Point, PointBatcher, telemetry_point, to_line
 from ingest.speakers import TagSpeakers
@@ -88,7 +89,7 @@ class IngestPipeline:
         fresh: list[Reading] = []
         dead: list[DeadLetter] = []
         unknown_fields = 0
-        limiter = self._rate_limiter
+        limiter, arrival, charged = self._rate_limiter, received_at.timestamp(), []
         for topic, payload in messages:
             # A reading without a `ts` takes its message's receive time (a batch's readings
             # one microsecond apart): a batch of messages shares one clock reading, so
@@ -98,16 +99,19 @@ class IngestPipeline:
             decoded = self._decode(topic, payload, at)
             used = max(1, len(decoded.readings) + len(decoded.dead_letters))
             self._next_stamp = at + timedelta(microseconds=used)
-            if limiter is not None and decoded.readings:
-                tag_id = decoded.readings[0].tag_id
-                if not limiter.allows(tag_id, max(r.ts for r in decoded.readings).timestamp()):
+            dead += decoded.dead_letters
+            unknown_fields += decoded.unknown_fields
+            new = [r for r in decoded.readings if not self._is_duplicate(r)]
+            if limiter is not None and new:
+                tag_id = new[0].tag_id
+                newest = new[0].ts if len(new) == 1 else max(r.ts for r in new)
+                if not limiter.allows(tag_id, newest.timestamp(), arrival):
                     sample = limiter.drop(tag_id, topic, payload, at)
                     if sample is not None:
                         dead.append(sample)
                     continue
-            dead += decoded.dead_letters
-            unknown_fields += decoded.unknown_fields
-            fresh += [r for r in decoded.readings if not self._is_duplicate(r)]
+                charged.append(tag_id)
+            fresh += new
         if unknown_fields:
             _metrics.UNKNOWN_FIELDS.inc(unknown_fields)
         try:
@@ -118,10 +122,13 @@ class IngestPipeline:
                 self.dead_letter(dead)
         except BaseException:
             # Nothing of the batch is handed off: its redelivery must not be taken for
-            # duplicates of readings that were never stored.
+            # duplicates of readings that were never stored, nor be over its tags' rate.
             for reading in fresh:
                 if reading.seq is not None:
                     self._dedupe.forget(reading.tag_id, reading.seq)
+            if limiter is not None:
+                for tag_id in charged:
+                    limiter.refund(tag_id)
             raise
         if not points:
             if done is not None:
@@ -135,28 +142,26 @@ class IngestPipeline:
         """The message's readings and dead letters; a decoder that raises, or a speaker the
         tag is not the message's to speak for, makes it one dead letter."""
         try:
-            decoded = self._decoded(topic, payload, received_at)
+            for decoder in self._decoders:
+                decoded = decoder.decode(topic, payload, received_at)
+                if decoded is not None:
+                    break
+            else:
+                return Decoded(dead_letters=[DeadLetter(
+                    topic, payload, "no decoder reads this topic", received_at,
+                    cause="unknown_topic")])
             if decoded.readings and self._speakers is not None:
-                refusal = self._speakers.refusal(decoded.readings[0].tag_id, decoded.speaker)
+                tag_id = decoded.readings[0].tag_id
+                refusal = self._speakers.refusal(tag_id, decoded.speaker)
                 if refusal is not None:
-                    letter = DeadLetter(topic, payload, refusal, received_at,
-                                        tag_id=decoded.readings[0].tag_id, cause="not_owner")
-                    return Decoded(dead_letters=[letter])
+                    return Decoded(dead_letters=[DeadLetter(
+                        topic, payload, refusal, received_at, tag_id=tag_id, cause="not_owner")])
             return decoded
         except Exception as exc:
             _log_fault("decoder_error", f"decoding a message on {topic} failed")
-            letter = DeadLetter(topic, payload, f"the decoder failed: {_error(exc)}",
+            letter = DeadLetter(topic, payload, f"the decoder failed: {error_text(exc)}",
                                 received_at, cause="decoder_error")
             return Decoded(dead_letters=[letter])
-
-    def _decoded(self, topic: str, payload: bytes, received_at: datetime) -> Decoded:
-        for decoder in self._decoders:
-            decoded = decoder.decode(topic, payload, received_at)
-            if decoded is not None:
-                return decoded
-        letter = DeadLetter(topic, payload, "no decoder reads this topic", received_at,
-                            cause="unknown_topic")
-        return Decoded(dead_letters=[letter])
 
     def _judged_points(self, fresh: list[Reading], dead: list[DeadLetter]) -> list[Point]:
         """The points of the readings the rules judged; a reading that cannot become a point,
@@ -164,25 +169,29 @@ class IngestPipeline:
         so that the rule state they change is saved (PointBatcher.before_acknowledging)
         before their messages are acknowledged."""
         binding_of = self._binding_of
-        made: list[tuple[Reading, Point]] = []
+        readings: list[Reading] = []
+        points: list[Point] = []
         for reading in fresh:
             try:
-                made.append((reading, telemetry_point(reading, binding_of(reading.tag_id))))
+                points.append(telemetry_point(reading, binding_of(reading.tag_id)))
             except Exception as exc:
                 _log_fault("decoder_error",
                            f"the telemetry point of a reading of {reading.tag_id} failed")
                 dead.append(_reading_letter(reading, "decoder_error",
-                                            f"its telemetry point failed: {_error(exc)}"))
-        if not made:
+                                            f"its telemetry point failed: {error_text(exc)}"))
+                continue
+            readings.append(reading)
+        if not readings:
             return []
-        failed = self._judge([reading for reading, _ in made])
+        failed = self._judge(readings)
         if not failed:
-            return [point for _, point in made]
+            return points
         for reading, error in failed:
             dead.append(_reading_letter(reading, "rule_error",
-                                        f"the rules failed on it: {_error(error)}"))
+                                        f"the rules failed on it: {error_text(error)}"))
         refused = {id(reading) for reading, _ in failed}
-        return [point for reading, point in made if id(reading) not in refused]
+        return [point for reading, point in zip(readings, points, strict=True)
+                if id(reading) not in refused]
 
     def _is_duplicate(self, reading: Reading) -> bool:
         if reading.seq is None or not self._dedupe.seen_before(reading.tag_id, reading.seq):
@@ -253,6 +262,3 @@ def _log_fault(cause: str, what: str) -> None:
         log.exception("%s (dead-lettered, cause %s; more like it are counted, not logged, "
                       "for a minute)", what, cause)
 
-
-def _error(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

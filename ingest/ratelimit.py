@@ -11,8 +11,12 @@ dropped since the last, so that a flood cannot fill the dead-letter store either
 The clock is the messages' own reading time, not their arrival: when the gateway comes
 back from an outage the broker hands it each tag's backlog in seconds, minutes or hours of
 readings at once, and those arrive far above any rate while their readings are exactly as
-far apart as the tag sent them. A reading without a time of its own takes its arrival, and
-one older than the tag's newest counts at the newest: neither can buy a tag more room.
+far apart as the tag sent them. A reading without a time of its own takes its arrival; one
+older than the tag's newest counts at the newest; and one older than `backlog_s` before its
+arrival (the broker's session expiry: no backlog it keeps is older) counts as that old, so
+that times made up from far in the past cannot buy a tag more room than a backlog would.
+Only fresh readings count (a redelivered duplicate costs nothing), and a batch that fails
+gives its messages' room back, so that its redelivery is not limited for having come twice.
 
 The generic cell rate algorithm keeps two floats per tag: the reading time at which its
 bucket would be empty, and the newest reading time it has seen. A bucket whose time has
@@ -34,17 +38,21 @@ MAX_TAGS = 500_000
 
 
 class TagRateLimiter:
-    def __init__(self, rate_per_s: float, burst: int, *, max_tags: int = MAX_TAGS) -> None:
+    def __init__(self, rate_per_s: float, burst: int, *, backlog_s: float = 86_400,
+                 max_tags: int = MAX_TAGS) -> None:
         self._interval = 1.0 / rate_per_s
+        self._backlog_s = backlog_s
         self._tolerance = (burst - 1) * self._interval
         self._rate_per_s, self._burst = rate_per_s, burst
         self._max_tags = max_tags
         self._buckets: dict[str, tuple[float, float]] = {}  # tag: (empty at, newest)
         self._dropped: dict[str, tuple[float, int]] = {}  # tag: (sampled at, dropped since)
 
-    def allows(self, tag_id: str, at: float) -> bool:
-        """Whether the tag's message with reading time `at` (epoch seconds) is within its
-        rate."""
+    def allows(self, tag_id: str, at: float, arrival: float) -> bool:
+        """Whether the tag's message with reading time `at`, arrived at `arrival` (epoch
+        seconds), is within its rate."""
+        if at < arrival - self._backlog_s:
+            at = arrival - self._backlog_s
         bucket = self._buckets.get(tag_id)
         if bucket is None:
             empty_at, now = at, at
@@ -59,6 +67,12 @@ class TagRateLimiter:
         if len(self._buckets) > self._max_tags:
             self._forget_idle()
         return True
+
+    def refund(self, tag_id: str) -> None:
+        """Give back the room one allowed message took: it was not handed off after all."""
+        bucket = self._buckets.get(tag_id)
+        if bucket is not None:
+            self._buckets[tag_id] = (bucket[0] - self._interval, bucket[1])
 
     def drop(self, tag_id: str, topic: str, payload: bytes,
              received_at: datetime) -> DeadLetter | None:

@@ -68,11 +68,13 @@ def publish_burst(port: int, tag_id: str, count: int,
     client.max_inflight_messages_set(1000)
     client.connect("127.0.0.1", port)
     client.loop_start()
-    # A second apart, as a tag reports: within the per-tag rate however fast they arrive.
-    start = int((datetime.now(UTC) - timedelta(seconds=count + 60)).timestamp() * 1000)
+    # A quarter of a second apart: a tag reporting fast, but within its rate (10 a second of
+    # reading time) however fast the messages arrive; and 200,000 of them within the day a
+    # backlog may span (BOOMERANG_MQTT_SESSION_EXPIRY_S), as the broker's would.
+    start = int((datetime.now(UTC) - timedelta(seconds=count / 4 + 60)).timestamp() * 1000)
     if payload_of is None:
         def payload_of(seq: int) -> bytes:
-            return orjson.dumps({"ts": start + seq * 1000, "seq": seq, "temp_c": 5.0})
+            return orjson.dumps({"ts": start + seq * 250, "seq": seq, "temp_c": 5.0})
     chunk = 20_000
     for first in range(0, count, chunk):
         infos = [client.publish(f"tags/{tag_id}/telemetry", payload_of(seq), qos=1)

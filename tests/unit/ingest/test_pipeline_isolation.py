@@ -147,7 +147,28 @@ def test_a_message_older_than_the_tag_s_newest_counts_at_the_newest() -> None:
     times cannot buy room the newest time would not give."""
     limiter = TagRateLimiter(rate_per_s=1, burst=3)
     newest = NOW.timestamp()
-    assert limiter.allows("t", newest)
-    assert [limiter.allows("t", newest - 3600 + n) for n in range(4)] == [True, True, False,
-                                                                           False]
-    assert limiter.allows("t", newest + 2)  # its own time moving on makes room again
+    assert limiter.allows("t", newest, newest)
+    assert [limiter.allows("t", newest - 3600 + n, newest) for n in range(4)] == [
+        True, True, False, False]
+    assert limiter.allows("t", newest + 2, newest + 2)  # its own time moving on makes room
+
+
+def test_times_made_up_from_far_in_the_past_count_as_a_backlog_at_most() -> None:
+    """A tag that never sent a current time, its times a rate apart from the year 2000 on,
+    would otherwise never run out of room."""
+    limiter = TagRateLimiter(rate_per_s=1, burst=3, backlog_s=3600)
+    arrival, ancient = NOW.timestamp(), datetime(2000, 1, 1, tzinfo=UTC).timestamp()
+    allowed = [limiter.allows("t", ancient + n, arrival) for n in range(10)]
+    assert allowed == [True] * 3 + [False] * 7
+
+
+async def test_a_failed_batch_gives_its_room_back_for_its_redelivery() -> None:
+    pipeline, store, judged = pipeline_with(limiter=TagRateLimiter(rate_per_s=1, burst=3))
+    batch = [message("a", temp_c=1, seq=n, ts=NOW.isoformat()) for n in range(3)]
+    store._db.close()
+    with pytest.raises(sqlite3.ProgrammingError):
+        await pipeline.handle_batch([*batch, ("tags/a/telemetry", b"{bad")], NOW)
+    pipeline._dead_letters = DeadLetterStore(sqlite3.connect(":memory:"))
+    judged.clear()
+    await pipeline.handle_batch(batch, NOW)
+    assert [r.seq for r in judged] == [0, 1, 2]
