@@ -26,6 +26,7 @@ from alerts.events import Event
 from alerts.outbox import Delivery, WebhookOutbox
 from alerts.subscriptions import Subscription, SubscriptionStore
 from gateway.waiting import wait_event
+from ingest.errors import error_text
 from ingest.urls import redact_url
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,12 @@ async def _checked_addresses(
         addresses = [ipaddress.ip_address(host)]
     except ValueError:
         try:
+            # What the resolver does with the name: one that is no valid IDNA (an empty
+            # label, one over 63 characters) is refused here, as any name that cannot resolve.
+            host.encode("idna")
             answers = await resolve(host, url.port or DEFAULT_PORTS[url.scheme])
+        except UnicodeError as exc:
+            raise UnsafeWebhookUrl(f"url: {host!r} is not a valid host name: {exc}") from None
         except OSError as exc:
             raise UnsafeWebhookUrl(f"url: cannot resolve {host}: {exc}") from None
         addresses = [ipaddress.ip_address(answer) for answer in answers]
@@ -325,7 +331,7 @@ class WebhookDispatcher:
         except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError) as exc:
             # Whatever went wrong on the way, it is this attempt's failure: retried on the
             # schedule like any other, never a crash of the subscription's worker.
-            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            error = error_text(exc)
         latency_s = time.perf_counter() - started
         _metrics.DELIVERY_LATENCY.observe(latency_s)
         attempts = delivery.attempts + 1

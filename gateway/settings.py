@@ -204,10 +204,19 @@ class Settings(BaseSettings):
         if (self.mqtt_cert_file is None) != (self.mqtt_key_file is None):
             raise ValueError(f"{ENV_PREFIX}MQTT_CERT_FILE and {ENV_PREFIX}MQTT_KEY_FILE "
                              "go together")
-        # Loaded once here, so that a file that is not PEM stops start-up naming its setting
+        # Built once here, so that a file that is not PEM stops start-up naming its setting
         # rather than the first connection with a traceback.
+        self.mqtt_ssl_context()
+        return self
+
+    def mqtt_ssl_context(self) -> ssl.SSLContext | None:
+        """For mqtts://: the system's trusted CAs, or BOOMERANG_MQTT_CA_FILE's, and the
+        client certificate when one is set. None for mqtt://. Raises ValueError naming the
+        setting whose file will not load."""
+        if urlsplit(self.mqtt_url).scheme != "mqtts":
+            return None
+        context = ssl.create_default_context()
         try:
-            context = ssl.create_default_context()
             if self.mqtt_ca_file is not None:
                 context.load_verify_locations(cafile=self.mqtt_ca_file)
         except ssl.SSLError as exc:
@@ -220,7 +229,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"{ENV_PREFIX}MQTT_CERT_FILE / {ENV_PREFIX}MQTT_KEY_FILE: not "
                                  f"a PEM certificate and its key ({exc.reason or exc})"
                                  ) from None
-        return self
+        return context
 
     @model_validator(mode="after")
     def _dead_letter_bytes_nest(self) -> Settings:

@@ -28,6 +28,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from ingest import _metrics
 from ingest.acks import AckQueue
+from ingest.errors import error_text
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ class _Connection:
                 # A packet paho cannot read: its read state is lost, so is the connection.
                 log.exception("reading from the broker failed")
                 self.pause_reading()
-                self.lose(f"reading failed: {type(exc).__name__}: {exc}")
+                self.lose(f"reading failed: {error_text(exc)}")
                 return
             if rc != mqtt.MQTT_ERR_SUCCESS or len(waiting) == before:
                 break
@@ -178,7 +179,7 @@ class MqttConsumer:
         handle: BatchHandler,
         username: str | None = None,
         password: str | None = None,
-        tls: bool | ssl.SSLContext = False,
+        tls: ssl.SSLContext | None = None,
         client_id: str = "boomerang-gateway",
         protocol: str = "5",
         session_expiry_s: int = 86_400,
@@ -189,8 +190,8 @@ class MqttConsumer:
         """`handle` gets each batch of (topic, payload) with one `done` callback and must
         call it once all their readings are durably handed off; only then are they
         acknowledged. `unacked_high` is called when half of `receive_maximum` messages wait
-        for that, because the broker stops sending at `receive_maximum`. `tls`: True for the
-        system's trusted CAs, or a context of its own (a private CA, a client certificate)."""
+        for that, because the broker stops sending at `receive_maximum`. `tls`: the context of
+        an mqtts:// connection (its CAs, a client certificate); None for plain MQTT."""
         self._host, self._port = host, port
         self._username, self._password, self._tls = username, password, tls
         self._client_id = client_id
@@ -218,9 +219,8 @@ class MqttConsumer:
         )
         if self._username is not None:
             client.username_pw_set(self._username, self._password)
-        if self._tls:
-            context = self._tls if isinstance(self._tls, ssl.SSLContext) else None
-            client.tls_set_context(context or ssl.create_default_context())
+        if self._tls is not None:
+            client.tls_set_context(self._tls)
         return client
 
     def _connect_properties(self) -> Properties | None:
@@ -248,7 +248,7 @@ class MqttConsumer:
                 # its dead letter), but a store that failed or a bug: the session is
                 # dropped, what it held unacknowledged comes again after the backoff.
                 log.exception("mqtt session failed")
-                self.last_error = f"{type(exc).__name__}: {exc}"
+                self.last_error = error_text(exc)
             # Backoff grows over failed attempts, not over sessions that worked.
             failures = 1 if self._subscribed else failures + 1
             delay = min(30.0, 0.5 * 2 ** min(failures, 6)) * random.uniform(0.5, 1.0)

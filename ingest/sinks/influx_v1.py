@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import httpx
 
+from ingest.errors import error_text
 from ingest.sinks._base import SinkRejected, SinkUnavailable
 from ingest.sinks._points import Point, to_line
 
@@ -47,7 +48,7 @@ class InfluxV1Sink:
             response = await self._http.post(
                 "/write", params={"db": self._database, "precision": "u"}, content=body)
         except httpx.TransportError as exc:  # connection refused or reset, timeouts
-            raise SinkUnavailable(f"InfluxDB did not answer: {_error(exc)}") from exc
+            raise SinkUnavailable(f"InfluxDB did not answer: {error_text(exc)}") from exc
         if response.status_code in REFUSALS:
             log.info("InfluxDB refused a write of %d points: %s", len(points),
                      response.text.strip()[:500])
@@ -79,6 +80,3 @@ def refusal_reason(text: str) -> str:
     found = [phrase for phrase in _REFUSAL_PHRASES if phrase in lowered]
     return ", ".join(found) if found else "no reason recognised; see the gateway's log"
 
-
-def _error(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

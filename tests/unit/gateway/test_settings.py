@@ -118,7 +118,7 @@ def test_a_bad_url_is_named_without_its_password(monkeypatch: pytest.MonkeyPatch
        "BOOMERANG_DEAD_LETTER_MAX_BYTES": "2048"}, "BOOMERANG_DEAD_LETTER_MAX_BYTES_PER_TAG"),
      ({"BOOMERANG_READING_TS_MIN": "2000-01-01T00:00:00"}, "BOOMERANG_READING_TS_MIN")],
 )
-def test_bounds_that_cannot_hold_together_are_named(
+def test_bad_bounds_are_named(
     monkeypatch: pytest.MonkeyPatch, settings: dict[str, str], named: str,
 ) -> None:
     for name, value in settings.items():
