@@ -495,8 +495,9 @@ def run_gateway(workdir: Path, env: dict[str, str], record_responses: bool = Tru
                    f"gateway ready ({log})")
         yield gateway
     finally:
-        if process.poll() is None and record_responses:
-            _record_responses(gateway.api)
+        if process.poll() is None:
+            if record_responses:
+                _record_responses(gateway.api)
             process.send_signal(signal.SIGTERM)
             try:
                 process.wait(20)
