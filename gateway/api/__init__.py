@@ -29,6 +29,11 @@ if TYPE_CHECKING:
     from gateway.app import Gateway
 
 
+ROUTERS = tuple(module.router for module in (
+    assets, recalls, profiles, geofences, alerts, subscriptions, dead_letters, keys, speakers,
+    operations, history))
+"""Every router of the API, in the order their routes are matched."""
+
 # Scraped or polled every few seconds: counting them would drown the requests that matter.
 UNINSTRUMENTED = ("/metrics", "/healthz")
 
@@ -82,10 +87,8 @@ def create_api(gateway: Gateway) -> FastAPI:
                    excluded_handlers=list(UNINSTRUMENTED)).instrument(
         api, metric_namespace="boomerang")
     api.openapi = lambda: _openapi(api)  # type: ignore[method-assign]
-    for module in (assets, recalls, profiles, geofences, alerts, subscriptions, dead_letters,
-                   keys, speakers, operations):
-        api.include_router(module.router)
-    api.include_router(history.router)
+    for router in ROUTERS:
+        api.include_router(router)
     add_docs(api)
     return api
 

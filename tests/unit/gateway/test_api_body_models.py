@@ -13,22 +13,8 @@ import pytest
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 
-from gateway.api import (
-    alerts,
-    assets,
-    dead_letters,
-    geofences,
-    history,
-    keys,
-    operations,
-    profiles,
-    recalls,
-    subscriptions,
-)
+from gateway.api import ROUTERS
 from gateway.api.schemas import BodyModel, CircleIn, GeofenceIn
-
-ROUTERS = (alerts, assets, dead_letters, geofences, history, keys, operations, profiles,
-           recalls, subscriptions)
 
 
 def _models_in(annotation: object) -> typing.Iterator[type[BaseModel]]:
@@ -42,7 +28,7 @@ def _models_in(annotation: object) -> typing.Iterator[type[BaseModel]]:
 
 
 def body_models() -> set[type[BaseModel]]:
-    return {model for module in ROUTERS for route in module.router.routes
+    return {model for router in ROUTERS for route in router.routes
             if isinstance(route, APIRoute)
             for param in route.dependant.body_params
             for model in _models_in(param.field_info.annotation)}
