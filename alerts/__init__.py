@@ -5,13 +5,13 @@ from alerts.engine import (
     AlertEvent,
     ArrivalEvent,
     EngineEvent,
-    EnginePolicy,
     RuleEngine,
     alert_data,
 )
 from alerts.events import Event
 from alerts.outbox import Delivery, WebhookOutbox
 from alerts.profiles import BUILT_IN_PROFILES, MetricSpec, Profile
+from alerts.rules import EnginePolicy
 from alerts.store import AlertFilter, AlertStore
 from alerts.subscriptions import EVENT_TYPES, Filters, Subscription, SubscriptionStore
 from alerts.webhooks import UnsafeWebhookUrl, UrlPolicy, WebhookDispatcher, check_webhook_url

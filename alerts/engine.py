@@ -6,22 +6,27 @@ written behind, before the readings that changed it are acknowledged.
 One reading (or one asset's clock tick) that makes a rule raise costs only itself: what its
 judgement changed, in memory and in the open transaction (a savepoint), is undone, and the
 reading is handed back to the caller as failed (ingest dead-letters it); the others of the
-batch are judged and committed as if it had not come."""
+batch are judged and committed as if it had not come.
+
+The engine knows the rules only as `alerts.rules.RULES` (or the `rules` it is given): each a
+`Rule`, called on each of its hooks (a reading, the clock, a registry change, an arrival) in
+that order, through a `RuleContext` that keeps the rule's own state here."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import sqlite3
 import uuid
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 
 import orjson
+from sqlalchemy import NestedTransaction
+from sqlalchemy.exc import SQLAlchemyError
 
 from alerts import _metrics
 from alerts.conditions import AssetCondition, condition_of, limits_of
@@ -29,18 +34,9 @@ from alerts.events import Event
 from alerts.geo import Zone
 from alerts.outbox import WebhookOutbox
 from alerts.profiles import BUILT_IN_PROFILES, Profile
-from alerts.rules import (
-    Action,
-    Transition,
-    arrival,
-    geofence,
-    low_battery,
-    out_of_spec,
-    overdue,
-    recall,
-    silent,
-)
+from alerts.rules import RULES, Action, EnginePolicy, Rule, RuleContext, Transition, arrival
 from alerts.rules._state import decode, encode
+from alerts.rules.arrival import Arrival, TripState
 from alerts.store import AlertFilter, AlertStore
 from alerts.subscriptions import SubscriptionStore
 from gateway.domain import (
@@ -50,17 +46,15 @@ from gateway.domain import (
     Asset,
     AssetState,
     Geofence,
-    GeofenceKind,
     Location,
     Reading,
     Recall,
 )
+from ingest.statedb import STORE_FAILURES
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-STORE_FAILURES = (sqlite3.OperationalError, sqlite3.InternalError, OSError)
-"""Errors of the state store itself (locked, full, gone), not of what is being judged."""
 S = TypeVar("S")
 
 
@@ -85,14 +79,6 @@ EngineEvent = AlertEvent | ArrivalEvent
 
 
 @dataclass(frozen=True, slots=True)
-class EnginePolicy:
-    overdue_grace: timedelta = timedelta(hours=1)
-    overdue_escalate_after: timedelta = timedelta(days=3)
-    disposition_quarantine_on: tuple[str, ...] = ("recall",)
-    disposition_inspect_on: tuple[str, ...] = ("out_of_spec",)
-
-
-@dataclass(frozen=True, slots=True)
 class SeenState:
     """What the engine itself keeps per asset: the newest reading time and position."""
 
@@ -109,15 +95,31 @@ class SeenState:
 
 
 SEEN = "engine"
-STATE_TYPES: dict[str, type] = {
-    SEEN: SeenState,
-    out_of_spec.NAME: out_of_spec.OutOfSpecState,
-    low_battery.NAME: low_battery.LowBatteryState,
-    geofence.NAME: geofence.GeofenceState,
-    silent.NAME: silent.SilentState,
-    overdue.NAME: overdue.OverdueState,
-    arrival.NAME: arrival.TripState,
-}
+
+ReadingHook = Callable[[RuleContext, Asset, Reading, Location | None], Sequence[Transition]]
+TimeHook = Callable[[RuleContext, Asset, datetime], Sequence[Transition]]
+"""`Rule.on_clock`, `Rule.on_registry`."""
+ArrivalHook = Callable[[RuleContext, Asset, Arrival], Sequence[Transition]]
+
+
+def _state_types(rules: Iterable[Rule]) -> dict[str, type]:
+    """The dataclass of each rule's stored state, by the rule's name; the engine's own too."""
+    types: dict[str, type] = {SEEN: SeenState}
+    names = {SEEN}
+    for rule in rules:
+        if rule.name in names:
+            raise ValueError(f"a second rule is named {rule.name!r}: each rule needs a name "
+                             f"of its own (its state is stored under it; {SEEN!r} is the "
+                             "engine's)")
+        names.add(rule.name)
+        if rule.state_type is not None:
+            types[rule.name] = rule.state_type
+    return types
+
+
+def _implements(rule: Rule, hook: str) -> bool:
+    """Whether `rule` has a `hook` of its own, rather than Rule's, which does nothing."""
+    return getattr(type(rule), hook, None) is not getattr(Rule, hook)
 
 
 def alert_data(alert: Alert) -> dict[str, Any]:
@@ -144,6 +146,63 @@ def alert_data(alert: Alert) -> dict[str, Any]:
     }
 
 
+class _RuleContext:
+    """One rule's `RuleContext`: its own state, under its name, and what the engine knows,
+    of the asset being judged in particular (set by `RuleEngine._judging`)."""
+
+    __slots__ = ("_engine", "_rule")
+
+    def __init__(self, engine: RuleEngine, rule: str) -> None:
+        self._engine = engine
+        self._rule = rule
+
+    def state(self, asset_id: str, key: str, cls: type[S]) -> S:
+        return self._engine._get(asset_id, self._rule, key, cls)
+
+    def put(self, asset_id: str, key: str, state: object) -> None:
+        self._engine._put(asset_id, self._rule, key, state)
+
+    @property
+    def policy(self) -> EnginePolicy:
+        return self._engine.policy
+
+    @property
+    def zones(self) -> Mapping[str, Zone]:
+        return self._engine.zones
+
+    def profile(self, asset: Asset) -> Profile | None:
+        return self._engine._profile_of(asset)
+
+    @property
+    def newer(self) -> bool:
+        return self._engine._newer
+
+    @property
+    def last_location(self) -> Location | None:
+        engine = self._engine
+        if not engine._location_known:
+            engine._location_now = engine._seen_now.location
+            engine._location_known = True
+        return engine._location_now
+
+    @property
+    def last_heard(self) -> datetime | None:
+        return self._engine._seen_now.newest_ts
+
+    @property
+    def has_recalls(self) -> bool:
+        return bool(self._engine._recalls)
+
+    def recalls(self) -> list[Recall]:
+        return self._engine._active_recalls()
+
+    def recall_keys(self, asset_id: str) -> tuple[frozenset[str], frozenset[str]]:
+        return self._engine._recall_alert_keys(asset_id)
+
+    def arrived(self, arrival: Arrival) -> None:
+        self._engine._arrival = arrival
+
+
 class RuleEngine:
     def __init__(
         self,
@@ -153,7 +212,9 @@ class RuleEngine:
         clock: Clock,
         profiles: dict[str, Profile] | None = None,
         policy: EnginePolicy | None = None,
+        rules: Sequence[Rule] = RULES,
     ) -> None:
+        """`rules`: what judges, in order (alerts.rules.RULES, or more or fewer)."""
         self._store = store
         self._outbox = outbox
         self._subscriptions = subscriptions
@@ -170,16 +231,36 @@ class RuleEngine:
         # rule raise (ingest's poison isolation); and whether it opened a savepoint.
         self._undo: list[tuple[tuple[str, str, str], object | None]] | None = None
         self._undo_assets: list[tuple[Asset, AssetState]] = []
-        self._savepoint = False
+        self._savepoint: NestedTransaction | None = None
         # (keys ever raised, keys still live) of recall alerts per asset: asked for every
         # reading while recalls exist, so kept here rather than queried.
         self._recall_keys: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
+        self._state_types = _state_types(rules)
+        # Each hook of the rules, in their order, with the rule's context: only those a rule
+        # implements (most judge on one or two of them; readings and ticks are many).
+        contexts = [(rule, _RuleContext(self, rule.name)) for rule in rules]
+        self._on_reading: tuple[tuple[ReadingHook, _RuleContext], ...] = tuple(
+            (rule.on_reading, c) for rule, c in contexts if _implements(rule, "on_reading"))
+        self._on_clock: tuple[tuple[TimeHook, _RuleContext], ...] = tuple(
+            (rule.on_clock, c) for rule, c in contexts if _implements(rule, "on_clock"))
+        self._on_registry: tuple[tuple[TimeHook, _RuleContext], ...] = tuple(
+            (rule.on_registry, c) for rule, c in contexts if _implements(rule, "on_registry"))
+        self._on_arrival: tuple[tuple[ArrivalHook, _RuleContext], ...] = tuple(
+            (rule.on_arrival, c) for rule, c in contexts if _implements(rule, "on_arrival"))
+        # The asset being judged, as the rules see it (`_judging`): its SeenState, whether
+        # the reading is newer than any before, its newest position (made when first asked
+        # for), and the arrival a rule reported.
+        self._seen_now = SeenState()
+        self._newer = True
+        self._location_now: Location | None = None
+        self._location_known = True
+        self._arrival: Arrival | None = None
         self.listeners: list[Callable[[EngineEvent], None]] = []
         self.outbox_written: Callable[[], None] = lambda: None
         """Called after a commit that added deliveries: wakes the webhook dispatcher."""
         self.asset_state_changed: Callable[[str, AssetState], None] = lambda _id, _state: None
         """Called inside the engine's transaction when an asset arrives."""
-        for rule, cls in STATE_TYPES.items():
+        for rule, cls in self._state_types.items():
             for (asset_id, key), data in self._store.load_rule_states(rule).items():
                 self._states[(asset_id, rule, key)] = decode(cls, data)
         self.watermark: datetime | None = max(
@@ -211,7 +292,7 @@ class RuleEngine:
         reading), by the timer, at shutdown, and with every alert transition."""
         if not self._unsaved:
             return
-        with self._store.db:
+        with self._store.db.transaction():
             self._write_unsaved()
 
     def _write_unsaved(self) -> None:
@@ -236,16 +317,16 @@ class RuleEngine:
         """One batch's transaction, with an undo log of what its judgements change in memory:
         should the batch fail as a whole (the store), memory is put back as the rollback
         puts back the database, so that its redelivery finds the state it found."""
-        self._undo, self._undo_assets, self._savepoint = [], [], False
+        self._undo, self._undo_assets, self._savepoint = [], [], None
         try:
-            with self._store.db:
+            with self._store.db.transaction():
                 yield
         except BaseException:
             self._undo_to((0, 0))
             self._recall_keys.clear()  # a cache, read again from the store
             raise
         finally:
-            self._undo, self._undo_assets, self._savepoint = None, [], False
+            self._undo, self._undo_assets, self._savepoint = None, [], None
 
     def _mark(self) -> tuple[int, int]:
         assert self._undo is not None
@@ -271,19 +352,15 @@ class RuleEngine:
     def _writing(self) -> None:
         """Called before a judgement writes to the database: the savepoint it may be
         rolled back to. Most readings change no alert, so most never need one."""
-        if self._undo is None or self._savepoint:
+        if self._undo is None or self._savepoint is not None:
             return
-        db = self._store.db
-        if not db.in_transaction:
-            # An outermost savepoint would commit on release, apart from the batch's state.
-            db.execute("BEGIN")
-        db.execute("SAVEPOINT judged")
-        self._savepoint = True
+        # Inside the batch's transaction (`_undoable`), which commits the release with it.
+        self._savepoint = self._store.db.conn.begin_nested()
 
     def _release(self) -> None:
-        if self._savepoint:
-            self._savepoint = False
-            self._store.db.execute("RELEASE judged")
+        if self._savepoint is not None:
+            savepoint, self._savepoint = self._savepoint, None
+            savepoint.commit()
 
     def _undo_to(self, mark: tuple[int, int]) -> None:
         """Put back what was changed since `mark`: memory first, whatever the database does."""
@@ -298,13 +375,13 @@ class RuleEngine:
         while len(undo_assets) > mark[1]:
             changed, state = undo_assets.pop()
             changed.state = state
-        if self._savepoint:
-            self._savepoint = False
+        if self._savepoint is not None:
+            savepoint, self._savepoint = self._savepoint, None
             # A store that already rolled the transaction back has no savepoint left: the
             # batch fails on the store then (its next write), and is taken back whole.
-            with contextlib.suppress(sqlite3.Error):
-                self._store.db.execute("ROLLBACK TO judged")
-                self._store.db.execute("RELEASE judged")
+            if savepoint.is_active:
+                with contextlib.suppress(SQLAlchemyError):
+                    savepoint.rollback()
 
     def _keep_state_with(self, events: list[EngineEvent]) -> None:
         """An alert row and the rule state that raised it commit together: a rule that
@@ -345,7 +422,8 @@ class RuleEngine:
         for asset in assets:
             kinds = frozenset(open_kinds.get(asset.id, ()))
             seen = self.seen(asset.id)
-            trip = self._get(asset.id, arrival.NAME, "", arrival.TripState)
+            # The arrival rule's record of the trip: when it began.
+            trip = self._get(asset.id, arrival.NAME, "", TripState)
             found.append(AssetCondition(
                 asset=asset, at=now, condition=condition_of(asset, kinds), open_kinds=kinds,
                 lat=seen.lat, lon=seen.lon,
@@ -358,16 +436,29 @@ class RuleEngine:
     def upsert_asset(self, asset: Asset) -> None:
         self.upsert_assets([asset])
 
-    def upsert_assets(self, assets: Sequence[Asset]) -> None:
+    def upsert_assets(self, assets: Sequence[Asset], *, judge: bool = True) -> None:
         """New or changed assets, in order (a bulk import's), judged against the active
-        recalls in one transaction."""
+        recalls in one transaction (unless another gateway judges: `judge` false)."""
         for asset in assets:
             self._unbind(self._assets.get(asset.id))
             self._assets[asset.id] = asset
             if asset.tag_id:
                 self._asset_by_tag[asset.tag_id] = asset.id
-        changed = {asset.id: self._assets[asset.id] for asset in assets}
-        self._judge_recalls(changed.values(), self._clock())
+        if judge:
+            changed = {asset.id: self._assets[asset.id] for asset in assets}
+            self._judge_registry(changed.values(), self._clock())
+
+    def asset(self, asset_id: str) -> Asset | None:
+        return self._assets.get(asset_id)
+
+    def forget_asset(self, asset_id: str) -> None:
+        """A deleted asset, in memory only: the gateway that judges resolves its alerts and
+        deletes its stored rule state."""
+        self._recall_keys.pop(asset_id, None)
+        for where in [where for where in self._states if where[0] == asset_id]:
+            self._states.pop(where, None)
+            self._unsaved.discard(where)
+        self._unbind(self._assets.pop(asset_id, None))
 
     def remove_asset(self, asset_id: str, by: str = "") -> None:
         """A deleted asset: its open and acknowledged alerts are resolved (announced as any
@@ -375,7 +466,7 @@ class RuleEngine:
         memory and stored, in one transaction. The alerts stay, resolved, for the record."""
         asset = self._assets.get(asset_id)
         events: list[EngineEvent] = []
-        with self._store.db:
+        with self._store.db.transaction():
             if asset is not None:
                 now = self._clock()
                 closing = [Transition(Action.RESOLVE, alert.kind, key=alert.key, at=now,
@@ -419,11 +510,14 @@ class RuleEngine:
         """These assets (those of them still registered) judged against the active recalls,
         in one transaction."""
         assets = [asset for asset in map(self._assets.get, asset_ids) if asset is not None]
-        self._judge_recalls(assets, self._clock())
+        self._judge_registry(assets, self._clock())
 
     def remove_recall(self, recall_id: str) -> None:
         """Its open alerts stay open until the asset arrives or someone resolves them."""
         self._recalls.pop(recall_id, None)
+
+    def recalls(self) -> list[Recall]:
+        return list(self._recalls.values())
 
     def upsert_profile(self, profile: Profile) -> None:
         self.profiles[profile.name] = profile
@@ -440,16 +534,22 @@ class RuleEngine:
     def _active_recalls(self) -> list[Recall]:
         return [r for r in self._recalls.values() if r.active]
 
-    def _judge_recalls(self, assets: Iterable[Asset], at: datetime) -> None:
-        recalls = self._active_recalls()
-        if not recalls:
+    def _judge_registry(self, assets: Iterable[Asset], at: datetime) -> None:
+        """The rules' `on_registry`, for each of these assets, in one transaction."""
+        hooks = self._on_registry
+        if not hooks:
             return
+
         def judge(asset: Asset) -> list[EngineEvent]:
-            raised, _ = self._recall_alert_keys(asset.id)
-            location = self.seen(asset.id).location
-            return self._apply(asset, recall.judge(asset, recalls, raised, at, location))
+            self._judging(self.seen(asset.id))
+            transitions: list[Transition] = []
+            for on_registry, context in hooks:
+                transitions += on_registry(context, asset, at)
+            return self._settle(asset, transitions)
 
         with self._undoable():
+            # "recall", the stage's name in boomerang_rules_errors from when only the recall
+            # rule judged registry changes (as only it does still).
             events = self._judge_each("recall", assets, judge)
             self._keep_state_with(events)
         self._announce(events)
@@ -524,7 +624,7 @@ class RuleEngine:
                         self._recall_keys.pop(asset.id, None)
                         failed.append((reading, exc))
                         continue
-                    if self._savepoint:
+                    if self._savepoint is not None:
                         self._release()
                 if newest is None or reading.ts > newest:
                     newest = reading.ts
@@ -538,109 +638,59 @@ class RuleEngine:
         newer = seen.newest_ts is None or reading.ts > seen.newest_ts
         position = reading.position
         location: Location | None = None
+        newest_located = False
         lat, lon, located_at = seen.lat, seen.lon, seen.located_at
         if position is not None:
             location = Location(position[0], position[1], reading.ts)
             if located_at is None or reading.ts >= located_at:
                 (lat, lon), located_at = position, reading.ts
+                newest_located = True
         seen = SeenState(reading.ts if newer else seen.newest_ts, lat, lon, located_at)
         self._put(asset.id, SEEN, "", seen)
+        # _judging, written out: this runs for every reading.
+        self._seen_now = seen
+        self._newer = newer
+        self._location_now = location if newest_located else None
+        self._location_known = newest_located
+        self._arrival = None
 
         transitions: list[Transition] = []
-        raised, still_open = frozenset[str](), frozenset[str]()
-        if self._recalls:
-            raised, still_open = self._recall_alert_keys(asset.id)
-            moved = still_open if position is not None else frozenset()
-            transitions += recall.judge(asset, self._active_recalls(), raised, reading.ts,
-                                        seen.location, moved)
-        silent_state, found = silent.judge_reading(
-            self._get(asset.id, silent.NAME, "", silent.SilentState), reading.ts)
-        self._put(asset.id, silent.NAME, "", silent_state)
-        transitions += found
-        arrived: arrival.Arrival | None = None
-        # A reading older than the newest one seen never changes a condition rule's state.
-        if newer:
-            transitions += self._judge_conditions(asset, reading, seen.location)
-            if location is not None:
-                transitions += self._judge_places(asset, location, still_open)
-            trip = arrival.follow(self._get(asset.id, arrival.NAME, "", arrival.TripState),
-                                  reading, location)
-            self._put(asset.id, arrival.NAME, "", trip)
-            destination = self.zones.get(asset.destination or "")
-            if location is not None and destination is not None:
-                arrived = arrival.judge(asset, destination, trip, location)
+        for on_reading, context in self._on_reading:
+            transitions += on_reading(context, asset, reading, location)
+        return self._settle(asset, transitions)
+
+    def _judging(self, seen: SeenState) -> None:
+        """What the rules' contexts tell of the asset about to be judged, on the clock or a
+        registry change (`_judge` sets the same for a reading)."""
+        self._seen_now = seen
+        self._newer = True
+        self._location_now = None
+        self._location_known = False  # made from `seen` if a rule asks
+        self._arrival = None
+
+    def _settle(self, asset: Asset, transitions: list[Transition]) -> list[EngineEvent]:
+        """Records one asset's judgement: its transitions, then the arrival a rule reported."""
         events = self._apply(asset, transitions)
+        arrived = self._arrival
         if arrived is not None:
-            events += self._arrive(asset, arrived)
+            self._arrival = None
+            events += self._record_arrival(asset, arrived)
         return events
 
-    def _judge_conditions(
-        self, asset: Asset, reading: Reading, location: Location | None
-    ) -> list[Transition]:
-        profile = self._profile_of(asset)
-        if profile is None:
-            return []
-        transitions = []
-        for metric, spec in profile.metrics.items():
-            value = reading.values.get(metric)
-            if value is None:
-                continue
-            before = self._get(asset.id, out_of_spec.NAME, metric, out_of_spec.OutOfSpecState)
-            after, found = out_of_spec.judge(metric, spec, before, value, reading.ts, location)
-            self._put(asset.id, out_of_spec.NAME, metric, after)
-            transitions += found
-        battery = reading.values.get("battery_pct")
-        if battery is not None and profile.battery_below_pct is not None:
-            before_battery = self._get(asset.id, low_battery.NAME, "", low_battery.LowBatteryState)
-            after_battery, found = low_battery.judge(
-                profile.battery_below_pct, profile.battery_hysteresis_pct, before_battery,
-                battery, reading.ts, location)
-            self._put(asset.id, low_battery.NAME, "", after_battery)
-            transitions += found
-        return transitions
-
-    def _judge_places(
-        self, asset: Asset, location: Location, open_recalls: frozenset[str]
-    ) -> list[Transition]:
-        transitions = []
-        area = self.zones.get(asset.allowed_area or "")
-        if area is not None:
-            before = self._get(asset.id, geofence.NAME, area.fence.id, geofence.GeofenceState)
-            after, found = geofence.judge(area, before, location)
-            self._put(asset.id, geofence.NAME, area.fence.id, after)
-            transitions += found
-        if open_recalls:
-            for zone in self.zones.values():
-                if zone.fence.kind is GeofenceKind.QUARANTINE and zone.contains(
-                        location.lat, location.lon):
-                    transitions += [
-                        Transition(Action.RESOLVE, AlertKind.RECALL, key=recall_id,
-                                   at=location.ts, location=location,
-                                   summary=f"in quarantine at {zone.fence.name}")
-                        for recall_id in sorted(open_recalls)
-                    ]
-                    break
-        return transitions
-
-    def _arrive(self, asset: Asset, arrived: arrival.Arrival) -> list[EngineEvent]:
-        destination = self.zones[asset.destination or ""]
+    def _record_arrival(self, asset: Asset, arrived: Arrival) -> list[EngineEvent]:
+        """The asset's new state (in the asset registry too: `asset_state_changed`), what
+        each rule resolves at arrival (`on_arrival`), and `asset.arrived`, which sums up the
+        trip with all of its alerts."""
         self._writing()
         self._undo_assets.append((asset, asset.state))
         asset.state = arrived.state
         self.asset_state_changed(asset.id, arrived.state)
-        closing = [Transition(Action.RESOLVE, AlertKind.OVERDUE, key="", at=arrived.at,
-                              location=arrived.location,
-                              summary=f"arrived at {destination.fence.name}")]
-        _, open_recalls = self._recall_alert_keys(asset.id)
-        closing += [Transition(Action.RESOLVE, AlertKind.RECALL, key=recall_id, at=arrived.at,
-                               location=arrived.location,
-                               summary=f"arrived at {destination.fence.name}")
-                    for recall_id in sorted(open_recalls)]
+        closing: list[Transition] = []
+        for on_arrival, context in self._on_arrival:
+            closing += on_arrival(context, asset, arrived)
         events = self._apply(asset, closing)
         trip_alerts = self._store.list(AlertFilter(asset_id=asset.id), limit=1000)
-        disposition = arrival.recommend_disposition(
-            trip_alerts, self.policy.disposition_quarantine_on, self.policy.disposition_inspect_on)
-        data = arrival.summary(asset, arrived, destination, trip_alerts, disposition)
+        data = arrived.report(asset, trip_alerts, self.policy)
         self._outbox.enqueue(Event("asset.arrived", self._clock(), data,
                                    asset_kind=str(asset.kind), flow=str(asset.flow)),
                              self._subscriptions.all())
@@ -653,37 +703,24 @@ class RuleEngine:
         return self._clock()
 
     def tick(self, now: datetime | None = None) -> None:
-        """Timer-driven rules: overdue and silent, for every asset, whether it reports or not."""
+        """The rules' `on_clock` (overdue, silent), for every asset, whether it reports or not."""
         with _metrics.TICK_SECONDS.time():
             self._tick(now or self._clock())
 
     def _tick(self, now: datetime) -> None:
+        hooks = self._on_clock
+
         def judge(asset: Asset) -> list[EngineEvent]:
-            return self._apply(asset, self._judge_clock(asset, now))
+            self._judging(self.seen(asset.id))
+            transitions: list[Transition] = []
+            for on_clock, context in hooks:
+                transitions += on_clock(context, asset, now)
+            return self._settle(asset, transitions)
 
         with self._undoable():
             events = self._judge_each("tick", list(self._assets.values()), judge)
             self._write_unsaved()
         self._announce(events)
-
-    def _judge_clock(self, asset: Asset, now: datetime) -> list[Transition]:
-        seen = self.seen(asset.id)
-        transitions = []
-        state, found = overdue.judge_clock(
-            asset, self.policy.overdue_grace, self.policy.overdue_escalate_after,
-            self._get(asset.id, overdue.NAME, "", overdue.OverdueState), now, seen.location)
-        self._put(asset.id, overdue.NAME, "", state)
-        transitions += found
-        profile = self._profile_of(asset)
-        last_heard = seen.newest_ts or asset.created_at
-        if (profile is not None and profile.silent_after_s and last_heard is not None
-                and not asset.state.arrived):
-            quiet, found = silent.judge_clock(
-                profile.silent_after_s, last_heard,
-                self._get(asset.id, silent.NAME, "", silent.SilentState), now, seen.location)
-            self._put(asset.id, silent.NAME, "", quiet)
-            transitions += found
-        return transitions
 
     # Recording --------------------------------------------------------------------------
 
@@ -709,8 +746,13 @@ class RuleEngine:
                     updated_at=transition.at,
                     location=transition.location,
                 )
-                events.append(self._record(AlertEvent("alert.opened", alert)))
-            elif live is None:
+                if self._store.insert_live(alert):
+                    events.append(self._record(AlertEvent("alert.opened", alert), saved=True))
+                    continue
+                # Opened meanwhile by another writer: that alert is the one, brought up to
+                # date below like any alert found open.
+                live = self._store.live(asset.id, transition.kind, transition.key)
+            if live is None:
                 continue  # nothing open to change (resolved by hand, for example)
             elif transition.action is Action.RESOLVE:
                 resolved = replace(
@@ -747,8 +789,9 @@ class RuleEngine:
                 )
         return events
 
-    def _record(self, event: AlertEvent) -> AlertEvent:
-        self._store.save(event.alert)
+    def _record(self, event: AlertEvent, *, saved: bool = False) -> AlertEvent:
+        if not saved:
+            self._store.save(event.alert)
         if event.alert.kind is AlertKind.RECALL:
             self._recall_keys.pop(event.alert.asset_id, None)
         asset = self._assets.get(event.alert.asset_id)
@@ -790,18 +833,20 @@ class RuleEngine:
         return self._by_hand(alert_id, AlertState.RESOLVED, by, note)
 
     def _by_hand(self, alert_id: str, to: AlertState, by: str, note: str) -> Alert | None:
-        alert = self._store.get(alert_id)
-        if alert is None or alert.state is AlertState.RESOLVED or alert.state is to:
-            return alert
-        now = self._clock()
-        changed = replace(
-            alert,
-            state=to,
-            updated_at=now,
-            resolved_at=now if to is AlertState.RESOLVED else None,
-            details={**alert.details, f"{to}_by": by, f"{to}_note": note},
-        )
-        with self._store.db:
+        with self._store.db.transaction():
+            # Locked as read (PostgreSQL): a rule updating it through another gateway's
+            # engine waits, and either change is made on top of the other.
+            alert = self._store.get(alert_id, for_update=True)
+            if alert is None or alert.state is AlertState.RESOLVED or alert.state is to:
+                return alert
+            now = self._clock()
+            changed = replace(
+                alert,
+                state=to,
+                updated_at=now,
+                resolved_at=now if to is AlertState.RESOLVED else None,
+                details={**alert.details, f"{to}_by": by, f"{to}_note": note},
+            )
             event = self._record(AlertEvent(f"alert.{to}", changed))
         self._announce([event])
         return changed

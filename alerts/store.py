@@ -2,88 +2,110 @@
 
 from __future__ import annotations
 
-import itertools
-import sqlite3
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from sqlalchemy import (
+    Column,
+    Float,
+    Index,
+    Row,
+    Table,
+    Text,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.exc import IntegrityError
 
 from gateway.domain import Alert, AlertKind, AlertState, Location, Severity
+from ingest.statedb import METADATA, Json, StateDb, Utc, is_unique_violation, upsert
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS alerts (
-    id TEXT PRIMARY KEY,
-    asset_id TEXT NOT NULL,
-    tag_id TEXT,
-    kind TEXT NOT NULL,
-    key TEXT NOT NULL,
-    severity TEXT NOT NULL,
-    state TEXT NOT NULL,
-    summary TEXT NOT NULL,
-    value REAL,
-    details TEXT NOT NULL,
-    opened_at TEXT NOT NULL,
-    updated_at TEXT,
-    resolved_at TEXT,
-    location TEXT
-);
-CREATE UNIQUE INDEX IF NOT EXISTS one_live_alert_per_key
-    ON alerts (asset_id, kind, key) WHERE state != 'resolved';
-CREATE INDEX IF NOT EXISTS alerts_by_time ON alerts (opened_at);
-CREATE INDEX IF NOT EXISTS alerts_by_asset ON alerts (asset_id, kind, key);
-CREATE TABLE IF NOT EXISTS rule_state (
-    asset_id TEXT NOT NULL,
-    rule TEXT NOT NULL,
-    key TEXT NOT NULL,
-    state TEXT NOT NULL,
-    PRIMARY KEY (asset_id, rule, key)
-) WITHOUT ROWID;
-"""
-
-_COLUMNS = (
-    "id, asset_id, tag_id, kind, key, severity, state, summary, value, details, "
-    "opened_at, updated_at, resolved_at, location"
+ALERTS = Table(
+    "alerts", METADATA,
+    Column("id", Text, primary_key=True),
+    Column("asset_id", Text, nullable=False),
+    Column("tag_id", Text),
+    Column("kind", Text, nullable=False),
+    Column("key", Text, nullable=False),
+    Column("severity", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("value", Float),
+    Column("details", Json, nullable=False),
+    Column("opened_at", Utc, nullable=False),
+    Column("updated_at", Utc),
+    Column("resolved_at", Utc),
+    Column("location", Json),
+    # At most one live (open or acknowledged) alert per key, whoever writes: the engine, a
+    # person through the API of any gateway on the same database.
+    Index("one_live_alert_per_key", "asset_id", "kind", "key", unique=True,
+          sqlite_where=text("state != 'resolved'"), postgresql_where=text("state != 'resolved'")),
+    Index("alerts_by_time", "opened_at"),
+    Index("alerts_by_asset", "asset_id", "kind", "key"),
+    Index("alerts_by_kind", "kind", "state", "opened_at"),
+)
+RULE_STATE = Table(
+    "rule_state", METADATA,
+    Column("asset_id", Text, primary_key=True),
+    Column("rule", Text, primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("state", Text, nullable=False),  # JSON, made by the engine (which checks it can)
+    sqlite_with_rowid=False,
 )
 
 
-def _iso(ts: datetime | None) -> str | None:
-    return ts.astimezone(UTC).isoformat() if ts else None
 
-
-def _time(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
-
-
-def _location_json(location: Location | None) -> str | None:
+def _location_json(location: Location | None) -> dict[str, Any] | None:
     if location is None:
         return None
-    return orjson.dumps({"lat": location.lat, "lon": location.lon,
-                        "ts": _iso(location.ts)}).decode()
+    return {"lat": location.lat, "lon": location.lon, "ts": location.ts.astimezone(UTC).isoformat()}
 
 
-def _alert(row: tuple[Any, ...]) -> Alert:
-    location = orjson.loads(row[13]) if row[13] else None
+def _location(data: dict[str, Any] | None) -> Location | None:
+    if not data:
+        return None
+    return Location(data["lat"], data["lon"], datetime.fromisoformat(data["ts"]))
+
+
+def _alert(row: Row[Any]) -> Alert:
     return Alert(
-        id=row[0],
-        asset_id=row[1],
-        tag_id=row[2],
-        kind=AlertKind(row[3]),
-        key=row[4],
-        severity=Severity(row[5]),
-        state=AlertState(row[6]),
-        summary=row[7],
-        value=row[8],
-        details=orjson.loads(row[9]),
-        opened_at=datetime.fromisoformat(row[10]),
-        updated_at=_time(row[11]),
-        resolved_at=_time(row[12]),
-        location=Location(location["lat"], location["lon"], datetime.fromisoformat(location["ts"]))
-        if location
-        else None,
+        id=row.id,
+        asset_id=row.asset_id,
+        tag_id=row.tag_id,
+        kind=AlertKind(row.kind),
+        key=row.key,
+        severity=Severity(row.severity),
+        state=AlertState(row.state),
+        summary=row.summary,
+        value=row.value,
+        details=row.details,
+        opened_at=row.opened_at,
+        updated_at=row.updated_at,
+        resolved_at=row.resolved_at,
+        location=_location(row.location),
     )
+
+
+def _values(alert: Alert) -> dict[str, Any]:
+    return {
+        "id": alert.id, "asset_id": alert.asset_id, "tag_id": alert.tag_id,
+        "kind": str(alert.kind), "key": alert.key, "severity": str(alert.severity),
+        "state": str(alert.state), "summary": alert.summary, "value": alert.value,
+        "details": alert.details, "opened_at": alert.opened_at, "updated_at": alert.updated_at,
+        "resolved_at": alert.resolved_at, "location": _location_json(alert.location),
+    }
+
+
+_LIVE = ALERTS.c.state != "resolved"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,62 +119,70 @@ class AlertFilter:
 
 
 class AlertStore:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: StateDb) -> None:
         self.db = db
-        db.executescript(SCHEMA)
 
     def live(self, asset_id: str, kind: AlertKind, key: str) -> Alert | None:
-        """The open or acknowledged alert for this key, if any."""
-        row = self.db.execute(
-            f"SELECT {_COLUMNS} FROM alerts WHERE asset_id=? AND kind=? AND key=? "
-            "AND state != 'resolved'",
-            (asset_id, str(kind), key),
-        ).fetchone()
+        """The open or acknowledged alert for this key, if any; locked until the caller's
+        transaction ends (PostgreSQL), so that a person acknowledging it through another
+        gateway waits rather than having the change overwritten."""
+        row = self.db.row(select(ALERTS).where(
+            ALERTS.c.asset_id == asset_id, ALERTS.c.kind == str(kind), ALERTS.c.key == key,
+            _LIVE).with_for_update())
         return _alert(row) if row else None
 
-    def get(self, alert_id: str) -> Alert | None:
-        row = self.db.execute(f"SELECT {_COLUMNS} FROM alerts WHERE id=?", (alert_id,)).fetchone()
+    def get(self, alert_id: str, *, for_update: bool = False) -> Alert | None:
+        query = select(ALERTS).where(ALERTS.c.id == alert_id)
+        row = self.db.row(query.with_for_update() if for_update else query)
         return _alert(row) if row else None
+
+    def insert_live(self, alert: Alert) -> bool:
+        """A new open alert; False, and nothing written, when another writer (another
+        gateway, a transaction that committed since `live` looked) holds a live one for its
+        key: the unique index decides, whoever writes."""
+        with self.db.transaction() as conn:
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(ALERTS).values(_values(alert)))
+            except IntegrityError as exc:
+                if is_unique_violation(exc):
+                    return False
+                raise
+        return True
 
     def save(self, alert: Alert) -> None:
         """Insert or update; call inside the engine's transaction. A second live alert for
-        the same key violates the unique index and raises (INSERT OR REPLACE would silently
-        delete the first)."""
-        updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS.split(", ")[1:])
-        self.db.execute(
-            f"INSERT INTO alerts ({_COLUMNS}) VALUES ({', '.join('?' * 14)}) "
-            f"ON CONFLICT (id) DO UPDATE SET {updates}",
-            (
-                alert.id, alert.asset_id, alert.tag_id, str(alert.kind), alert.key,
-                str(alert.severity), str(alert.state), alert.summary, alert.value,
-                orjson.dumps(alert.details).decode(), _iso(alert.opened_at),
-                _iso(alert.updated_at), _iso(alert.resolved_at), _location_json(alert.location),
-            ),
-        )
+        the same key violates the unique index and raises (an upsert on it would silently
+        replace the first)."""
+        values = _values(alert)
+        statement = upsert(self.db, ALERTS).values(values)
+        self.db.execute(statement.on_conflict_do_update(
+            index_elements=[ALERTS.c.id],
+            set_={name: statement.excluded[name] for name in values if name != "id"}))
 
     def raised_keys(
         self, asset_id: str, kind: AlertKind
     ) -> tuple[frozenset[str], frozenset[str]]:
         """The keys this asset ever had an alert of this kind for, and those still open."""
-        rows = self.db.execute(
-            "SELECT key, state FROM alerts WHERE asset_id=? AND kind=?", (asset_id, str(kind))
-        ).fetchall()
-        return (frozenset(row[0] for row in rows),
-                frozenset(row[0] for row in rows if row[1] != "resolved"))
+        rows = self.db.rows(select(ALERTS.c.key, ALERTS.c.state).where(
+            ALERTS.c.asset_id == asset_id, ALERTS.c.kind == str(kind)))
+        return (frozenset(row.key for row in rows),
+                frozenset(row.key for row in rows if row.state != "resolved"))
 
     def open_kinds(self, asset_ids: Collection[str] | None = None) -> dict[str, set[str]]:
         """The kinds of alert open (or acknowledged) per asset: of the given assets (by
         index, for a few), or of all (one scan, for many)."""
-        query = "SELECT asset_id, kind FROM alerts WHERE state != 'resolved'"
+        query = select(ALERTS.c.asset_id, ALERTS.c.kind).where(_LIVE)
+        rows: list[Row[Any]] = []
         if asset_ids is not None and len(asset_ids) <= 500:
-            rows: Iterable[tuple[str, str]] = itertools.chain.from_iterable(
-                self.db.execute(f"{query} AND asset_id = ?", (asset_id,))
-                for asset_id in asset_ids)
+            wanted = list(asset_ids)
+            if wanted:
+                rows = self.db.rows(query.where(ALERTS.c.asset_id.in_(wanted)))
         else:
-            rows = self.db.execute(query)
+            rows = self.db.rows(query)
         found: dict[str, set[str]] = {}
-        for asset_id, kind in rows:
-            found.setdefault(asset_id, set()).add(kind)
+        for row in rows:
+            found.setdefault(row.asset_id, set()).add(row.kind)
         return found
 
     def list(
@@ -162,51 +192,56 @@ class AlertStore:
         """Newest first (or oldest first), then by id; `after` is the (opened_at, id) of the
         last alert of the previous page: a keyset, so alerts opened meanwhile neither shift
         nor repeat a page."""
-        clauses, args = [], []
+        query = select(ALERTS)
         for column in ("kind", "state", "severity", "asset_id"):
             value = getattr(where, column)
             if value is not None:
-                clauses.append(f"{column} = ?")
-                args.append(value)
+                query = query.where(ALERTS.c[column] == value)
         if where.since is not None:
-            clauses.append("opened_at >= ?")
-            args.append(_iso(where.since))
+            query = query.where(ALERTS.c.opened_at >= where.since)
         if where.until is not None:
-            clauses.append("opened_at < ?")
-            args.append(_iso(where.until))
-        beyond = ">" if oldest_first else "<"
+            query = query.where(ALERTS.c.opened_at < where.until)
+        # The keyset compares the stored text itself (what `position` hands out).
+        opened = sql_cast(ALERTS.c.opened_at, Text)
         if after is not None:
-            clauses.append(f"(opened_at {beyond} ? OR (opened_at = ? AND id > ?))")
-            args += [after[0], after[0], after[1]]
-        query = f"SELECT {_COLUMNS} FROM alerts"
-        if clauses:
-            query += " WHERE " + " AND ".join(clauses)
-        query += f" ORDER BY opened_at {'ASC' if oldest_first else 'DESC'}, id LIMIT ?"
-        return [_alert(row) for row in self.db.execute(query, (*args, limit))]
+            beyond = opened > after[0] if oldest_first else opened < after[0]
+            query = query.where(or_(beyond, and_(opened == after[0], ALERTS.c.id > after[1])))
+        first = ALERTS.c.opened_at.asc() if oldest_first else ALERTS.c.opened_at.desc()
+        return [_alert(row) for row in self.db.rows(
+            query.order_by(first, ALERTS.c.id).limit(limit))]
 
     @staticmethod
     def position(alert: Alert) -> tuple[str, str]:
         """The keyset of `list` for this alert."""
-        return _iso(alert.opened_at) or "", alert.id
+        return alert.opened_at.astimezone(UTC).isoformat(), alert.id
+
+    def live_count(self) -> int:
+        """Alerts open or acknowledged, of every asset."""
+        return int(self.db.scalar(select(func.count()).select_from(ALERTS).where(_LIVE)))
 
     def live_of(self, asset_id: str) -> tuple[Alert, ...]:
         """The open and acknowledged alerts of an asset."""
-        rows = self.db.execute(
-            f"SELECT {_COLUMNS} FROM alerts WHERE asset_id=? AND state != 'resolved'",
-            (asset_id,))
+        rows = self.db.rows(select(ALERTS).where(ALERTS.c.asset_id == asset_id, _LIVE))
         return tuple(_alert(row) for row in rows)
 
     def delete_rule_states(self, asset_id: str) -> tuple[tuple[str, str], ...]:
         """Forget an asset's rule state; the (rule, key) of each row deleted. Call inside the
         engine's transaction."""
-        rows = self.db.execute("DELETE FROM rule_state WHERE asset_id=? RETURNING rule, key",
-                               (asset_id,))
-        return tuple((row[0], row[1]) for row in rows)
+        rows = self.db.rows(delete(RULE_STATE).where(RULE_STATE.c.asset_id == asset_id)
+                            .returning(RULE_STATE.c.rule, RULE_STATE.c.key))
+        return tuple((row.rule, row.key) for row in rows)
 
     def load_rule_states(self, rule: str) -> dict[tuple[str, str], dict[str, Any]]:
-        rows = self.db.execute("SELECT asset_id, key, state FROM rule_state WHERE rule=?", (rule,))
-        return {(row[0], row[1]): orjson.loads(row[2]) for row in rows}
+        rows = self.db.rows(select(RULE_STATE.c.asset_id, RULE_STATE.c.key, RULE_STATE.c.state)
+                            .where(RULE_STATE.c.rule == rule))
+        return {(row.asset_id, row.key): orjson.loads(row.state) for row in rows}
 
     def save_rule_states(self, states: Iterable[tuple[str, str, str, str]]) -> None:
         """(asset_id, rule, key, state as JSON) rows; call inside the engine's transaction."""
-        self.db.executemany("INSERT OR REPLACE INTO rule_state VALUES (?, ?, ?, ?)", states)
+        rows = [{"asset_id": a, "rule": r, "key": k, "state": s} for a, r, k, s in states]
+        if not rows:
+            return
+        statement = upsert(self.db, RULE_STATE)
+        self.db.execute(statement.on_conflict_do_update(
+            index_elements=[RULE_STATE.c.asset_id, RULE_STATE.c.rule, RULE_STATE.c.key],
+            set_={"state": statement.excluded.state}), rows)

@@ -27,6 +27,7 @@ from alerts.outbox import Delivery, WebhookOutbox
 from alerts.subscriptions import Subscription, SubscriptionStore
 from gateway.waiting import wait_event
 from ingest.errors import error_text
+from ingest.statedb import Runner, inline
 from ingest.urls import redact_url
 
 log = logging.getLogger(__name__)
@@ -198,12 +199,14 @@ class WebhookDispatcher:
         url_policy: UrlPolicy | None = None,
         resolve: Resolver = resolve_host,
         verify: ssl.SSLContext | None = None,
+        run: Runner = inline,
     ) -> None:
         """`url_policy` None allows every address. Whatever the policy, each attempt looks
         its host up once, with `resolve`, and connects to an address that lookup gave.
         `verify`: the TLS context that checks receivers' certificates (None: the system's
-        trusted CAs, as httpx has them)."""
+        trusted CAs, as httpx has them). `run` calls the stores (StateDb.run)."""
         self._outbox = outbox
+        self._run = run
         self._subscriptions = subscriptions
         self._schedule = tuple(retry_schedule_s)
         self._timeout_s = timeout_s
@@ -222,15 +225,13 @@ class WebhookDispatcher:
         for event in self._worker_wake.values():
             event.set()
 
-    def send_test(self, subscription: Subscription) -> None:
+    async def send_test(self, subscription: Subscription) -> None:
         """Queue `webhook.test` for one subscription, behind its other deliveries."""
-        with self._outbox.db:
-            self._outbox.enqueue(
-                Event("webhook.test", datetime.now(UTC),
-                      {"subscription_id": subscription.id,
-                       "message": "a test delivery from Boomerang"}),
-                [subscription],
-            )
+        await self._run(self._outbox.enqueue,
+                        Event("webhook.test", datetime.now(UTC),
+                              {"subscription_id": subscription.id,
+                               "message": "a test delivery from Boomerang"}),
+                        [subscription])
         self.wake()
 
     async def finish(self, timeout_s: float) -> int:
@@ -253,8 +254,8 @@ class WebhookDispatcher:
             while not self._finishing:
                 # Once a rotation's overlap has ended the old secret signs nothing; erased
                 # rather than kept, it cannot leak from a later copy of the database.
-                self._subscriptions.erase_expired_secrets(datetime.now(UTC))
-                for subscription_id in self._outbox.pending_subscriptions():
+                await self._run(self._subscriptions.erase_expired_secrets, datetime.now(UTC))
+                for subscription_id in await self._run(self._outbox.pending_subscriptions):
                     if subscription_id not in self._workers:
                         self._start(subscription_id)
                 await wait_event(self._wake, 5.0)
@@ -288,19 +289,25 @@ class WebhookDispatcher:
             self._url_policy, self._resolve, self._ssl_context,
             httpx.Limits(max_connections=1, max_keepalive_connections=1),
         )
-        async with httpx.AsyncClient(
-            transport=transport, timeout=self._timeout_s, follow_redirects=False,
-        ) as http:
-            await self._work_with(subscription_id, http)
+        # One deliverer per subscription among the gateways sharing the state database (the
+        # outbox's claim: an advisory lock on PostgreSQL), or two would send the same
+        # delivery, or overtake each other. Unclaimed, this one ends; the run loop tries
+        # again, and takes over within its 5 s when the holder is gone.
+        if not await self._run(self._outbox.claim, subscription_id):
+            return
+        try:
+            async with httpx.AsyncClient(
+                transport=transport, timeout=self._timeout_s, follow_redirects=False,
+            ) as http:
+                await self._work_with(subscription_id, http)
+        finally:
+            await asyncio.shield(self._run(self._outbox.release, subscription_id))
 
     async def _work_with(self, subscription_id: str, http: httpx.AsyncClient) -> None:
         wake = self._worker_wake[subscription_id]
         while not self._finishing:
-            subscription = self._subscriptions.get(subscription_id)
-            if subscription is None or not subscription.enabled:
-                return
-            head = self._outbox.head(subscription_id)
-            if head is None:
+            subscription, head = await self._run(self._next, subscription_id)
+            if subscription is None or head is None:
                 return
             wait_s = (head.next_attempt_at - datetime.now(UTC)).total_seconds()
             if wait_s > 0:
@@ -308,6 +315,18 @@ class WebhookDispatcher:
                 await wait_event(wake, wait_s)
                 continue
             await self._attempt(http, subscription, head)
+
+    def _next(self, subscription_id: str) -> tuple[Subscription | None, Delivery | None]:
+        """The subscription (if still enabled and still ours) and its oldest pending
+        delivery."""
+        subscription = self._subscriptions.get(subscription_id)
+        if subscription is None or not subscription.enabled:
+            return None, None
+        if not self._outbox.still_claimed(subscription_id):
+            log.warning("the claim on subscription %s was lost (the state database's "
+                        "connection broke); another gateway may deliver it now", subscription_id)
+            return None, None
+        return subscription, self._outbox.head(subscription_id)
 
     async def _attempt(
         self, http: httpx.AsyncClient, subscription: Subscription, delivery: Delivery
@@ -340,7 +359,8 @@ class WebhookDispatcher:
         elif status == 410:
             outcome, next_at = "failed", None
             error = "410 Gone: subscription disabled"
-            self._subscriptions.disable(subscription.id, "the receiver answered 410 Gone")
+            await self._run(self._subscriptions.disable, subscription.id,
+                            "the receiver answered 410 Gone")
             log.warning("subscription %s disabled: 410 Gone", subscription.id)
         elif attempts > len(self._schedule):
             outcome, next_at = "failed", None
@@ -352,7 +372,6 @@ class WebhookDispatcher:
             log.info("delivery %s to %s: %s (attempt %d)", delivery.msg_id,
                      redact_url(subscription.url), error or f"HTTP {status}", attempts)
         _metrics.DELIVERY_ATTEMPTS.labels(outcome).inc()
-        self._outbox.record_attempt(
-            delivery.seq, status=status, error=error, latency_ms=latency_s * 1000,
-            outcome=outcome, next_attempt_at=next_at,
-        )
+        await self._run(
+            self._outbox.record_attempt, delivery.seq, status=status, error=error,
+            latency_ms=latency_s * 1000, outcome=outcome, next_attempt_at=next_at)

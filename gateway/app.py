@@ -9,11 +9,13 @@ import logging
 import os
 import signal
 import sqlite3
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import uvicorn
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from alerts import (
     AlertEvent,
@@ -27,12 +29,23 @@ from alerts import (
     WebhookOutbox,
 )
 from alerts import _metrics as alert_metrics
-from gateway import imports
 from gateway.api import create_api
-from gateway.domain import Alert, Asset, Geofence, Recall
-from gateway.imports import ImportRow, RowOutcome
-from gateway.migrations import migrate
+from gateway.migrations import upgrade
 from gateway.registry import AssetRegistry, KeyStore, PlaceRegistry
+from gateway.registry.changes import RegistryRevision
+from gateway.services import (
+    AlertService,
+    AssetService,
+    DeadLetterService,
+    GeofenceService,
+    KeyService,
+    ProfileService,
+    RecallService,
+    RegistryWriter,
+    Services,
+    SpeakerService,
+    SubscriptionService,
+)
 from gateway.settings import Settings
 from gateway.snapshots import Snapshots
 from ingest import DeadLetterStore, IngestPipeline, MqttConsumer
@@ -58,6 +71,7 @@ from ingest.sinks import (
     TelemetrySink,
 )
 from ingest.speakers import TagSpeakers
+from ingest.statedb import StateDb
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +96,7 @@ def private_data_dir(settings: Settings) -> None:
     and shared-memory files the database's own permissions."""
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     settings.data_dir.chmod(0o700)
-    used = [settings.state_db]
+    used = [settings.state_db] if settings.state_db is not None else []
     if settings.influx_url is None:
         used.append(settings.telemetry_db)
     elif settings.spool_max_points > 0:
@@ -95,14 +109,16 @@ def private_data_dir(settings: Settings) -> None:
                 companion.chmod(0o600)
 
 
-def open_state_db(settings: Settings) -> sqlite3.Connection:
+def open_state_db(settings: Settings) -> StateDb:
+    """The state database for synchronous use (the CLI, tests), migrated to this gateway's
+    schema before any store reads it."""
     private_data_dir(settings)
-    db = sqlite3.connect(settings.state_db)
-    db.execute("PRAGMA journal_mode=WAL")
-    # NORMAL in WAL mode survives a process crash; only an OS crash can lose the last commits.
-    db.execute("PRAGMA synchronous=NORMAL")
-    db.execute("PRAGMA busy_timeout=5000")
-    migrate(db)  # before any store reads it
+    db = StateDb.open(settings.state_database)
+    try:
+        upgrade(db)
+    except BaseException:
+        db.close()
+        raise
     return db
 
 
@@ -175,7 +191,7 @@ class EmbeddedApiServer(uvicorn.Server):
 @dataclass
 class Gateway:
     settings: Settings
-    db: sqlite3.Connection
+    db: StateDb
     registry: AssetRegistry
     places: PlaceRegistry
     keys: KeyStore
@@ -191,19 +207,40 @@ class Gateway:
     consumer: MqttConsumer
     telemetry: TelemetryReader
     snapshots: Snapshots
+    registry_writer: RegistryWriter
+    services: Services
     started_at: datetime = field(default_factory=utc_now)
     api_port: int | None = None
 
     @classmethod
-    def build(
+    @contextlib.asynccontextmanager
+    async def open(
         cls,
         settings: Settings,
         *,
         extra_profiles: Sequence[Profile] = (),
         clock: Callable[[], datetime] = utc_now,
-    ) -> Gateway:
-        """Must run inside the event loop (the MQTT client and the queues bind to it)."""
-        db = open_state_db(settings)
+    ) -> AsyncIterator[Gateway]:
+        """Every part built and the state loaded; on leaving, each closed in reverse order
+        of opening, whatever happened in between. Inside the event loop (the MQTT client
+        and the queues bind to it)."""
+        async with contextlib.AsyncExitStack() as stack:
+            private_data_dir(settings)
+            db = StateDb.open_for_loop(settings.state_database)
+            stack.push_async_callback(db.aclose)
+            await db.run(upgrade, db)  # before any store reads it
+            gateway = await db.run(cls._build, settings, db, extra_profiles, clock)
+            stack.push_async_callback(gateway.batcher.sink.close)
+            stack.push_async_callback(gateway.telemetry.close)
+            if gateway.batcher.spool is not None:
+                stack.callback(gateway.batcher.spool.close)
+            yield gateway
+
+    @classmethod
+    def _build(cls, settings: Settings, db: StateDb, extra_profiles: Sequence[Profile],
+               clock: Callable[[], datetime]) -> Gateway:
+        """Through the state database's runner: the stores load what they keep in memory."""
+        run = db.run
         registry = AssetRegistry(db)
         alert_store = AlertStore(db)
         subscriptions = SubscriptionStore(db)
@@ -217,17 +254,18 @@ class Gateway:
         )
         engine = RuleEngine(alert_store, outbox, subscriptions, clock, policy=policy)
         engine.asset_state_changed = registry.set_state
+        fixed_profiles = {**engine.profiles, **{p.name: p for p in extra_profiles}}
         for profile in [*extra_profiles, *places.profiles()]:
             engine.upsert_profile(profile)
         for fence in places.geofences():
             engine.upsert_geofence(fence)
-        for asset in registry.assets():
-            engine.upsert_asset(asset)
-        for recall in registry.recalls():
-            engine.upsert_recall(recall)
+        # Loaded, not judged: what was due when the gateway stopped is judged by the timer,
+        # and recalls by the readings and the timer, as always.
+        engine.upsert_assets(registry.assets(), judge=False)
+        engine.keep_recalls(registry.recalls())
         dispatcher = WebhookDispatcher(
             outbox, subscriptions, retry_schedule_s=settings.webhook_retry_schedule_s,
-            timeout_s=settings.webhook_timeout_s, url_policy=url_policy(settings),
+            timeout_s=settings.webhook_timeout_s, url_policy=url_policy(settings), run=run,
         )
         engine.outbox_written = dispatcher.wake
         dead_letters = DeadLetterStore(
@@ -235,13 +273,11 @@ class Gateway:
             max_bytes=settings.dead_letter_max_bytes,
             max_bytes_per_tag=settings.dead_letter_max_bytes_per_tag,
             payload_bytes=settings.dead_letter_payload_bytes)
-        sink = build_sink(settings)
-        telemetry = build_reader(settings)
         spool = None
         if settings.influx_url is not None and settings.spool_max_points > 0:
             spool = Spool(settings.spool_db, settings.spool_max_points)
         batcher = PointBatcher(
-            sink,
+            build_sink(settings),
             max_points=settings.batch_max_points,
             max_delay_s=settings.batch_max_delay_s,
             spool=spool,
@@ -257,9 +293,10 @@ class Gateway:
             rate_limiter=(TagRateLimiter(settings.tag_rate_max_per_s, settings.tag_rate_burst,
                                          backlog_s=settings.mqtt_session_expiry_s)
                           if settings.tag_rate_max_per_s else None),
+            run=run,
         )
         batcher.on_rejected = pipeline.dead_letter_points
-        batcher.before_acknowledging = engine.save_state
+        batcher.before_acknowledging = lambda: run(engine.save_state)
         engine.listeners.append(
             lambda event: batcher.offer([alert_point(event)])
             if isinstance(event, AlertEvent) else None
@@ -269,7 +306,7 @@ class Gateway:
             rules_now=lambda: engine.watermark if settings.clock == "event" else engine.now(),
             asset_interval_s=settings.snapshot_interval_s,
             stats_interval_s=settings.stats_interval_s, instance=settings.mqtt_client_id,
-            started_at=utc_now())
+            started_at=utc_now(), run=run)
         engine.listeners.append(snapshots.on_event)
         mqtt = settings.mqtt
         consumer = MqttConsumer(
@@ -282,84 +319,32 @@ class Gateway:
             handle=pipeline.handle_batch, unacked_high=batcher.flush_soon,
         )
         admin = settings.admin_key.get_secret_value() if settings.admin_key else None
+        keys = KeyStore(db, admin)
+        writer = RegistryWriter(db, engine, RegistryRevision(db), registry, places, speakers,
+                                fixed_profiles, judges=settings.ingest)
+        services = Services(
+            assets=AssetService(db, registry, writer),
+            recalls=RecallService(db, registry, writer),
+            profiles=ProfileService(db, places, registry, writer),
+            geofences=GeofenceService(db, places, writer),
+            alerts=AlertService(db, alert_store, engine),
+            subscriptions=SubscriptionService(
+                db, subscriptions, outbox, dispatcher, url_policy(settings),
+                timedelta(seconds=settings.webhook_secret_overlap_s)),
+            keys=KeyService(db, keys),
+            dead_letters=DeadLetterService(db, dead_letters),
+            speakers=SpeakerService(db, speakers, writer),
+        )
         return cls(
-            settings=settings, db=db, registry=registry, places=places,
-            keys=KeyStore(db, admin),
+            settings=settings, db=db, registry=registry, places=places, keys=keys,
             dead_letters=dead_letters, alerts=alert_store, subscriptions=subscriptions,
             outbox=outbox, engine=engine, dispatcher=dispatcher, batcher=batcher,
-            pipeline=pipeline, speakers=speakers, consumer=consumer, telemetry=telemetry,
-            snapshots=snapshots,
+            pipeline=pipeline, speakers=speakers, consumer=consumer,
+            telemetry=build_reader(settings), snapshots=snapshots, registry_writer=writer,
+            services=services,
         )
 
-    # Services the API calls ----------------------------------------------------------------
-
-    @property
-    def url_policy(self) -> UrlPolicy:
-        return url_policy(self.settings)
-
-    def create_asset(self, asset: Asset) -> Asset:
-        created = self.registry.create_asset(asset)
-        self.engine.upsert_asset(created)
-        return created
-
-    def create_recall(self, recall: Recall) -> Recall:
-        created = self.registry.create_recall(recall)
-        self.engine.upsert_recall(created)
-        return created
-
-    def update_asset(self, asset: Asset) -> Asset:
-        """Raises TagAlreadyBound."""
-        self.registry.update_asset(asset)
-        self.engine.upsert_asset(asset)
-        return asset
-
-    def delete_asset(self, asset_id: str, by: str = "") -> bool:
-        """Its live alerts resolved and its rule state forgotten first, then the asset: a
-        crash in between leaves an asset to delete again, never open alerts of one gone."""
-        if self.registry.get_asset(asset_id) is None:
-            return False
-        self.engine.remove_asset(asset_id, by)
-        return self.registry.delete_asset(asset_id)
-
-    def update_recall(self, recall: Recall) -> Recall:
-        self.registry.save_recalls([recall])
-        self.engine.upsert_recall(recall)
-        return recall
-
-    def delete_recall(self, recall_id: str) -> bool:
-        deleted = self.registry.delete_recall(recall_id)
-        self.engine.remove_recall(recall_id)
-        return deleted
-
-    async def import_assets(
-        self, rows: list[ImportRow], *, create_only: bool
-    ) -> list[RowOutcome]:
-        """A chunk at a time, on the loop (gateway.imports says why)."""
-        return await imports.import_assets(self.registry, self.engine, rows,
-                                           create_only=create_only)
-
-    async def import_recalls(
-        self, rows: list[ImportRow], *, create_only: bool
-    ) -> list[RowOutcome]:
-        """A chunk at a time, on the loop (gateway.imports says why)."""
-        return await imports.import_recalls(self.registry, self.engine, rows,
-                                            create_only=create_only)
-
-    def save_profile(self, profile: Profile) -> None:
-        self.places.save_profile(profile)
-        self.engine.upsert_profile(profile)
-
-    def delete_profile(self, name: str) -> bool:
-        self.engine.remove_profile(name)
-        return self.places.delete_profile(name)
-
-    def save_geofence(self, fence: Geofence) -> None:
-        self.engine.upsert_geofence(fence)  # raises ValueError on a bad geometry, first
-        self.places.save_geofence(fence)
-
-    def delete_geofence(self, fence_id: str) -> bool:
-        self.engine.remove_geofence(fence_id)
-        return self.places.delete_geofence(fence_id)
+    # Parts that run ---------------------------------------------------------------------
 
     async def run_timer(self) -> None:
         """Timer-driven rules see every asset, whether it reports or not; on event time
@@ -368,7 +353,7 @@ class Gateway:
             now = self.engine.watermark if self.settings.clock == "event" else self.engine.now()
             if now is not None:
                 try:
-                    self.engine.tick(now)
+                    await self.db.run(self.engine.tick, now)
                     await self.snapshots.on_rules_clock(now)
                 except Exception:
                     # The state store failing (the engine guards each asset itself): the
@@ -376,55 +361,83 @@ class Gateway:
                     log.exception("the timer-driven rules failed; trying again at the next tick")
             await asyncio.sleep(self.settings.timer_interval_s)
 
+    async def run_registry_sync(self) -> None:
+        """Another gateway on the same state database may change the registry through its
+        API: its revision, looked at every BOOMERANG_REGISTRY_POLL_S, says when to reload."""
+        while True:
+            await asyncio.sleep(self.settings.registry_poll_s)
+            try:
+                if await self.db.run(self.registry_writer.catch_up):
+                    log.info("registry changed by another gateway: reloaded (revision %d)",
+                             self.registry_writer.loaded_revision)
+            except Exception:
+                log.exception("reloading the registry failed; trying again")
+
     async def run_stats(self) -> None:
         if not self.settings.stats_interval_s:
             return
         while True:
-            self.refresh_gauges()
+            await self.refresh_gauges()
             self.snapshots.on_wall_clock(utc_now())
             await asyncio.sleep(self.settings.stats_interval_s)
 
-    def acknowledge_alert(self, alert_id: str, by: str, note: str) -> Alert | None:
-        return self.engine.acknowledge(alert_id, by, note)
-
-    def resolve_alert(self, alert_id: str, by: str, note: str) -> Alert | None:
-        return self.engine.resolve(alert_id, by, note)
-
-    def refresh_gauges(self) -> None:
+    async def refresh_gauges(self) -> None:
         """The gauges read off the parts when asked: for /metrics and gateway_stats."""
         ingest_metrics.BUFFERED.set(self.batcher.buffered)
         spool = self.batcher.spool
         ingest_metrics.SPOOLED.set(spool.points if spool is not None else 0)
         ingest_metrics.SPOOL_FULL.set(int(self.batcher.spool_full))
-        alert_metrics.OUTBOX_PENDING.set(self.outbox.pending_count())
+        alert_metrics.OUTBOX_PENDING.set(await self.db.run(self.outbox.pending_count))
 
-    def readiness(self) -> dict[str, bool]:
+    async def readiness(self) -> dict[str, bool]:
         try:
-            self.db.execute("BEGIN IMMEDIATE")
-            self.db.execute("ROLLBACK")
-            state_ok = True
-        except sqlite3.Error:
+            state_ok = await self.db.run(self.state_writable)
+        except Exception:  # cannot even connect
             state_ok = False
-        return {
+        checks = {
             "broker_connected": self.consumer.connected.is_set(),
             "telemetry_sink_writable": self.batcher.healthy,
             "spool_not_full": not self.batcher.spool_full,
             "state_store_writable": state_ok,
         }
+        if not self.settings.ingest:
+            del checks["broker_connected"]  # it consumes nothing
+        return checks
+
+    def state_writable(self) -> bool:
+        """Whether the state database takes a write now (a locked, full, read-only or
+        unreachable one does not); nothing is written."""
+        try:
+            conn = self.db.conn
+            if conn.in_transaction():
+                return True  # writing this moment
+            if self.db.is_postgresql:
+                with conn.begin() as transaction:
+                    # A transaction id is what a read-only server (a standby) cannot give.
+                    conn.execute(text("SELECT txid_current()"))
+                    transaction.rollback()
+            else:
+                raw = conn.connection.driver_connection
+                assert raw is not None
+                raw.execute("BEGIN IMMEDIATE")  # takes SQLite's write lock, or fails
+                raw.execute("ROLLBACK")
+            return True
+        except (SQLAlchemyError, sqlite3.Error):
+            return False
 
     # Lifecycle ----------------------------------------------------------------------------
 
-    async def _shut_down(self, consumer: asyncio.Task[None], timer: asyncio.Task[None],
-                         batcher: asyncio.Task[None], dispatcher: asyncio.Task[None]) -> None:
+    async def _shut_down(self, ingest: list[asyncio.Task[None]], batcher: asyncio.Task[None],
+                         dispatcher: asyncio.Task[None]) -> None:
         """Stop consuming, write what is buffered, let deliveries under way end, all within
         BOOMERANG_SHUTDOWN_TIMEOUT_S. Whatever is cut short is safe: unwritten points belong
         to unacknowledged messages, which the broker delivers again, and a delivery cut
         short is retried after the restart."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.shutdown_timeout_s
-        consumer.cancel()
-        timer.cancel()
-        await asyncio.gather(consumer, timer, return_exceptions=True)
+        for task in ingest:
+            task.cancel()
+        await asyncio.gather(*ingest, return_exceptions=True)
         await self.batcher.close()
         try:
             async with asyncio.timeout(max(0.0, deadline - loop.time())):
@@ -434,7 +447,11 @@ class Gateway:
                         "messages again", self.batcher.buffered)
             batcher.cancel()
             await asyncio.gather(batcher, return_exceptions=True)
-        self.engine.save_state()
+        try:
+            await self.db.run(self.engine.save_state)
+        except Exception:
+            log.exception("shutdown: the rule state could not be saved; the readings that "
+                          "changed it were not acknowledged, and come again")
         cut = await self.dispatcher.finish(deadline - loop.time())
         if cut:
             log.warning("shutdown: %d webhook deliveries cut short; they are retried after "
@@ -444,7 +461,8 @@ class Gateway:
 
     async def run(self, stop: asyncio.Event, *, serve_api: bool = True) -> None:
         """Run every part until `stop` is set, then shut down in order: stop consuming,
-        flush the telemetry batches, stop delivering, stop answering."""
+        flush the telemetry batches, stop delivering, stop answering. (Closing the stores
+        and the sink is `open`'s, on leaving.)"""
         sink = self.batcher.sink
         # In the background: an InfluxDB that does not answer must not hold up the start
         # (writes before the database exists fail as any write to a server not ready does).
@@ -453,49 +471,52 @@ class Gateway:
             name="ensure-database")
         batcher_task = asyncio.create_task(self.batcher.run(), name="batcher")
         dispatcher_task = asyncio.create_task(self.dispatcher.run(), name="webhooks")
-        consumer_task = asyncio.create_task(self.consumer.run(), name="mqtt")
-        timer_task = asyncio.create_task(self.run_timer(), name="timer")
-        stats_task = asyncio.create_task(self.run_stats(), name="stats")
+        ingest: list[asyncio.Task[None]] = []
+        if self.settings.ingest:
+            ingest = [asyncio.create_task(self.consumer.run(), name="mqtt"),
+                      asyncio.create_task(self.run_timer(), name="timer")]
+        background = [asyncio.create_task(self.run_stats(), name="stats"),
+                      asyncio.create_task(self.run_registry_sync(), name="registry-sync")]
         api_task: asyncio.Task[None] | None = None
         server: EmbeddedApiServer | None = None
-        if serve_api:
-            config = uvicorn.Config(
-                create_api(self), host=self.settings.api_host, port=self.settings.api_port,
-                log_level="warning", lifespan="off",
-            )
-            server = EmbeddedApiServer(config)
-            api_task = asyncio.create_task(server.serve(), name="api")
-            # uvicorn offers only a flag for "listening", no event to await.
-            while not server.started and not api_task.done():  # noqa: ASYNC110
-                await asyncio.sleep(0.02)
-            if api_task.done():
-                api_task.result()  # raises the bind error, for example
-                raise RuntimeError(
-                    f"REST API could not listen on {self.settings.api_host}:"
-                    f"{self.settings.api_port} (BOOMERANG_API_HOST / BOOMERANG_API_PORT)"
-                )
-            self.api_port = server.servers[0].sockets[0].getsockname()[1]
-            log.info("REST API on http://%s:%d (docs at /docs)", self.settings.api_host,
-                     self.api_port)
-        parts = [batcher_task, dispatcher_task, consumer_task, timer_task]
-        parts += [api_task] if api_task else []
-        stop_task = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait([stop_task, *parts], return_when=asyncio.FIRST_COMPLETED)
         try:
+            if serve_api:
+                server, api_task = await self._serve_api()
+            parts = [batcher_task, dispatcher_task, *ingest, *([api_task] if api_task else [])]
+            stop_task = asyncio.create_task(stop.wait())
+            done, _ = await asyncio.wait([stop_task, *parts],
+                                         return_when=asyncio.FIRST_COMPLETED)
+            stop_task.cancel()
             for task in done:
                 if task is not stop_task and task.exception() is not None:
                     log.error("%s stopped: %r", task.get_name(), task.exception())
         finally:
-            stop_task.cancel()
-            stats_task.cancel()
-            ensure_database.cancel()
-            await self._shut_down(consumer_task, timer_task, batcher_task, dispatcher_task)
+            for task in [*background, ensure_database]:
+                task.cancel()
+            await self._shut_down(ingest, batcher_task, dispatcher_task)
             if server is not None and api_task is not None:
                 server.should_exit = True
                 await asyncio.gather(api_task, return_exceptions=True)
-            await sink.close()
-            await self.telemetry.close()
-            if self.batcher.spool is not None:
-                self.batcher.spool.close()
-            self.db.close()
+            await asyncio.gather(*background, ensure_database, return_exceptions=True)
             log.info("gateway stopped")
+
+    async def _serve_api(self) -> tuple[EmbeddedApiServer, asyncio.Task[None]]:
+        config = uvicorn.Config(
+            create_api(self), host=self.settings.api_host, port=self.settings.api_port,
+            log_level="warning", lifespan="off",
+        )
+        server = EmbeddedApiServer(config)
+        api_task = asyncio.create_task(server.serve(), name="api")
+        # uvicorn offers only a flag for "listening", no event to await.
+        while not server.started and not api_task.done():  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        if api_task.done():
+            api_task.result()  # raises the bind error, for example
+            raise RuntimeError(
+                f"REST API could not listen on {self.settings.api_host}:"
+                f"{self.settings.api_port} (BOOMERANG_API_HOST / BOOMERANG_API_PORT)"
+            )
+        self.api_port = server.servers[0].sockets[0].getsockname()[1]
+        log.info("REST API on http://%s:%d (docs at /docs)", self.settings.api_host,
+                 self.api_port)
+        return server, api_task

@@ -144,7 +144,10 @@ async def _run(options: DemoOptions, console: Console, data_dir: Path) -> int:
         timer_interval_s=0.2 if options.scenario else 2,
         clock="event" if options.scenario else "wall",
     )
-    gateway = Gateway.build(settings, extra_profiles=[DEMO_COLD_CHAIN])
+    # Closed in `finally`, once the gateway has stopped: the stores, the sink, the database.
+    opened = contextlib.AsyncExitStack()
+    gateway = await opened.enter_async_context(
+        Gateway.open(settings, extra_profiles=[DEMO_COLD_CHAIN]))
     receiver = WebhookReceiver(console)
     receiver_server = EmbeddedApiServer(
         uvicorn.Config(receiver.app, host="127.0.0.1", port=options.webhook_port,
@@ -210,7 +213,7 @@ async def _run(options: DemoOptions, console: Console, data_dir: Path) -> int:
         last_printed = started
         with live if console.is_terminal else contextlib.nullcontext():
             while not stop.is_set() and not gateway_task.done():
-                line = _status_line(gateway, sent(), receiver, started)
+                line = await _status_line(gateway, sent(), receiver, started)
                 if console.is_terminal:
                     live.update(line)
                 elif time.monotonic() - last_printed >= 5:
@@ -222,15 +225,16 @@ async def _run(options: DemoOptions, console: Console, data_dir: Path) -> int:
                     await asyncio.sleep(2 * settings.batch_max_delay_s
                                         + 2 * settings.timer_interval_s)
                     if options.scenario is not None:
-                        console.print(_status_line(gateway, sent(), receiver, started))
+                        console.print(await _status_line(gateway, sent(), receiver, started))
                         exit_code = await _verdict(console, timeline, api, admin_key)
                     stop.set()
                 await wait_event(stop, 0.25)
-        console.print(_status_line(gateway, sent(), receiver, started))
+        console.print(await _status_line(gateway, sent(), receiver, started))
         return exit_code
     finally:
         stop.set()
         await asyncio.gather(gateway_task, return_exceptions=True)
+        await opened.aclose()
         receiver_server.should_exit = True
         for task in tasks:
             if task.get_name() == "sim":
@@ -264,12 +268,11 @@ async def _wait_ready(api: str, gateway_task: asyncio.Task[None]) -> None:
     raise RuntimeError(f"the gateway did not become ready at {api}/readyz")
 
 
-def _status_line(gateway: Gateway, sent: int, receiver: WebhookReceiver, started: float) -> Text:
+async def _status_line(gateway: Gateway, sent: int, receiver: WebhookReceiver, started: float
+                       ) -> Text:
     counts = gateway.pipeline.counts
     elapsed = max(time.monotonic() - started, 1e-6)
-    open_alerts = gateway.db.execute(
-        "SELECT count(*) FROM alerts WHERE state != 'resolved'"
-    ).fetchone()[0]
+    open_alerts = await gateway.db.run(gateway.alerts.live_count)
     return Text.from_markup(
         f"[bold]{elapsed:5.0f} s[/]  sent {sent}  readings ingested "
         f"[bold green]{counts.readings}[/] ({counts.readings / elapsed:.0f}/s)  "

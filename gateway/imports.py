@@ -1,12 +1,11 @@
 """Bulk import of assets and recalls (the rows of a CSV file, already checked cell by cell):
 each row creates or updates one item; a bad row is reported and never stops the others.
 
-An import runs on the event loop (the registry's SQLite connection and the rule engine are
-not thread-safe) a chunk of CHUNK_ROWS rows at a time, letting ingest and other requests run
-between chunks. Each chunk is checked against the registry as it is then and written in a
-transaction of its own: one transaction over the whole file cannot stay open while other
-coroutines commit on the same connection (their commit would end it, their rollback undo
-it)."""
+An import (gateway.services) runs a chunk of CHUNK_ROWS rows at a time through the state
+database's runner, letting ingest and other requests run between chunks. Each chunk is
+checked against the registry as it is then and written in a transaction of its own: one
+transaction over the whole file would hold the state database's one connection (and its
+locks) for as long as the file takes."""
 
 from __future__ import annotations
 
@@ -93,20 +92,11 @@ def _missing(changes: dict[str, Any], required: tuple[str, ...], what: str) -> l
             if changes.get(name) is None]
 
 
-async def import_assets(
+def import_asset_chunk(
     registry: AssetRegistry, engine: RuleEngine, rows: list[ImportRow], *, create_only: bool
-) -> list[RowOutcome]:
-    """Each row's outcome, in order. A chunk's rows go to the registry in one transaction
-    and to the rule engine in one pass."""
-    outcomes: list[RowOutcome] = []
-    async for chunk in chunks(rows):
-        outcomes += _import_asset_chunk(registry, engine, chunk, create_only=create_only)
-    return outcomes
-
-
-def _import_asset_chunk(
-    registry: AssetRegistry, engine: RuleEngine, rows: list[ImportRow], *, create_only: bool
-) -> list[RowOutcome]:
+) -> tuple[list[RowOutcome], list[Asset]]:
+    """Each row's outcome, in order, and the assets saved (in one transaction: the
+    caller's), for the rule engine."""
     stored = registry.get_assets(row.id for row in rows if row.id and not row.problems)
     outcomes: dict[int, RowOutcome] = {}
     latest: dict[str, Asset] = {}  # an id named again further down builds on the row above
@@ -143,26 +133,13 @@ def _import_asset_chunk(
                                        Outcome.UPDATED if existed else Outcome.CREATED)
         saved.append(asset)
         saved_ids.add(asset.id)
-    engine.upsert_assets(saved)
-    return [outcomes[row.row] for row in rows]
+    return [outcomes[row.row] for row in rows], saved
 
 
-async def import_recalls(
-    registry: AssetRegistry, engine: RuleEngine, rows: list[ImportRow], *, create_only: bool
-) -> list[RowOutcome]:
-    """Each row's outcome, in order. A chunk's rows go to the registry in one transaction;
-    once all are in, every asset is judged against the active recalls, a chunk at a time."""
-    outcomes: list[RowOutcome] = []
-    async for chunk in chunks(rows):
-        outcomes += _import_recall_chunk(registry, engine, chunk, create_only=create_only)
-    async for asset_ids in chunks(engine.asset_ids()):
-        engine.judge_recalls(asset_ids)
-    return outcomes
-
-
-def _import_recall_chunk(
-    registry: AssetRegistry, engine: RuleEngine, rows: list[ImportRow], *, create_only: bool
-) -> list[RowOutcome]:
+def import_recall_chunk(
+    registry: AssetRegistry, rows: list[ImportRow], *, create_only: bool
+) -> tuple[list[RowOutcome], list[Recall]]:
+    """Each row's outcome, in order, and the recalls saved (in the caller's transaction)."""
     stored = registry.get_recalls(row.id for row in rows if row.id and not row.problems)
     outcomes: list[RowOutcome] = []
     latest: dict[str, Recall] = {}
@@ -184,6 +161,6 @@ def _import_recall_chunk(
         outcomes.append(RowOutcome(row.row, recall.id,
                                    Outcome.UPDATED if existed else Outcome.CREATED))
         latest[recall.id] = recall
-    registry.save_recalls(list(latest.values()))
-    engine.keep_recalls(list(latest.values()))
-    return outcomes
+    saved = list(latest.values())
+    registry.save_recalls(saved)
+    return outcomes, saved

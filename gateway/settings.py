@@ -27,7 +27,10 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
+from ingest.statedb import state_url
 from ingest.urls import redact_url
 
 ENV_PREFIX = "BOOMERANG_"
@@ -74,6 +77,16 @@ class Settings(BaseSettings):
     influx_password: SecretStr | None = None
 
     data_dir: Path = Path("./boomerang-data")
+    state_url: str = "sqlite:///{data_dir}/state.db"
+    """Where the state lives (assets, alerts, outbox...): SQLite (a file) or PostgreSQL
+    (postgresql://user:password@host:port/database). `{data_dir}` stands for
+    BOOMERANG_DATA_DIR."""
+    ingest: bool = True
+    """False: this gateway consumes no MQTT and judges nothing; it serves the API and
+    delivers webhooks beside one that ingests, on the same PostgreSQL."""
+    registry_poll_s: float = Field(default=2.0, gt=0)
+    """How often a gateway looks whether another one on the same state database changed
+    assets, recalls, profiles or geofences."""
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8080, ge=0, le=65535)
     admin_key: SecretStr | None = None
@@ -160,6 +173,16 @@ class Settings(BaseSettings):
             parts.port  # noqa: B018 - raises on a port that is not a number
         except ValueError as exc:
             raise ValueError(f"bad port: {exc}") from exc
+        return value
+
+    @field_validator("state_url")
+    @classmethod
+    def _state_url_is_sqlite_or_postgresql(cls, value: str) -> str:
+        try:
+            state_url(value.replace("{data_dir}", "."))
+        except (ArgumentError, ValueError) as exc:
+            raise ValueError(f"{exc}; it must look like sqlite:///path/state.db or "
+                             "postgresql://user:password@host:port/database") from None
         return value
 
     @field_validator(
@@ -283,8 +306,17 @@ class Settings(BaseSettings):
         )
 
     @property
-    def state_db(self) -> Path:
-        return self.data_dir / "state.db"
+    def state_database(self) -> str:
+        """BOOMERANG_STATE_URL with its `{data_dir}` filled in."""
+        return self.state_url.replace("{data_dir}", str(self.data_dir))
+
+    @property
+    def state_db(self) -> Path | None:
+        """The state's SQLite file, if it lives in one."""
+        url = state_url(self.state_database)
+        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+            return None
+        return Path(url.database)
 
     @property
     def telemetry_db(self) -> Path:
@@ -299,7 +331,10 @@ class Settings(BaseSettings):
         shown: dict[str, Any] = {}
         # mode="json" already masks SecretStr values and makes paths and tuples printable.
         for name, value in self.model_dump(mode="json").items():
-            if name.endswith("url") and isinstance(value, str):
+            if name == "state_url" and isinstance(value, str):
+                value = (make_url(value).render_as_string(hide_password=True)
+                         .replace("%7Bdata_dir%7D", "{data_dir}"))
+            elif name.endswith("url") and isinstance(value, str):
                 value = redact_url(value)
             shown[f"{ENV_PREFIX}{name.upper()}"] = value
         return shown

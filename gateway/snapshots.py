@@ -22,6 +22,7 @@ from alerts import AlertEvent, ArrivalEvent, AssetCondition, EngineEvent, RuleEn
 from gateway.domain import DEAD_LETTER_CAUSES, AlertKind
 from ingest.sinks import Point
 from ingest.sinks._points import FieldValue
+from ingest.statedb import Runner, inline
 
 ASSET_STATES = "asset_states"
 SNAPSHOT_PART = 2000
@@ -128,8 +129,12 @@ class Snapshots:
 
     def __init__(self, engine: RuleEngine, offer: Callable[[Sequence[Point]], None], *,
                  rules_now: Callable[[], datetime | None], asset_interval_s: float,
-                 stats_interval_s: float, instance: str, started_at: datetime) -> None:
+                 stats_interval_s: float, instance: str, started_at: datetime,
+                 run: Runner = inline) -> None:
+        """`run`: how to call the engine (StateDb.run in the gateway)."""
         self._engine = engine
+        self._run = run
+        self._writing: asyncio.Task[None] | None = None
         self._rules_now = rules_now
         self._offer = offer
         self._asset_interval_s = asset_interval_s
@@ -166,7 +171,10 @@ class Snapshots:
         before = self._changed.get(asset_id)
         self._changed[asset_id] = before.merge(change) if before else change
         if before is None and len(self._changed) == 1:
-            asyncio.get_running_loop().call_soon(self.write_changed)
+            # A task starts on the loop's next turn, after the batch's other events; kept,
+            # as a task nobody references may be collected before it runs.
+            self._writing = asyncio.get_running_loop().create_task(
+                self._run(self.write_changed))
 
     def write_changed(self) -> None:
         changed, self._changed = self._changed, {}
@@ -189,16 +197,17 @@ class Snapshots:
         if not _due(self._assets_at, now, self._asset_interval_s):
             return
         self._assets_at = now
-        open_kinds = self._engine.open_alert_kinds()
+        open_kinds = await self._run(self._engine.open_alert_kinds)
         # Arrived assets too while an alert of theirs is open: a recall that reached an item
         # already received must stay on the dashboards until it is dealt with.
-        assets = list(dict.fromkeys([*self._engine.on_the_way(), *open_kinds]))
+        assets = list(dict.fromkeys([*await self._run(self._engine.on_the_way), *open_kinds]))
         self._fresh = set()
         try:
             for start in range(0, len(assets), SNAPSHOT_PART):
                 part = [a for a in assets[start:start + SNAPSHOT_PART] if a not in self._fresh]
-                self._offer([asset_state_point(found) for found in
-                             self._engine.conditions(now, part, open_kinds=open_kinds)])
+                found = await self._run(self._engine.conditions, now, part,
+                                        open_kinds=open_kinds)
+                self._offer([asset_state_point(condition) for condition in found])
                 await asyncio.sleep(0)
         finally:
             self._fresh = None

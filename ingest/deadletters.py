@@ -11,34 +11,50 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import sqlite3
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Index,
+    Integer,
+    LargeBinary,
+    Select,
+    Table,
+    Text,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+)
 
 from gateway.domain import DeadLetter
 from ingest import _metrics
+from ingest.statedb import METADATA, Id, StateDb, Utc
 
 log = logging.getLogger(__name__)
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS dead_letters (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    received_at TEXT NOT NULL,
-    topic TEXT NOT NULL,
-    tag_id TEXT,
-    reason TEXT NOT NULL,
-    payload BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS dead_letters_by_tag ON dead_letters (tag_id, id);
-"""
-SIZE_AND_CAUSE = """
-ALTER TABLE dead_letters ADD COLUMN cause TEXT NOT NULL DEFAULT 'invalid_reading';
-ALTER TABLE dead_letters ADD COLUMN payload_bytes INTEGER;
-ALTER TABLE dead_letters ADD COLUMN payload_sha256 TEXT;
-"""
-"""Schema version 4 (gateway.migrations): the cause, and the size and hash of a payload
-kept in part. A store on a database of its own (a test's) adds them itself."""
+DEAD_LETTERS = Table(
+    "dead_letters", METADATA,
+    Column("id", Id, primary_key=True),
+    Column("received_at", Utc, nullable=False),
+    Column("topic", Text, nullable=False),
+    Column("tag_id", Text),
+    Column("reason", Text, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    # Schema version 4: the cause, and the size and hash of a payload kept in part.
+    Column("cause", Text, nullable=False, server_default=text("'invalid_reading'")),
+    Column("payload_bytes", Integer),
+    Column("payload_sha256", Text),
+    Index("dead_letters_by_tag", "tag_id", "id"),
+    sqlite_autoincrement=True,
+)
 
 EVICTION_LOG_EVERY_S = 60.0
 
@@ -53,73 +69,91 @@ class StoredDeadLetter:
     """The whole payload's hash, when only its head is kept."""
 
 
+def _over_quota(tag_ids: ColumnElement[bool]) -> Select[Any]:
+    """The letters, of the tags `tag_ids` selects, past their tag's newest `max_rows` or
+    `max_bytes` (bound parameters). Built once: a statement made anew for every batch would
+    cost more in Python than the query does in the database."""
+    size = func.length(DEAD_LETTERS.c.payload)
+    tag, newest = DEAD_LETTERS.c.tag_id, DEAD_LETTERS.c.id.desc()
+    ranked = (
+        select(DEAD_LETTERS.c.id, size.label("size"),
+               func.row_number().over(partition_by=tag, order_by=newest).label("n"),
+               func.sum(size).over(partition_by=tag, order_by=newest).label("kept"))
+        .where(tag_ids)
+        .subquery())
+    max_rows = bindparam("max_rows", type_=Integer)
+    max_bytes = bindparam("max_bytes", type_=Integer)
+    return (select(ranked.c.id, ranked.c.size, (ranked.c.n > max_rows).label("by_count"))
+            .where(or_(ranked.c.n > max_rows, ranked.c.kept > max_bytes)))
+
+
+_OVER_QUOTA_OF_TAGS = _over_quota(DEAD_LETTERS.c.tag_id.in_(bindparam("tags", expanding=True)))
+_OVER_QUOTA_WITHOUT_TAG = _over_quota(DEAD_LETTERS.c.tag_id.is_(None))
+
+
 class DeadLetterStore:
     def __init__(
-        self, db: sqlite3.Connection, *, max_total: int = 100_000, max_per_tag: int = 1000,
+        self, db: StateDb, *, max_total: int = 100_000, max_per_tag: int = 1000,
         max_bytes: int = 64 * 1024 * 1024, max_bytes_per_tag: int = 1024 * 1024,
         payload_bytes: int = 4096,
     ) -> None:
         self._db = db
-        self._db.executescript(SCHEMA)
-        columns = {row[1] for row in db.execute("PRAGMA table_info(dead_letters)")}
-        if "cause" not in columns:
-            db.executescript(SIZE_AND_CAUSE)
         self._max_total = max_total
         self._max_per_tag = max_per_tag
         self._max_bytes = max_bytes
         self._max_bytes_per_tag = max_bytes_per_tag
         self._payload_bytes = payload_bytes
-        self._rows, self._bytes = (int(n) for n in db.execute(
-            "SELECT count(*), coalesce(sum(length(payload)), 0) FROM dead_letters").fetchone())
+        totals = db.row(select(func.count(),
+                               func.coalesce(func.sum(func.length(DEAD_LETTERS.c.payload)), 0)))
+        assert totals is not None
+        self._rows, self._bytes = (int(n) for n in totals)
         self._evicted_since_log: dict[str, int] = {}
         self._logged_at = 0.0
 
     def add(self, letters: list[DeadLetter]) -> None:
-        rows = [self._row(letter) for letter in letters]
+        # A text the database cannot store is kept escaped instead: a lone surrogate (no
+        # UTF-8 for it) on both engines, NUL on PostgreSQL. Every other text is left as it is.
+        nul = self._db.is_postgresql
+        rows = [{name: _printable(value, nul=nul) if isinstance(value, str) else value
+                 for name, value in self._row(letter).items()} for letter in letters]
         stored_bytes = sum(min(len(letter.payload), self._payload_bytes) for letter in letters)
-        with self._db:
-            try:
-                self._insert(rows)
-            except UnicodeEncodeError:  # a lone surrogate in a text: kept escaped instead
-                self._db.rollback()  # the rows inserted before it
-                self._insert([tuple(_printable(v) if isinstance(v, str) else v for v in row)
-                              for row in rows])
+        with self._db.transaction():
+            if rows:
+                self._db.execute(insert(DEAD_LETTERS), rows)
             self._rows += len(rows)
             self._bytes += stored_bytes
-            for tag_id in {letter.tag_id for letter in letters}:
-                self._evict_over_tag_quota(tag_id)
+            self._evict_over_tag_quota({row["tag_id"] for row in rows})  # as stored (escaped)
             if self._rows > self._max_total or self._bytes > self._max_bytes:
                 self._evict_oldest()
         self._log_evictions()
 
-    def _row(self, letter: DeadLetter) -> tuple[object, ...]:
+    def _row(self, letter: DeadLetter) -> dict[str, Any]:
         payload, size, digest = letter.payload, len(letter.payload), None
         if size > self._payload_bytes:
             payload, digest = payload[:self._payload_bytes], hashlib.sha256(payload).hexdigest()
-        return (letter.received_at.isoformat(), letter.topic, letter.tag_id, letter.reason,
-                payload, letter.cause, size, digest)
+        return {"received_at": letter.received_at, "topic": letter.topic,
+                "tag_id": letter.tag_id, "reason": letter.reason, "payload": payload,
+                "cause": letter.cause, "payload_bytes": size, "payload_sha256": digest}
 
-    def _insert(self, rows: list[tuple[object, ...]]) -> None:
-        self._db.executemany(
-            "INSERT INTO dead_letters (received_at, topic, tag_id, reason, payload, cause, "
-            "payload_bytes, payload_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
-
-    def _evict_over_tag_quota(self, tag_id: str | None) -> None:
-        """The tag's oldest letters past its quotas of rows and of bytes (newest first)."""
-        over = self._db.execute(
-            "SELECT id, size, n > ? FROM (SELECT id, length(payload) AS size, "
-            "row_number() OVER newest AS n, sum(length(payload)) OVER newest AS kept "
-            "FROM dead_letters WHERE tag_id IS ? WINDOW newest AS (ORDER BY id DESC)) "
-            "WHERE n > ? OR kept > ?",
-            (self._max_per_tag, tag_id, self._max_per_tag, self._max_bytes_per_tag)).fetchall()
+    def _evict_over_tag_quota(self, tag_ids: set[str | None]) -> None:
+        """These tags' oldest letters past their quotas of rows and of bytes (newest first):
+        one query for the named tags of a batch (a few hundred at a time), one for the
+        letters without a tag id."""
+        named = sorted(tag_id for tag_id in tag_ids if tag_id is not None)
+        limits = {"max_rows": self._max_per_tag, "max_bytes": self._max_bytes_per_tag}
+        over: list[Any] = []
+        for start in range(0, len(named), 500):
+            over += self._db.rows(_OVER_QUOTA_OF_TAGS, {**limits, "tags": named[start:start + 500]})
+        if None in tag_ids:
+            over += self._db.rows(_OVER_QUOTA_WITHOUT_TAG, limits)
         if not over:
             return
-        self._delete([row[0] for row in over])
-        by_count = sum(1 for row in over if row[2])
+        self._delete([row.id for row in over])
+        by_count = sum(1 for row in over if row.by_count)
         self._evicted("per_tag_quota", by_count)
         self._evicted("per_tag_bytes", len(over) - by_count)
         self._rows -= len(over)
-        self._bytes -= sum(row[1] for row in over)
+        self._bytes -= sum(row.size for row in over)
 
     def _evict_oldest(self) -> None:
         """The oldest letters of all, until both totals are within their limits. Reads only
@@ -127,19 +161,27 @@ class DeadLetterStore:
         flood pays per batch for what the batch added."""
         ids: list[int] = []
         rows, size = self._rows, self._bytes
-        for letter_id, length in self._db.execute(
-                "SELECT id, length(payload) FROM dead_letters ORDER BY id"):
-            if rows <= self._max_total and size <= self._max_bytes:
-                break
-            ids.append(letter_id)
-            rows, size = rows - 1, size - length
+        # Fetched a few hundred at a time (on PostgreSQL from a server-side cursor), not
+        # the whole table.
+        oldest = (select(DEAD_LETTERS.c.id, func.length(DEAD_LETTERS.c.payload).label("size"))
+                  .order_by(DEAD_LETTERS.c.id).execution_options(yield_per=256))
+        with self._db.execute(oldest) as result:
+            for row in result:
+                if rows <= self._max_total and size <= self._max_bytes:
+                    break
+                ids.append(row.id)
+                rows, size = rows - 1, size - row.size
         self._delete(ids)
         why = "total_limit" if self._rows > self._max_total else "total_bytes"
         self._evicted(why, len(ids))
         self._rows, self._bytes = rows, size
 
     def _delete(self, ids: list[int]) -> None:
-        self._db.executemany("DELETE FROM dead_letters WHERE id = ?", [(i,) for i in ids])
+        # One id at a time (executemany): an IN list of every id could pass the engine's
+        # limit of bound values when a lowered limit evicts most of the store at once.
+        if ids:
+            self._db.execute(delete(DEAD_LETTERS).where(DEAD_LETTERS.c.id == bindparam("i")),
+                             [{"i": i} for i in ids])
 
     def _evicted(self, why: str, count: int) -> None:
         if count > 0:
@@ -163,41 +205,35 @@ class DeadLetterStore:
         self, *, limit: int = 100, before_id: int | None = None, tag_id: str | None = None
     ) -> list[StoredDeadLetter]:
         """Newest first; page with `before_id` (the smallest id of the previous page)."""
-        query = ("SELECT id, received_at, topic, tag_id, reason, payload, cause, payload_bytes, "
-                 "payload_sha256 FROM dead_letters")
-        clauses: list[str] = []
-        args: list[object] = []
+        query = select(DEAD_LETTERS)
         if before_id is not None:
-            clauses.append("id < ?")
-            args.append(before_id)
+            query = query.where(DEAD_LETTERS.c.id < before_id)
         if tag_id is not None:
-            clauses.append("tag_id = ?")
-            args.append(tag_id)
-        if clauses:
-            query += " WHERE " + " AND ".join(clauses)
-        query += " ORDER BY id DESC LIMIT ?"
-        rows = self._db.execute(query, (*args, limit)).fetchall()
+            query = query.where(DEAD_LETTERS.c.tag_id == tag_id)
+        rows = self._db.rows(query.order_by(DEAD_LETTERS.c.id.desc()).limit(limit))
         return [
             StoredDeadLetter(
-                id=row[0],
+                id=row.id,
                 letter=DeadLetter(
-                    topic=row[2],
-                    payload=bytes(row[5]),
-                    reason=row[4],
-                    received_at=datetime.fromisoformat(row[1]).astimezone(UTC),
-                    tag_id=row[3],
-                    cause=row[6],
+                    topic=row.topic,
+                    payload=bytes(row.payload),
+                    reason=row.reason,
+                    received_at=row.received_at.astimezone(UTC),
+                    tag_id=row.tag_id,
+                    cause=row.cause,
                 ),
                 # Letters from before version 4 kept their payload whole.
-                payload_bytes=row[7] if row[7] is not None else len(row[5]),
-                payload_sha256=row[8],
+                payload_bytes=(row.payload_bytes if row.payload_bytes is not None
+                               else len(row.payload)),
+                payload_sha256=row.payload_sha256,
             )
             for row in rows
         ]
 
     def count(self) -> int:
-        return int(self._db.execute("SELECT count(*) FROM dead_letters").fetchone()[0])
+        return int(self._db.scalar(select(func.count()).select_from(DEAD_LETTERS)))
 
 
-def _printable(text: str) -> str:
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+def _printable(text: str, *, nul: bool = False) -> str:
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text.replace("\x00", "\\x00") if nul else text

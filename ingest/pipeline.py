@@ -27,6 +27,7 @@ from ingest.errors import error_text
 from ingest.ratelimit import TagRateLimiter
 from ingest.sinks import Done, Point, PointBatcher, telemetry_point, to_line
 from ingest.speakers import TagSpeakers
+from ingest.statedb import Runner, inline
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,10 @@ class IngestPipeline:
         dedupe: SeqDeduplicator | None = None,
         speakers: TagSpeakers | None = None,
         rate_limiter: TagRateLimiter | None = None,
+        run: Runner = inline,
     ) -> None:
+        """`run` calls what uses the state database (the rules, the speakers, the dead
+        letters): StateDb.run in the gateway."""
         self._decoders = list(decoders)
         self._batcher = batcher
         self._dead_letters = dead_letters
@@ -64,6 +68,7 @@ class IngestPipeline:
         self._dedupe = dedupe or SeqDeduplicator()
         self._speakers = speakers
         self._rate_limiter = rate_limiter
+        self._run = run
         self.counts = IngestCounts()
         self._next_stamp = datetime.min.replace(tzinfo=UTC)
 
@@ -115,11 +120,7 @@ class IngestPipeline:
         if unknown_fields:
             _metrics.UNKNOWN_FIELDS.inc(unknown_fields)
         try:
-            if self._speakers is not None:
-                self._speakers.save()
-            points = self._judged_points(fresh, dead)
-            if dead:
-                self.dead_letter(dead)
+            points: list[Point] = await self._run(self._judge_and_record, fresh, dead)
         except BaseException:
             # Nothing of the batch is handed off: its redelivery must not be taken for
             # duplicates of readings that were never stored, nor be over its tags' rate.
@@ -137,6 +138,16 @@ class IngestPipeline:
         self.counts.readings += len(points)
         _metrics.READINGS.inc(len(points))
         await self._batcher.add(points, done)
+
+    def _judge_and_record(self, fresh: list[Reading], dead: list[DeadLetter]) -> list[Point]:
+        """What of a batch touches the state database, in one call of `run`: the speakers'
+        claims, the rules, the dead letters; the points of the readings the rules took."""
+        if self._speakers is not None:
+            self._speakers.save()
+        points = self._judged_points(fresh, dead)
+        if dead:
+            self.dead_letter(dead)
+        return points
 
     def _decode(self, topic: str, payload: bytes, received_at: datetime) -> Decoded:
         """The message's readings and dead letters; a decoder that raises, or a speaker the
@@ -210,11 +221,11 @@ class IngestPipeline:
             _metrics.DEAD_LETTERS.labels(cause).inc(count)
         self._dead_letters.add(letters)
 
-    def dead_letter_points(self, points: Sequence[Point], reason: str) -> None:
+    async def dead_letter_points(self, points: Sequence[Point], reason: str) -> None:
         """Points the sink refused for their content go to the dead-letter store too, each
         as its line of line protocol."""
         now = datetime.now(UTC)
-        self.dead_letter(
+        await self._run(self.dead_letter,
             [
                 DeadLetter(
                     topic=f"sink/{p.measurement}",

@@ -18,32 +18,44 @@ OwnTracks login holds at most `owntracks_devices_per_user` tag ids.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections import Counter
 from datetime import UTC, datetime
+
+from sqlalchemy import Column, Table, Text, delete, select
+
+from ingest.statedb import METADATA, StateDb, Utc, upsert
 
 log = logging.getLogger(__name__)
 
 NATIVE = "native"
 """The speaker of a native message: the tag's own login."""
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS tag_speakers (
-    tag_id TEXT PRIMARY KEY,
-    speaker TEXT NOT NULL,
-    since TEXT NOT NULL
-) WITHOUT ROWID;
-"""
+TAG_SPEAKERS = Table(
+    "tag_speakers", METADATA,
+    Column("tag_id", Text, primary_key=True),
+    Column("speaker", Text, nullable=False),
+    Column("since", Utc, nullable=False),
+    sqlite_with_rowid=False,
+)
 
 
 class TagSpeakers:
-    def __init__(self, db: sqlite3.Connection, *, owntracks_devices_per_user: int = 5) -> None:
+    def __init__(self, db: StateDb, *, owntracks_devices_per_user: int = 5) -> None:
         self._db = db
-        db.executescript(SCHEMA)
-        self._held: dict[str, str] = dict(db.execute("SELECT tag_id, speaker FROM tag_speakers"))
-        self._counts = Counter(self._held.values())
         self._owntracks_max = owntracks_devices_per_user
         self._unsaved: dict[str, str] = {}
+        self._held: dict[str, str] = {}
+        self._counts: Counter[str] = Counter()
+        self.reload()
+
+    def reload(self) -> None:
+        """The claims as stored (another gateway on the database released one), with those
+        made here and not saved yet on top."""
+        self._held = {
+            row.tag_id: row.speaker
+            for row in self._db.rows(select(TAG_SPEAKERS.c.tag_id, TAG_SPEAKERS.c.speaker))}
+        self._held.update(self._unsaved)
+        self._counts = Counter(self._held.values())
 
     def refusal(self, tag_id: str, speaker: str) -> str | None:
         """None if `speaker` may speak for `tag_id` (claiming it when nobody holds it);
@@ -79,11 +91,14 @@ class TagSpeakers:
         the redelivered message)."""
         if not self._unsaved:
             return
-        since = datetime.now(UTC).isoformat()
-        with self._db:
-            self._db.executemany(
-                "INSERT OR REPLACE INTO tag_speakers (tag_id, speaker, since) VALUES (?, ?, ?)",
-                [(tag_id, speaker, since) for tag_id, speaker in self._unsaved.items()])
+        since = datetime.now(UTC)
+        statement = upsert(self._db, TAG_SPEAKERS)
+        self._db.execute(  # one statement: in a transaction of its own, or the caller's
+            statement.on_conflict_do_update(
+                index_elements=[TAG_SPEAKERS.c.tag_id],
+                set_={"speaker": statement.excluded.speaker, "since": statement.excluded.since}),
+            [{"tag_id": tag_id, "speaker": speaker, "since": since}
+             for tag_id, speaker in self._unsaved.items()])
         self._unsaved.clear()
 
     def speaker_of(self, tag_id: str) -> str | None:
@@ -96,8 +111,7 @@ class TagSpeakers:
             return False
         self._counts[speaker] -= 1
         self._unsaved.pop(tag_id, None)
-        with self._db:
-            self._db.execute("DELETE FROM tag_speakers WHERE tag_id=?", (tag_id,))
+        self._db.execute(delete(TAG_SPEAKERS).where(TAG_SPEAKERS.c.tag_id == tag_id))
         return True
 
 

@@ -9,6 +9,8 @@ import pytest
 from realservers import (
     ANSWERED,
     DOCUMENTED,
+    SIM_TAGS,
+    TEST_TAGS,
     GatewayProcess,
     InfluxDB,
     Mosquitto,
@@ -18,9 +20,10 @@ from realservers import (
     run_mosquitto,
     run_webhook_receiver,
 )
+from support.postgres import TEMPLATE, Postgres, run_postgres
 
-TEST_TAGS = tuple(f"tag-{name}" for name in ("a", "b", "c", "d", "e", "f", "g", "h"))
-SIM_TAGS = tuple(f"tag-{n:04d}" for n in range(1, 13))  # the simulator's, for 12-tag fleets
+from gateway.migrations import upgrade
+from ingest.statedb import StateDb
 
 
 @pytest.fixture(scope="session")
@@ -36,12 +39,48 @@ def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
 
 
 @pytest.fixture(scope="module")
-def sqlite_gateway(tmp_path_factory: pytest.TempPathFactory,
-                   mosquitto: Mosquitto) -> Iterator[GatewayProcess]:
+def sqlite_gateway(tmp_path_factory: pytest.TempPathFactory, mosquitto: Mosquitto,
+                   state_engine: str) -> Iterator[GatewayProcess]:
     """A gateway on the module's broker with telemetry in SQLite: for API tests."""
     env = {"BOOMERANG_MQTT_URL": mosquitto.gateway_url()}
     with run_gateway(Path(tmp_path_factory.mktemp("gateway")), env) as process:
         yield process
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """One PostgreSQL for the run, with a migrated template each test's database copies."""
+    with run_postgres() as server:
+        with server.admin() as conn:
+            conn.execute(f'CREATE DATABASE "{TEMPLATE}"')
+        template = StateDb.open(server.url(TEMPLATE))
+        upgrade(template)
+        template.close()
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh state database's URL, migrated, on each engine in turn."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/state.db"
+        db = StateDb.open(url)
+        upgrade(db)
+        db.close()
+        yield url
+        return
+    server: Postgres = request.getfixturevalue("postgres")
+    name = server.create_database()
+    yield server.url(name)
+    server.drop_database(name)
+
+
+@pytest.fixture
+def state_db(state_url: str) -> Iterator[StateDb]:
+    """A fresh, migrated state database on each engine in turn."""
+    db = StateDb.open(state_url)
+    yield db
+    db.close()
 
 
 @pytest.fixture

@@ -33,6 +33,9 @@ SECOND_GATEWAY_USER = "boomerang-gateway-2"
 A client's id is its user name there, so a gateway that needs a session of its own takes a
 spare account instead: Mosquitto.gateway_url()."""
 TAG_PASSWORD = "tag-secret"
+TEST_TAGS = tuple(f"tag-{name}" for name in ("a", "b", "c", "d", "e", "f", "g", "h"))
+"""The tags the test broker (the `mosquitto` fixture) has accounts for."""
+SIM_TAGS = tuple(f"tag-{n:04d}" for n in range(1, 13))  # the simulator's, for 12-tag fleets
 ADMIN_KEY = "test-admin-key-0123456789abcdef0123456789"
 """BOOMERANG_ADMIN_KEY of every test gateway."""
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -411,11 +414,34 @@ def metric(api: str, name: str) -> float:
 
 
 @dataclass
+class StateEngine:
+    """The state database the gateways of the running test module get (tests/e2e's
+    conftest sets it per module): SQLite in each gateway's data dir, or a PostgreSQL
+    database of its own, the same one again for a gateway restarted in the same workdir."""
+
+    name: str = "sqlite"
+    new_database: Callable[[], str] | None = None
+    urls: dict[Path, str] = field(default_factory=dict)
+
+    def url_for(self, workdir: Path) -> str:
+        if self.name == "sqlite" or self.new_database is None:
+            return f"sqlite:///{workdir / 'data' / 'state.db'}"
+        if workdir not in self.urls:
+            self.urls[workdir] = self.new_database()
+        return self.urls[workdir]
+
+
+STATE = StateEngine()
+
+
+@dataclass
 class GatewayProcess:
     api: str
     admin_key: str
     process: subprocess.Popen[bytes]
     log: Path
+    state_url: str = ""
+    """Its state database, for a test that reads it directly."""
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, no flush; what was committed is all that survives."""
@@ -475,12 +501,14 @@ def run_gateway(workdir: Path, env: dict[str, str], record_responses: bool = Tru
         "BOOMERANG_ADMIN_KEY": admin_key,
         "BOOMERANG_WEBHOOK_ALLOW_PRIVATE": "true",
         "BOOMERANG_BATCH_MAX_DELAY_S": "0.1",
+        "BOOMERANG_STATE_URL": STATE.url_for(workdir),
         **env,
     }
     log = workdir / "gateway.log"
     process = subprocess.Popen([sys.executable, "-m", "gateway", "serve"], env=full_env,
                                stdout=log.open("ab"), stderr=subprocess.STDOUT, cwd=ROOT)
-    gateway = GatewayProcess(f"http://127.0.0.1:{port}", admin_key, process, log)
+    gateway = GatewayProcess(f"http://127.0.0.1:{port}", admin_key, process, log,
+                             full_env["BOOMERANG_STATE_URL"])
     try:
         def ready() -> bool:
             checks = httpx.get(f"{gateway.api}/readyz").json()

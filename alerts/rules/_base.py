@@ -1,13 +1,23 @@
-"""What a rule returns: alert transitions, as plain data. Rules do no I/O and read no clock."""
+"""What a rule is to the engine (`Rule`, the hooks it is called on), what the engine lends it
+while it judges (`RuleContext`), and what it returns: alert transitions, as plain data.
+Rules do no I/O and read no clock."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from gateway.domain import AlertKind, Location, Severity
+from alerts.geo import Zone
+from alerts.profiles import Profile
+from gateway.domain import AlertKind, Asset, Location, Reading, Recall, Severity
+
+if TYPE_CHECKING:
+    from alerts.rules.arrival import Arrival
+
+S = TypeVar("S")
 
 
 class Action(StrEnum):
@@ -30,3 +40,107 @@ class Transition:
     value: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
     location: Location | None = None
+
+
+NOTHING: Sequence[Transition] = ()
+"""What a hook returns when it has nothing to say (shared: no list made for it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EnginePolicy:
+    """The rules' settings beyond the profiles."""
+
+    overdue_grace: timedelta = timedelta(hours=1)
+    overdue_escalate_after: timedelta = timedelta(days=3)
+    disposition_quarantine_on: tuple[str, ...] = ("recall",)
+    disposition_inspect_on: tuple[str, ...] = ("out_of_spec",)
+
+
+class RuleContext(Protocol):
+    """What the engine lends a rule while it judges one asset: the rule's own per-asset state
+    (kept under the rule's name, saved and restored by the engine, put back should a rule
+    raise), and what the engine knows that a rule may need. The rest is read-only."""
+
+    def state(self, asset_id: str, key: str, cls: type[S]) -> S:
+        """The rule's state for the asset and key (`""` for one per asset), or a new `cls()`."""
+        ...
+
+    def put(self, asset_id: str, key: str, state: object) -> None:
+        """The rule's new state; hand back the very object when nothing changed."""
+        ...
+
+    @property
+    def policy(self) -> EnginePolicy: ...
+
+    @property
+    def zones(self) -> Mapping[str, Zone]:
+        """The geofences, by id."""
+        ...
+
+    def profile(self, asset: Asset) -> Profile | None: ...
+
+    @property
+    def newer(self) -> bool:
+        """The reading is newer than any seen of its asset. One that is not never changes a
+        condition rule's state. True on the clock and on registry changes."""
+        ...
+
+    @property
+    def last_location(self) -> Location | None:
+        """The asset's newest known position (this reading's, if it is the newest located)."""
+        ...
+
+    @property
+    def last_heard(self) -> datetime | None:
+        """The newest reading time of the asset; None before its first reading."""
+        ...
+
+    @property
+    def has_recalls(self) -> bool:
+        """Whether any recall is registered, active or not."""
+        ...
+
+    def recalls(self) -> Sequence[Recall]:
+        """The active recalls."""
+        ...
+
+    def recall_keys(self, asset_id: str) -> tuple[frozenset[str], frozenset[str]]:
+        """The recall ids the asset ever had an alert for, and those whose alert is live."""
+        ...
+
+    def arrived(self, arrival: Arrival) -> None:
+        """The asset reached its destination: once this judgement's transitions are recorded,
+        the engine records the arrival (the asset's new state, every rule's `on_arrival`,
+        `asset.arrived`)."""
+        ...
+
+
+class Rule(Protocol):
+    """One kind of judgement (usually one alert kind), called by the engine on each hook in
+    the registry's order (`alerts.rules.RULES`). Subclass it to inherit the hooks a rule does
+    not need: they return NOTHING, and the engine does not even call them."""
+
+    name: str
+    """The rule's name: where its state is stored (the `rule` column of `rule_state`)."""
+    state_type: type | None
+    """The dataclass of its per-asset (and per key) state, None when it keeps none."""
+
+    def on_reading(self, context: RuleContext, asset: Asset, reading: Reading,
+                   location: Location | None) -> Sequence[Transition]:
+        """A reading of the asset; `location` is its position, if it has one."""
+        return NOTHING
+
+    def on_clock(self, context: RuleContext, asset: Asset, now: datetime
+                 ) -> Sequence[Transition]:
+        """The timer, for every asset, whether it reports or not."""
+        return NOTHING
+
+    def on_registry(self, context: RuleContext, asset: Asset, now: datetime
+                    ) -> Sequence[Transition]:
+        """The asset was registered or changed, or the recalls changed."""
+        return NOTHING
+
+    def on_arrival(self, context: RuleContext, asset: Asset, arrival: Arrival
+                   ) -> Sequence[Transition]:
+        """The asset arrived (see `RuleContext.arrived`); its state is already changed."""
+        return NOTHING

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from alerts.geo import Zone, distance_m
+from alerts.rules._base import NOTHING, EnginePolicy, Rule, RuleContext, Transition
 from alerts.rules._state import evolve
 from gateway.domain import Alert, Asset, AssetKind, AssetState, Location, Reading
 
@@ -40,10 +41,20 @@ class TripState:
 
 @dataclass(frozen=True, slots=True)
 class Arrival:
+    """What the arrival rule reports (`RuleContext.arrived`) and the engine records."""
+
     state: AssetState
     at: datetime
     location: Location
     trip: TripState
+    destination: Zone
+
+    def report(self, asset: Asset, alerts: Sequence[Alert], policy: EnginePolicy
+               ) -> dict[str, Any]:
+        """`data` of `asset.arrived`, given the trip's alerts."""
+        disposition = recommend_disposition(alerts, policy.disposition_quarantine_on,
+                                            policy.disposition_inspect_on)
+        return summary(asset, self, self.destination, alerts, disposition)
 
 
 def follow(state: TripState, reading: Reading, location: Location | None) -> TripState:
@@ -75,7 +86,8 @@ def judge(
     if asset.state.arrived or not destination.contains(location.lat, location.lon):
         return None
     state = AssetState.RETURNED if asset.kind == AssetKind.RENTAL else AssetState.RECEIVED
-    return Arrival(state=state, at=location.ts, location=location, trip=trip)
+    return Arrival(state=state, at=location.ts, location=location, trip=trip,
+                   destination=destination)
 
 
 def recommend_disposition(
@@ -123,3 +135,30 @@ def summary(asset: Asset, arrival: Arrival, destination: Zone, alerts: Sequence[
         },
         "disposition": disposition,
     }
+
+
+class ArrivalRule(Rule):
+    """Follows the trip on every reading newer than any before, and reports the arrival of
+    a located one inside the asset's destination. What arrival resolves, each rule says for
+    its own alerts (`on_arrival`)."""
+
+    name = NAME
+    state_type = TripState
+
+    def on_reading(self, context: RuleContext, asset: Asset, reading: Reading,
+                   location: Location | None) -> Sequence[Transition]:
+        if not context.newer:
+            return NOTHING
+        trip = follow(context.state(asset.id, "", TripState), reading, location)
+        context.put(asset.id, "", trip)
+        if location is None:
+            return NOTHING
+        destination = context.zones.get(asset.destination or "")
+        if destination is not None:
+            arrived = judge(asset, destination, trip, location)
+            if arrived is not None:
+                context.arrived(arrived)
+        return NOTHING
+
+
+RULE = ArrivalRule()

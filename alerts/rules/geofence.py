@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from alerts.geo import Zone
-from alerts.rules._base import Action, Transition
-from gateway.domain import AlertKind, Location, Severity
+from alerts.rules._base import NOTHING, Action, Rule, RuleContext, Transition
+from gateway.domain import AlertKind, Asset, Location, Reading, Severity
 
 NAME = "geofence"
 
@@ -44,3 +45,26 @@ def judge(
         return state, [Transition(Action.REFRESH, AlertKind.GEOFENCE, key=fence.id,
                                   at=location.ts, location=location)]
     return state, []
+
+
+class GeofenceRule(Rule):
+    """A located reading, newer than any before, against the asset's allowed area; one state
+    per area (keyed by its geofence id)."""
+
+    name = NAME
+    state_type = GeofenceState
+
+    def on_reading(self, context: RuleContext, asset: Asset, reading: Reading,
+                   location: Location | None) -> Sequence[Transition]:
+        if location is None or not context.newer:
+            return NOTHING
+        area = context.zones.get(asset.allowed_area or "")
+        if area is None:
+            return NOTHING
+        before = context.state(asset.id, area.fence.id, GeofenceState)
+        after, found = judge(area, before, location)
+        context.put(asset.id, area.fence.id, after)
+        return found
+
+
+RULE = GeofenceRule()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from alerts.rules._base import Action, Transition
-from gateway.domain import AlertKind, Location, Severity
+from alerts.rules._base import NOTHING, Action, Rule, RuleContext, Transition
+from gateway.domain import AlertKind, Asset, Location, Reading, Severity
 
 NAME = "low_battery"
 
@@ -48,3 +49,29 @@ def judge(
     refreshed = Transition(Action.REFRESH, AlertKind.LOW_BATTERY, key="battery_pct", at=at,
                            value=lowest, details={"lowest_pct": lowest}, location=location)
     return LowBatteryState(open=True, lowest=lowest), [refreshed]
+
+
+class LowBatteryRule(Rule):
+    """`battery_pct` of a reading newer than any before, against the asset's profile."""
+
+    name = NAME
+    state_type = LowBatteryState
+
+    def on_reading(self, context: RuleContext, asset: Asset, reading: Reading,
+                   location: Location | None) -> Sequence[Transition]:
+        if not context.newer:
+            return NOTHING
+        battery = reading.values.get("battery_pct")
+        if battery is None:
+            return NOTHING
+        profile = context.profile(asset)
+        if profile is None or profile.battery_below_pct is None:
+            return NOTHING
+        after, found = judge(profile.battery_below_pct, profile.battery_hysteresis_pct,
+                             context.state(asset.id, "", LowBatteryState), battery, reading.ts,
+                             context.last_location)
+        context.put(asset.id, "", after)
+        return found
+
+
+RULE = LowBatteryRule()

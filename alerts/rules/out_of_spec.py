@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from alerts.profiles import MetricSpec
-from alerts.rules._base import Action, Transition
-from gateway.domain import AlertKind, Location, Severity
+from alerts.rules._base import NOTHING, Action, Rule, RuleContext, Transition
+from gateway.domain import AlertKind, Asset, Location, Reading, Severity
 
 NAME = "out_of_spec"
 
@@ -111,3 +112,33 @@ def _details(
         "duration_s": (at - since).total_seconds(),
         "peak": peak,
     }
+
+
+class OutOfSpecRule(Rule):
+    """Each metric of the asset's profile in a reading newer than any before, one state per
+    metric (keyed by it); the alert is pinned to the newest known position."""
+
+    name = NAME
+    state_type = OutOfSpecState
+
+    def on_reading(self, context: RuleContext, asset: Asset, reading: Reading,
+                   location: Location | None) -> Sequence[Transition]:
+        if not context.newer:
+            return NOTHING
+        profile = context.profile(asset)
+        if profile is None:
+            return NOTHING
+        transitions: list[Transition] = []
+        values = reading.values
+        for metric, spec in profile.metrics.items():
+            value = values.get(metric)
+            if value is None:
+                continue
+            before = context.state(asset.id, metric, OutOfSpecState)
+            after, found = judge(metric, spec, before, value, reading.ts, context.last_location)
+            context.put(asset.id, metric, after)
+            transitions += found
+        return transitions
+
+
+RULE = OutOfSpecRule()

@@ -3,11 +3,16 @@ shipment late), found by the timer; escalates to critical after a configurable t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from alerts.rules._base import Action, Transition
+from alerts.rules._base import Action, Rule, RuleContext, Transition
 from gateway.domain import AlertKind, Asset, Location, Severity
+
+if TYPE_CHECKING:
+    from alerts.rules.arrival import Arrival
 
 NAME = "overdue"
 
@@ -51,3 +56,27 @@ def judge_clock(
         )
         return OverdueState(open=True, escalated=True), [escalated]
     return state, []
+
+
+class OverdueRule(Rule):
+    name = NAME
+    state_type = OverdueState
+
+    def on_clock(self, context: RuleContext, asset: Asset, now: datetime
+                 ) -> Sequence[Transition]:
+        policy = context.policy
+        after, found = judge_clock(asset, policy.overdue_grace, policy.overdue_escalate_after,
+                                   context.state(asset.id, "", OverdueState), now,
+                                   context.last_location)
+        context.put(asset.id, "", after)
+        return found
+
+    def on_arrival(self, context: RuleContext, asset: Asset, arrival: Arrival
+                   ) -> Sequence[Transition]:
+        """Arrival ends lateness: the alert, if one is open, resolves."""
+        return [Transition(Action.RESOLVE, AlertKind.OVERDUE, key="", at=arrival.at,
+                           location=arrival.location,
+                           summary=f"arrived at {arrival.destination.fence.name}")]
+
+
+RULE = OverdueRule()

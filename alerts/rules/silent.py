@@ -3,11 +3,12 @@ resolves it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from alerts.rules._base import Action, Transition
-from gateway.domain import AlertKind, Location, Severity
+from alerts.rules._base import NOTHING, Action, Rule, RuleContext, Transition
+from gateway.domain import AlertKind, Asset, Location, Reading, Severity
 
 NAME = "silent"
 
@@ -42,3 +43,32 @@ def judge_reading(state: SilentState, at: datetime) -> tuple[SilentState, list[T
         return state, []
     return SilentState(), [Transition(Action.RESOLVE, AlertKind.SILENT, key="", at=at,
                                       summary="reporting again")]
+
+
+class SilentRule(Rule):
+    name = NAME
+    state_type = SilentState
+
+    def on_reading(self, context: RuleContext, asset: Asset, reading: Reading,
+                   location: Location | None) -> Sequence[Transition]:
+        """Any reading, a late one too."""
+        after, found = judge_reading(context.state(asset.id, "", SilentState), reading.ts)
+        context.put(asset.id, "", after)
+        return found
+
+    def on_clock(self, context: RuleContext, asset: Asset, now: datetime
+                 ) -> Sequence[Transition]:
+        """Counted from registration before the first reading; not for arrived assets."""
+        profile = context.profile(asset)
+        last_heard = context.last_heard or asset.created_at
+        if (profile is None or not profile.silent_after_s or last_heard is None
+                or asset.state.arrived):
+            return NOTHING
+        after, found = judge_clock(profile.silent_after_s, last_heard,
+                                   context.state(asset.id, "", SilentState), now,
+                                   context.last_location)
+        context.put(asset.id, "", after)
+        return found
+
+
+RULE = SilentRule()

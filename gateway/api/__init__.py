@@ -24,6 +24,7 @@ from gateway.api import (
 )
 from gateway.api._bodies import BodySizeLimit, body_limit, too_large_detail, validation_error
 from gateway.api._docs import add_docs
+from gateway.api._errors import add_error_handlers
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
@@ -79,6 +80,7 @@ def create_api(gateway: Gateway) -> FastAPI:
     )
     api.state.gateway = gateway
     api.add_exception_handler(RequestValidationError, validation_error)
+    add_error_handlers(api)
     # Added before the Instrumentator, so inside it: a 413 answered before the route runs is
     # still counted, under the route's template.
     api.add_middleware(BodySizeLimit)

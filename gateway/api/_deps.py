@@ -1,4 +1,4 @@
-"""Dependencies every router shares: the gateway services and API-key scopes."""
+"""Dependencies every router shares: the gateway's services and API-key scopes."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from gateway.imports import Problem
 from gateway.registry import ApiKey
+from gateway.services import Services
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
@@ -31,7 +32,7 @@ def require(scope: str) -> Callable[..., Any]:
                 "an API key is required: Authorization: Bearer KEY",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        key = get_gateway(request).keys.check(credentials.credentials)
+        key = await get_gateway(request).services.keys.check(credentials.credentials)
         if key is None or key.revoked_at is not None:
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED, "unknown or revoked API key",
@@ -46,7 +47,12 @@ def require(scope: str) -> Callable[..., Any]:
     return check
 
 
+def get_services(request: Request) -> Services:
+    return get_gateway(request).services
+
+
 GatewayDep = Annotated["Gateway", Depends(get_gateway)]
+ServicesDep = Annotated[Services, Depends(get_services)]
 ReadKey = Annotated[ApiKey, Depends(require("read"))]
 WriteKey = Annotated[ApiKey, Depends(require("write"))]
 AdminKey = Annotated[ApiKey, Depends(require("admin"))]

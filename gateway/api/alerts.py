@@ -8,12 +8,12 @@ from dataclasses import asdict
 from typing import Annotated, Literal
 
 import orjson
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query
 from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime
 
-from alerts import AlertFilter, AlertStore
-from gateway.api._deps import GatewayDep, ReadKey, WriteKey, not_found
+from alerts import AlertFilter
+from gateway.api._deps import ReadKey, ServicesDep, WriteKey
 from gateway.api.schemas import AlertAction, AlertOut, Page
 from gateway.domain import Alert, AlertKind, AlertState, Severity
 
@@ -26,7 +26,7 @@ def alert_out(alert: Alert) -> AlertOut:
 
 @router.get("", response_model=Page[AlertOut], responses={422: {"description": "bad filter"}})
 async def list_alerts(
-    gateway: GatewayDep,
+    services: ServicesDep,
     _: ReadKey,
     kind: AlertKind | None = None,
     state: AlertState | None = None,
@@ -44,12 +44,11 @@ async def list_alerts(
                         since=since, until=until)
     oldest_first = sort == "opened_at"
     after = _decode_cursor(cursor, sort) if cursor is not None else None
-    found = gateway.alerts.list(where, limit=limit + 1, after=after, oldest_first=oldest_first)
-    page = found[:limit]
-    more = len(found) > limit
+    page, next_position = await services.alerts.page(where, limit=limit, after=after,
+                                                     oldest_first=oldest_first)
     return Page[AlertOut](
         items=[alert_out(a) for a in page],
-        next_cursor=_encode_cursor(sort, AlertStore.position(page[-1])) if more else None)
+        next_cursor=_encode_cursor(sort, next_position) if next_position else None)
 
 
 def _encode_cursor(sort: str, position: tuple[str, str]) -> str:
@@ -69,32 +68,22 @@ def _decode_cursor(cursor: str, sort: str) -> tuple[str, str]:
 
 
 @router.get("/{alert_id}", response_model=AlertOut, responses={404: {"description": "no alert"}})
-async def get_alert(alert_id: str, gateway: GatewayDep, _: ReadKey) -> AlertOut:
-    alert = gateway.alerts.get(alert_id)
-    if alert is None:
-        raise not_found("alert", alert_id)
-    return alert_out(alert)
-
-
-def _act(alert: Alert | None, alert_id: str, wanted: AlertState) -> AlertOut:
-    if alert is None:
-        raise not_found("alert", alert_id)
-    if alert.state is not wanted:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"alert {alert_id} is {alert.state}")
-    return alert_out(alert)
+async def get_alert(alert_id: str, services: ServicesDep, _: ReadKey) -> AlertOut:
+    return alert_out(await services.alerts.get(alert_id))
 
 
 @router.post("/{alert_id}/acknowledge", response_model=AlertOut,
              responses={404: {"description": "no alert"}, 409: {"description": "resolved"}})
 async def acknowledge(
-    alert_id: str, body: AlertAction, gateway: GatewayDep, key: WriteKey
+    alert_id: str, body: AlertAction, services: ServicesDep, key: WriteKey
 ) -> AlertOut:
-    alert = gateway.acknowledge_alert(alert_id, body.by or key.name or key.id, body.note)
-    return _act(alert, alert_id, AlertState.ACKNOWLEDGED)
+    return alert_out(await services.alerts.acknowledge(alert_id, body.by or key.name or key.id,
+                                                       body.note))
 
 
 @router.post("/{alert_id}/resolve", response_model=AlertOut,
              responses={404: {"description": "no alert"}})
-async def resolve(alert_id: str, body: AlertAction, gateway: GatewayDep, key: WriteKey) -> AlertOut:
-    alert = gateway.resolve_alert(alert_id, body.by or key.name or key.id, body.note)
-    return _act(alert, alert_id, AlertState.RESOLVED)
+async def resolve(alert_id: str, body: AlertAction, services: ServicesDep, key: WriteKey
+                  ) -> AlertOut:
+    return alert_out(await services.alerts.resolve(alert_id, body.by or key.name or key.id,
+                                                   body.note))

@@ -3,12 +3,11 @@ import."""
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from gateway.api._csv import (
     IMPORT_RESPONSES,
@@ -18,12 +17,11 @@ from gateway.api._csv import (
     read_csv_body,
     report,
 )
-from gateway.api._deps import GatewayDep, ReadKey, WriteKey, invalid, not_found
+from gateway.api._deps import ReadKey, ServicesDep, WriteKey
 from gateway.api._paging import PageRequest, page_request
 from gateway.api.schemas import AssetCsvRow, AssetIn, AssetOut, AssetPatch, ImportReport, Page
 from gateway.domain import Asset, AssetKind, AssetState, Flow
-from gateway.imports import unknown_references
-from gateway.registry import AssetOrder, TagAlreadyBound
+from gateway.registry import AssetOrder
 
 router = APIRouter(prefix="/api/v1/assets", tags=["assets"])
 
@@ -36,30 +34,18 @@ def asset_out(asset: Asset) -> AssetOut:
     return AssetOut.model_validate(asdict(asset))
 
 
-def _check_references(asset: Asset, gateway: GatewayDep) -> None:
-    problems = unknown_references(asset, gateway.engine.profiles, gateway.engine.zones)
-    if problems:
-        raise invalid("body", problems)
-
-
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=AssetOut,
              responses={409: {"description": "id exists, or the tag is bound to another asset"},
                         422: {"description": "a field is invalid"}})
-async def create_asset(body: AssetIn, gateway: GatewayDep, _: WriteKey) -> AssetOut:
+async def create_asset(body: AssetIn, services: ServicesDep, _: WriteKey) -> AssetOut:
     asset = Asset(**body.model_dump(exclude={"id"}), id=body.id or f"ast_{uuid.uuid4().hex[:16]}")
-    _check_references(asset, gateway)
-    try:
-        return asset_out(gateway.create_asset(asset))
-    except TagAlreadyBound as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    except sqlite3.IntegrityError:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"asset {asset.id} exists") from None
+    return asset_out(await services.assets.create(asset))
 
 
 @router.get("", response_model=Page[AssetOut],
             responses={422: {"description": "an unknown sort field, or a bad cursor"}})
 async def list_assets(
-    gateway: GatewayDep,
+    services: ServicesDep,
     _: ReadKey,
     paging: AssetPaging,
     tag_id: str | None = None,
@@ -72,7 +58,7 @@ async def list_assets(
     state: AssetState | None = None,
     destination: str | None = None,
 ) -> Page[AssetOut]:
-    assets, next_key = gateway.registry.asset_page(
+    assets, next_key = await services.assets.page(
         paging.order, limit=paging.limit, after=paging.after, tag_id=tag_id, kind=kind,
         flow=flow, sku=sku, serial=serial, lot=lot, customer=customer, state=state,
         destination=destination,
@@ -84,7 +70,7 @@ async def list_assets(
              responses=IMPORT_RESPONSES)
 async def import_assets(
     request: Request,
-    gateway: GatewayDep,
+    services: ServicesDep,
     _: WriteKey,
     mode: Annotated[ImportMode, Query(
         description="upsert: a row whose id exists updates that asset (only the columns the "
@@ -93,15 +79,12 @@ async def import_assets(
     """A CSV file of assets, one a row; the header names the columns (AssetIn's fields).
     Every row is reported: created, updated or rejected with the field at fault and why."""
     rows = await parse_rows(await read_csv_body(request), AssetCsvRow)
-    return report(await gateway.import_assets(rows, create_only=mode == "create"))
+    return report(await services.assets.import_rows(rows, create_only=mode == "create"))
 
 
 @router.get("/{asset_id}", response_model=AssetOut, responses={404: {"description": "no asset"}})
-async def get_asset(asset_id: str, gateway: GatewayDep, _: ReadKey) -> AssetOut:
-    asset = gateway.registry.get_asset(asset_id)
-    if asset is None:
-        raise not_found("asset", asset_id)
-    return asset_out(asset)
+async def get_asset(asset_id: str, services: ServicesDep, _: ReadKey) -> AssetOut:
+    return asset_out(await services.assets.get(asset_id))
 
 
 @router.patch("/{asset_id}", response_model=AssetOut,
@@ -109,29 +92,18 @@ async def get_asset(asset_id: str, gateway: GatewayDep, _: ReadKey) -> AssetOut:
                          409: {"description": "the tag is bound to another asset"},
                          422: {"description": "a field is invalid, or is id"}})
 async def update_asset(
-    asset_id: str, body: AssetPatch, gateway: GatewayDep, _: WriteKey
+    asset_id: str, body: AssetPatch, services: ServicesDep, _: WriteKey
 ) -> AssetOut:
     """Changes the fields given (null clears one); the rule engine judges the asset as it is
     now from the next reading or timer tick on."""
-    current = gateway.registry.get_asset(asset_id)
-    if current is None:
-        raise not_found("asset", asset_id)
-    asset = replace(current, **body.model_dump(exclude_unset=True))
-    _check_references(asset, gateway)
-    try:
-        return asset_out(gateway.update_asset(asset))
-    except TagAlreadyBound as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT,
-                            f"asset {asset_id} cannot take tag {exc.tag_id}: it is bound to "
-                            f"asset {exc.asset_id}") from None
+    return asset_out(await services.assets.update(asset_id, body.model_dump(exclude_unset=True)))
 
 
 @router.delete("/{asset_id}", status_code=status.HTTP_204_NO_CONTENT,
                responses={404: {"description": "no asset"}})
-async def delete_asset(asset_id: str, gateway: GatewayDep, key: WriteKey) -> Response:
+async def delete_asset(asset_id: str, services: ServicesDep, key: WriteKey) -> Response:
     """Frees its tag (whose readings are stored as `unassigned` from then on), resolves its
     open and acknowledged alerts (subscribers hear `alert.resolved`) and forgets its rule
     state; its alerts stay, resolved, for the record."""
-    if not gateway.delete_asset(asset_id, by=key.name or key.id):
-        raise not_found("asset", asset_id)
+    await services.assets.delete(asset_id, by=key.name or key.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from gateway.api._deps import GatewayDep, ReadKey
+from gateway.api._deps import ReadKey, ServicesDep
 from gateway.api.schemas import DeadLetterOut, Page
 
 router = APIRouter(prefix="/api/v1/dead-letters", tags=["dead-letters"])
@@ -14,7 +14,7 @@ router = APIRouter(prefix="/api/v1/dead-letters", tags=["dead-letters"])
 
 @router.get("", response_model=Page[DeadLetterOut])
 async def list_dead_letters(
-    gateway: GatewayDep,
+    services: ServicesDep,
     _: ReadKey,
     tag_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -22,9 +22,8 @@ async def list_dead_letters(
     cursor: Annotated[int | None, Query(ge=0, le=2**63 - 1,
                                         description="next_cursor of the previous page")] = None,
 ) -> Page[DeadLetterOut]:
-    stored = gateway.dead_letters.list(limit=limit + 1, before_id=cursor, tag_id=tag_id)
-    more = len(stored) > limit
-    stored = stored[:limit]
+    stored, next_id = await services.dead_letters.page(limit=limit, before_id=cursor,
+                                                       tag_id=tag_id)
     items = [
         DeadLetterOut(
             id=s.id, received_at=s.letter.received_at, topic=s.letter.topic,
@@ -34,4 +33,5 @@ async def list_dead_letters(
         )
         for s in stored
     ]
-    return Page[DeadLetterOut](items=items, next_cursor=str(stored[-1].id) if more else None)
+    return Page[DeadLetterOut](items=items,
+                               next_cursor=str(next_id) if next_id is not None else None)

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import AwareDatetime
 
-from gateway.api._deps import GatewayDep, ReadKey, not_found
+from gateway.api._deps import GatewayDep, ReadKey
 from gateway.api.schemas import (
     AssetOut,
     LineStringOut,
@@ -114,9 +114,7 @@ async def asset_track(
                                 "the oldest are kept")] = 10_000,
 ) -> Response:
     """The asset's path as a GeoJSON Feature with a LineString, and its condition series."""
-    asset = gateway.registry.get_asset(asset_id)
-    if asset is None:
-        raise not_found("asset", asset_id)
+    asset = await gateway.services.assets.get(asset_id)
     start, end = _window(start, end)
     try:
         found = await gateway.telemetry.track(asset.id, start, end, limit)
@@ -135,8 +133,7 @@ async def asset_track(
 )
 async def tag_latest(tag_id: str, gateway: GatewayDep, _: ReadKey) -> TagLatestOut:
     """The tag's newest reading by reading time, the newest known position, and its asset."""
-    bound = gateway.registry.assets(tag_id=tag_id, limit=1)
-    asset = bound[0] if bound else None
+    asset = await gateway.services.assets.bound_to(tag_id)
     try:
         latest = await gateway.telemetry.latest(tag_id)
     except TelemetryUnavailable as exc:

@@ -9,7 +9,7 @@ from typing import Literal
 from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
-from gateway.api._deps import AdminKey, GatewayDep, not_found
+from gateway.api._deps import AdminKey, ServicesDep
 from gateway.api.schemas import BodyModel
 from gateway.registry import ApiKey
 
@@ -39,18 +39,17 @@ def key_out(key: ApiKey) -> KeyOut:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=KeyCreated)
-async def create_key(body: KeyIn, gateway: GatewayDep, _: AdminKey) -> KeyCreated:
-    key, secret = gateway.keys.create(body.scope, body.name)
+async def create_key(body: KeyIn, services: ServicesDep, _: AdminKey) -> KeyCreated:
+    key, secret = await services.keys.create(body.scope, body.name)
     return KeyCreated(**key_out(key).model_dump(), key=secret)
 
 
 @router.get("", response_model=list[KeyOut])
-async def list_keys(gateway: GatewayDep, _: AdminKey) -> list[KeyOut]:
-    return [key_out(key) for key in gateway.keys.list()]
+async def list_keys(services: ServicesDep, _: AdminKey) -> list[KeyOut]:
+    return [key_out(key) for key in await services.keys.all()]
 
 
 @router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT,
                responses={404: {"description": "no such key, or revoked already"}})
-async def revoke_key(key_id: str, gateway: GatewayDep, _: AdminKey) -> None:
-    if not gateway.keys.revoke(key_id):
-        raise not_found("unrevoked key", key_id)
+async def revoke_key(key_id: str, services: ServicesDep, _: AdminKey) -> None:
+    await services.keys.revoke(key_id)

@@ -17,7 +17,7 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", tags=["operations"], responses={503: {"description": "not ready"}})
 async def readyz(gateway: GatewayDep, response: Response) -> dict[str, object]:
-    checks = gateway.readiness()
+    checks = await gateway.readiness()
     ready = all(checks.values())
     if not ready:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
@@ -33,5 +33,5 @@ async def metrics(request: Request, gateway: GatewayDep, credentials: Credential
     that cannot send one)."""
     if not gateway.settings.metrics_public:
         await _read(request, credentials)
-    gateway.refresh_gauges()
+    await gateway.refresh_gauges()
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, Response, status
 
 from alerts import MetricSpec, Profile
-from gateway.api._deps import GatewayDep, ReadKey, WriteKey, not_found
+from gateway.api._deps import ReadKey, ServicesDep, WriteKey
 from gateway.api.schemas import ProfileIn, ProfileOut
 
 router = APIRouter(prefix="/api/v1/profiles", tags=["profiles"])
@@ -26,62 +26,34 @@ def _profile(body: ProfileIn) -> Profile:
                    battery_hysteresis_pct=body.battery_hysteresis_pct)
 
 
-def _changeable(gateway: GatewayDep, name: str) -> Profile:
-    profile = gateway.engine.profiles.get(name)
-    if profile is None:
-        raise not_found("profile", name)
-    if profile.built_in:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"{name} is built in and cannot change")
-    return profile
-
-
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ProfileOut,
              responses={409: {"description": "a profile with this name exists"}})
-async def create_profile(body: ProfileIn, gateway: GatewayDep, _: WriteKey) -> ProfileOut:
-    if body.name in gateway.engine.profiles:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"profile {body.name} exists")
-    profile = _profile(body)
-    gateway.save_profile(profile)
-    return profile_out(profile)
+async def create_profile(body: ProfileIn, services: ServicesDep, _: WriteKey) -> ProfileOut:
+    return profile_out(await services.profiles.create(_profile(body)))
 
 
 @router.get("", response_model=list[ProfileOut])
-async def list_profiles(gateway: GatewayDep, _: ReadKey) -> list[ProfileOut]:
-    return [profile_out(p) for p in gateway.engine.profiles.values()]
+async def list_profiles(services: ServicesDep, _: ReadKey) -> list[ProfileOut]:
+    return [profile_out(p) for p in await services.profiles.all()]
 
 
 @router.get("/{name}", response_model=ProfileOut, responses={404: {"description": "no profile"}})
-async def get_profile(name: str, gateway: GatewayDep, _: ReadKey) -> ProfileOut:
-    profile = gateway.engine.profiles.get(name)
-    if profile is None:
-        raise not_found("profile", name)
-    return profile_out(profile)
+async def get_profile(name: str, services: ServicesDep, _: ReadKey) -> ProfileOut:
+    return profile_out(await services.profiles.get(name))
 
 
 @router.put("/{name}", response_model=ProfileOut,
             responses={404: {"description": "no profile"}, 409: {"description": "built in"},
                        422: {"description": "a field is invalid, or the name differs"}})
 async def replace_profile(
-    name: str, body: ProfileIn, gateway: GatewayDep, _: WriteKey
+    name: str, body: ProfileIn, services: ServicesDep, _: WriteKey
 ) -> ProfileOut:
-    _changeable(gateway, name)
-    if body.name != name:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [
-            {"loc": ["body", "name"], "msg": "must equal the name in the path",
-             "type": "value_error"}])
-    profile = _profile(body)
-    gateway.save_profile(profile)
-    return profile_out(profile)
+    return profile_out(await services.profiles.replace(name, _profile(body)))
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT,
                responses={404: {"description": "no profile"},
                           409: {"description": "built in, or assets use it"}})
-async def delete_profile(name: str, gateway: GatewayDep, _: WriteKey) -> Response:
-    _changeable(gateway, name)
-    users = gateway.registry.assets(limit=10, profile=name)
-    if users:
-        raise HTTPException(status.HTTP_409_CONFLICT,
-                            f"assets use profile {name}: {', '.join(a.id for a in users)}")
-    gateway.delete_profile(name)
+async def delete_profile(name: str, services: ServicesDep, _: WriteKey) -> Response:
+    await services.profiles.delete(name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

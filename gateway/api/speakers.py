@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, Response, status
 
-from gateway.api._deps import AdminKey, GatewayDep, ReadKey
+from gateway.api._deps import AdminKey, ReadKey, ServicesDep
 from gateway.api.schemas import TagSpeakerOut
 
 router = APIRouter(prefix="/api/v1/tags", tags=["tags"])
@@ -17,21 +17,13 @@ _NOBODY: dict[int | str, dict[str, Any]] = {
     404: {"description": "nobody speaks for this tag id yet"}}
 
 
-def _nobody(tag_id: str) -> HTTPException:
-    return HTTPException(status.HTTP_404_NOT_FOUND, f"nobody speaks for tag {tag_id!r} yet")
-
-
 @router.get("/{tag_id}/speaker", response_model=TagSpeakerOut, responses=_NOBODY)
-async def get_speaker(tag_id: str, gateway: GatewayDep, _: ReadKey) -> TagSpeakerOut:
-    speaker = gateway.speakers.speaker_of(tag_id)
-    if speaker is None:
-        raise _nobody(tag_id)
-    return TagSpeakerOut(tag_id=tag_id, speaker=speaker)
+async def get_speaker(tag_id: str, services: ServicesDep, _: ReadKey) -> TagSpeakerOut:
+    return TagSpeakerOut(tag_id=tag_id, speaker=await services.speakers.speaker_of(tag_id))
 
 
 @router.delete("/{tag_id}/speaker", status_code=status.HTTP_204_NO_CONTENT, responses=_NOBODY)
-async def release_speaker(tag_id: str, gateway: GatewayDep, _: AdminKey) -> Response:
+async def release_speaker(tag_id: str, services: ServicesDep, _: AdminKey) -> Response:
     """Forget who speaks for the tag: the next message for it claims it."""
-    if not gateway.speakers.release(tag_id):
-        raise _nobody(tag_id)
+    await services.speakers.release(tag_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

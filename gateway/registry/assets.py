@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-import orjson
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Index,
+    Integer,
+    Row,
+    Table,
+    Text,
+    delete,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.sql.expression import Grouping
 
 from gateway.domain import (
     UNASSIGNED_BINDING,
@@ -19,50 +31,50 @@ from gateway.domain import (
     Recall,
     TagBinding,
 )
-from gateway.registry._keyset import SortKey, SortOrder, fetch_page, last_when_null
+from gateway.registry._keyset import SortKey, SortOrder, SortTerms, fetch_page, last_when_null
+from ingest.statedb import METADATA, Json, SortedText, StateDb, Utc, upsert
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS assets (
-    id TEXT PRIMARY KEY,
-    tag_id TEXT UNIQUE,
-    kind TEXT NOT NULL,
-    flow TEXT NOT NULL,
-    sku TEXT, serial TEXT, lot TEXT, profile TEXT, customer TEXT,
-    due_at TEXT,
-    destination TEXT,
-    allowed_area TEXT,
-    state TEXT NOT NULL,
-    created_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS recalls (
-    id TEXT PRIMARY KEY,
-    sku TEXT NOT NULL,
-    lots TEXT NOT NULL,
-    serials TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    active INTEGER NOT NULL,
-    created_at TEXT NOT NULL
-);
-"""
+# The columns a listing sorts by (and the ids that break its ties) are SortedText, so that
+# both engines order them by code point.
+ASSETS = Table(
+    "assets", METADATA,
+    Column("id", SortedText, primary_key=True),
+    Column("tag_id", Text, unique=True),
+    Column("kind", Text, nullable=False),
+    Column("flow", Text, nullable=False),
+    Column("sku", SortedText), Column("serial", Text), Column("lot", Text),
+    Column("profile", Text), Column("customer", SortedText),
+    Column("due_at", Utc),
+    Column("destination", Text),
+    Column("allowed_area", Text),
+    Column("state", SortedText, nullable=False),
+    Column("created_at", Utc, nullable=False),
+    # Filters by sku, serial, lot and customer, and the page by creation, without a scan.
+    Index("assets_by_sku", "sku"),
+    Index("assets_by_serial", "serial"),
+    Index("assets_by_lot", "lot"),
+    Index("assets_by_customer", "customer"),
+    Index("assets_by_created", "created_at", "id"),
+)
+RECALLS = Table(
+    "recalls", METADATA,
+    Column("id", SortedText, primary_key=True),
+    Column("sku", SortedText, nullable=False),
+    Column("lots", Json, nullable=False),
+    Column("serials", Json, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("active", Integer, nullable=False),
+    Column("created_at", Utc, nullable=False),
+)
 
-_ASSET_COLUMNS = (
-    "id, tag_id, kind, flow, sku, serial, lot, profile, customer, due_at, destination, "
-    "allowed_area, state, created_at"
-)
-_UPSERT_ASSET = (
-    f"INSERT INTO assets ({_ASSET_COLUMNS}) VALUES ({', '.join('?' * 14)}) "
-    "ON CONFLICT (id) DO UPDATE SET "
-    + ", ".join(f"{c}=excluded.{c}" for c in _ASSET_COLUMNS.split(", ")
-                if c not in ("id", "created_at"))
-)
-_UPSERT_RECALL = (
-    "INSERT INTO recalls VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
-    "sku=excluded.sku, lots=excluded.lots, serials=excluded.serials, "
-    "reason=excluded.reason, active=excluded.active"
-)
+_BY_DUE = last_when_null(ASSETS.c.due_at)
+# The page by due date without a scan: the very expressions the sort is by (AssetOrder), in
+# parentheses, which PostgreSQL needs around an expression in an index.
+Index("assets_by_due", *(Grouping(term) for term in _BY_DUE), ASSETS.c.id)
+
 _FILTERABLE = frozenset(("tag_id", "kind", "flow", "sku", "serial", "lot", "customer", "state",
                          "profile", "destination"))
-_RECALL_COLUMNS = ("id", "sku", "lots", "serials", "reason", "active", "created_at")
+_KEPT_ON_UPDATE = frozenset(("id", "created_at"))
 
 
 class AssetOrder(SortOrder):
@@ -70,11 +82,13 @@ class AssetOrder(SortOrder):
 
     __slots__ = ()
     WHAT = "assets"
-    TERMS: ClassVar[Mapping[str, tuple[str, ...]]] = {
-        "id": ("id",),
-        "created_at": ("created_at", "id"),
-        "state": ("state", "id"),
-        **{column: (last_when_null(column), "id") for column in ("due_at", "customer", "sku")},
+    TERMS: ClassVar[Mapping[str, SortTerms]] = {
+        "id": (ASSETS.c.id,),
+        "created_at": (ASSETS.c.created_at, ASSETS.c.id),
+        "state": (ASSETS.c.state, ASSETS.c.id),
+        "due_at": (*_BY_DUE, ASSETS.c.id),
+        **{column: (*last_when_null(ASSETS.c[column]), ASSETS.c.id)
+           for column in ("customer", "sku")},
     }
 
 
@@ -83,10 +97,10 @@ class RecallOrder(SortOrder):
 
     __slots__ = ()
     WHAT = "recalls"
-    TERMS: ClassVar[Mapping[str, tuple[str, ...]]] = {
-        "id": ("id",),
-        "created_at": ("created_at", "id"),
-        "sku": ("sku", "id"),
+    TERMS: ClassVar[Mapping[str, SortTerms]] = {
+        "id": (RECALLS.c.id,),
+        "created_at": (RECALLS.c.created_at, RECALLS.c.id),
+        "sku": (RECALLS.c.sku, RECALLS.c.id),
     }
 
 
@@ -100,61 +114,59 @@ class TagAlreadyBound(Exception):
         self.tag_id, self.asset_id = tag_id, asset_id
 
 
-def _time(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
-
-
-def _iso(ts: datetime | None) -> str | None:
-    # UTC, so that the stored text sorts in time order whatever offset a client sent.
-    return ts.astimezone(UTC).isoformat() if ts else None
-
-
-def _asset_row(asset: Asset) -> tuple[Any, ...]:
+def _asset_values(asset: Asset) -> dict[str, Any]:
+    # Utc stores a time in UTC, so that the stored text sorts in time order whatever offset
+    # a client sent.
     assert asset.created_at is not None
-    return (
-        asset.id, asset.tag_id, str(asset.kind), str(asset.flow), asset.sku, asset.serial,
-        asset.lot, asset.profile, asset.customer, _iso(asset.due_at), asset.destination,
-        asset.allowed_area, str(asset.state), _iso(asset.created_at),
-    )
+    return {
+        "id": asset.id, "tag_id": asset.tag_id, "kind": str(asset.kind),
+        "flow": str(asset.flow), "sku": asset.sku, "serial": asset.serial, "lot": asset.lot,
+        "profile": asset.profile, "customer": asset.customer, "due_at": asset.due_at,
+        "destination": asset.destination, "allowed_area": asset.allowed_area,
+        "state": str(asset.state), "created_at": asset.created_at,
+    }
 
 
-def _recall_row(recall: Recall) -> tuple[Any, ...]:
+def _recall_values(recall: Recall) -> dict[str, Any]:
     assert recall.created_at is not None
-    return (
-        recall.id, recall.sku, orjson.dumps(list(recall.lots)).decode(),
-        orjson.dumps(list(recall.serials)).decode(), recall.reason, int(recall.active),
-        _iso(recall.created_at),
-    )
+    return {
+        "id": recall.id, "sku": recall.sku, "lots": list(recall.lots),
+        "serials": list(recall.serials), "reason": recall.reason,
+        "active": int(recall.active), "created_at": recall.created_at,
+    }
 
 
 def _chunks(items: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
-    """SQLite limits the parameters of one statement."""
+    """Both engines limit the parameters of one statement."""
     for start in range(0, len(items), size):
         yield items[start:start + size]
 
 
-def _asset(row: tuple[Any, ...]) -> Asset:
+def _asset(row: Row[Any]) -> Asset:
     return Asset(
-        id=row[0], tag_id=row[1], kind=AssetKind(row[2]), flow=Flow(row[3]), sku=row[4],
-        serial=row[5], lot=row[6], profile=row[7], customer=row[8], due_at=_time(row[9]),
-        destination=row[10], allowed_area=row[11], state=AssetState(row[12]),
-        created_at=_time(row[13]),
+        id=row.id, tag_id=row.tag_id, kind=AssetKind(row.kind), flow=Flow(row.flow),
+        sku=row.sku, serial=row.serial, lot=row.lot, profile=row.profile,
+        customer=row.customer, due_at=row.due_at, destination=row.destination,
+        allowed_area=row.allowed_area, state=AssetState(row.state), created_at=row.created_at,
     )
 
 
-def _recall(row: tuple[Any, ...]) -> Recall:
+def _recall(row: Row[Any]) -> Recall:
     return Recall(
-        id=row[0], sku=row[1], lots=tuple(orjson.loads(row[2])),
-        serials=tuple(orjson.loads(row[3])), reason=row[4], active=bool(row[5]),
-        created_at=_time(row[6]),
+        id=row.id, sku=row.sku, lots=tuple(row.lots), serials=tuple(row.serials),
+        reason=row.reason, active=bool(row.active), created_at=row.created_at,
     )
 
 
 class AssetRegistry:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: StateDb) -> None:
         self.db = db
-        db.executescript(SCHEMA)
-        self._bindings: dict[str, TagBinding] = {
+        self._bindings: dict[str, TagBinding] = {}
+        self.reload_bindings()
+
+    def reload_bindings(self) -> None:
+        """The tag bindings as stored (another gateway on the database changed them)."""
+        self._bindings = {
             asset.tag_id: asset.binding() for asset in self.assets() if asset.tag_id
         }
 
@@ -162,16 +174,12 @@ class AssetRegistry:
         return self._bindings.get(tag_id, UNASSIGNED_BINDING)
 
     def create_asset(self, asset: Asset) -> Asset:
-        """Raises TagAlreadyBound, or sqlite3.IntegrityError for an existing id."""
+        """Raises TagAlreadyBound, or sqlalchemy.exc.IntegrityError for an existing id."""
         if asset.tag_id and asset.tag_id in self._bindings:
             raise TagAlreadyBound(asset.tag_id, self._bindings[asset.tag_id].asset_id)
         asset.created_at = asset.created_at or datetime.now(UTC)
         asset.due_at = asset.due_at and asset.due_at.astimezone(UTC)
-        with self.db:
-            self.db.execute(
-                f"INSERT INTO assets ({_ASSET_COLUMNS}) VALUES ({', '.join('?' * 14)})",
-                _asset_row(asset),
-            )
+        self.db.execute(insert(ASSETS).values(_asset_values(asset)))
         if asset.tag_id:
             self._bindings[asset.tag_id] = asset.binding()
         return asset
@@ -206,10 +214,15 @@ class AssetRegistry:
             asset.created_at = asset.created_at or now
             asset.due_at = asset.due_at and asset.due_at.astimezone(UTC)
             final[asset.id] = asset
-            rows.append(_asset_row(asset))
+            rows.append(_asset_values(asset))
             answer.append(None)
-        with self.db:
-            self.db.executemany(_UPSERT_ASSET, rows)
+        if rows:
+            # One statement a row, in order (an id may come twice: the later row wins).
+            statement = upsert(self.db, ASSETS)
+            self.db.execute(statement.on_conflict_do_update(
+                index_elements=[ASSETS.c.id],
+                set_={column.name: statement.excluded[column.name] for column in ASSETS.c
+                      if column.name not in _KEPT_ON_UPDATE}), rows)
         for tag, owner in holder.items():
             if owner is None:
                 self._bindings.pop(tag, None)
@@ -224,41 +237,35 @@ class AssetRegistry:
             raise conflict
 
     def delete_asset(self, asset_id: str) -> bool:
-        with self.db:
-            row = self.db.execute("DELETE FROM assets WHERE id=? RETURNING tag_id",
-                                  (asset_id,)).fetchone()
-        if row is not None and row[0]:
-            self._bindings.pop(row[0], None)
+        row = self.db.row(delete(ASSETS).where(ASSETS.c.id == asset_id)
+                          .returning(ASSETS.c.tag_id))
+        if row is not None and row.tag_id:
+            self._bindings.pop(row.tag_id, None)
         return row is not None
 
     def _tags_of(self, asset_ids: Sequence[str]) -> dict[str, str | None]:
         """The stored tag of each of these assets that exists."""
         tags: dict[str, str | None] = {}
         for chunk in _chunks(list(dict.fromkeys(asset_ids))):
-            rows = self.db.execute(
-                f"SELECT id, tag_id FROM assets WHERE id IN ({', '.join('?' * len(chunk))})",
-                chunk)
-            tags.update((row[0], row[1]) for row in rows)
+            rows = self.db.rows(select(ASSETS.c.id, ASSETS.c.tag_id)
+                                .where(ASSETS.c.id.in_(chunk)))
+            tags.update((row.id, row.tag_id) for row in rows)
         return tags
 
     def set_state(self, asset_id: str, state: AssetState) -> None:
         """No commit: called inside the rule engine's transaction."""
-        self.db.execute("UPDATE assets SET state=? WHERE id=?", (str(state), asset_id))
+        self.db.execute(update(ASSETS).where(ASSETS.c.id == asset_id).values(state=str(state)))
 
     def get_asset(self, asset_id: str) -> Asset | None:
-        row = self.db.execute(
-            f"SELECT {_ASSET_COLUMNS} FROM assets WHERE id=?", (asset_id,)
-        ).fetchone()
+        row = self.db.row(select(ASSETS).where(ASSETS.c.id == asset_id))
         return _asset(row) if row else None
 
     def get_assets(self, asset_ids: Iterable[str]) -> dict[str, Asset]:
         """Those of these assets that exist, by id."""
         found: dict[str, Asset] = {}
         for chunk in _chunks(list(dict.fromkeys(asset_ids))):
-            rows = self.db.execute(
-                f"SELECT {_ASSET_COLUMNS} FROM assets "
-                f"WHERE id IN ({', '.join('?' * len(chunk))})", chunk)
-            found.update((row[0], _asset(row)) for row in rows)
+            rows = self.db.rows(select(ASSETS).where(ASSETS.c.id.in_(chunk)))
+            found.update((row.id, _asset(row)) for row in rows)
         return found
 
     def assets(
@@ -275,22 +282,21 @@ class AssetRegistry:
     ) -> tuple[list[Asset], SortKey | None]:
         """Up to `limit` assets in `order` after the key `after` (a previous page's), and the
         key to pass for the next page, None on the last. `equal` filters columns by equality."""
-        where: dict[str, str] = {}
+        where: list[ColumnElement[bool]] = []
         for column, value in equal.items():
             if value is not None:
                 if column not in _FILTERABLE:
                     raise ValueError(f"cannot filter assets by {column}")
-                where[f"{column} = ?"] = value
-        rows, next_key = fetch_page(self.db, "assets", _ASSET_COLUMNS.split(", "), order,
-                                    limit=limit, after=after, where=where)
+                where.append(ASSETS.c[column] == str(value))
+        rows, next_key = fetch_page(self.db, ASSETS, list(ASSETS.c), order, limit=limit,
+                                    after=after, where=where)
         return [_asset(row) for row in rows], next_key
 
     def create_recall(self, recall: Recall) -> Recall:
+        """Raises sqlalchemy.exc.IntegrityError for an existing id."""
         recall.id = recall.id or f"rcl_{uuid.uuid4().hex[:16]}"
         recall.created_at = recall.created_at or datetime.now(UTC)
-        with self.db:
-            self.db.execute("INSERT INTO recalls VALUES (?, ?, ?, ?, ?, ?, ?)",
-                            _recall_row(recall))
+        self.db.execute(insert(RECALLS).values(_recall_values(recall)))
         return recall
 
     def save_recalls(self, recalls: Sequence[Recall]) -> None:
@@ -298,12 +304,17 @@ class AssetRegistry:
         now = datetime.now(UTC)
         for recall in recalls:
             recall.created_at = recall.created_at or now
-        with self.db:
-            self.db.executemany(_UPSERT_RECALL, [_recall_row(r) for r in recalls])
+        if not recalls:
+            return
+        statement = upsert(self.db, RECALLS)
+        self.db.execute(statement.on_conflict_do_update(
+            index_elements=[RECALLS.c.id],
+            set_={column.name: statement.excluded[column.name] for column in RECALLS.c
+                  if column.name not in _KEPT_ON_UPDATE}),
+            [_recall_values(recall) for recall in recalls])
 
     def delete_recall(self, recall_id: str) -> bool:
-        with self.db:
-            return self.db.execute("DELETE FROM recalls WHERE id=?", (recall_id,)).rowcount > 0
+        return self.db.execute(delete(RECALLS).where(RECALLS.c.id == recall_id)).rowcount > 0
 
     def recalls(self, *, sku: str | None = None, active: bool | None = None) -> list[Recall]:
         """Oldest first."""
@@ -315,26 +326,23 @@ class AssetRegistry:
         sku: str | None = None, active: bool | None = None,
     ) -> tuple[list[Recall], SortKey | None]:
         """As `asset_page`, of the recalls, filtered by sku and whether they are active."""
-        where: dict[str, str | int] = {}
+        where: list[ColumnElement[bool]] = []
         if sku is not None:
-            where["sku = ?"] = sku
+            where.append(RECALLS.c.sku == sku)
         if active is not None:
-            where["active = ?"] = int(active)
-        rows, next_key = fetch_page(self.db, "recalls", _RECALL_COLUMNS, order, limit=limit,
+            where.append(RECALLS.c.active == int(active))
+        rows, next_key = fetch_page(self.db, RECALLS, list(RECALLS.c), order, limit=limit,
                                     after=after, where=where)
         return [_recall(row) for row in rows], next_key
 
     def get_recall(self, recall_id: str) -> Recall | None:
-        row = self.db.execute(f"SELECT {', '.join(_RECALL_COLUMNS)} FROM recalls WHERE id=?",
-                              (recall_id,)).fetchone()
+        row = self.db.row(select(RECALLS).where(RECALLS.c.id == recall_id))
         return _recall(row) if row else None
 
     def get_recalls(self, recall_ids: Iterable[str]) -> dict[str, Recall]:
         """Those of these recalls that exist, by id."""
         found: dict[str, Recall] = {}
         for chunk in _chunks(list(dict.fromkeys(recall_ids))):
-            rows = self.db.execute(
-                f"SELECT {', '.join(_RECALL_COLUMNS)} FROM recalls "
-                f"WHERE id IN ({', '.join('?' * len(chunk))})", chunk)
-            found.update((row[0], _recall(row)) for row in rows)
+            rows = self.db.rows(select(RECALLS).where(RECALLS.c.id.in_(chunk)))
+            found.update((row.id, _recall(row)) for row in rows)
         return found

@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import sqlite3
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Column, Row, Table, Text, insert, select, update
+
+from ingest.statedb import METADATA, SortedText, StateDb, Utc
 
 SCOPES = ("read", "write", "admin")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS api_keys (
-    id TEXT PRIMARY KEY,
-    hash TEXT NOT NULL UNIQUE,
-    scope TEXT NOT NULL,
-    name TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    revoked_at TEXT
-);
-"""
+API_KEYS = Table(
+    "api_keys", METADATA,
+    Column("id", SortedText, primary_key=True),
+    Column("hash", Text, nullable=False, unique=True),
+    Column("scope", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("created_at", Utc, nullable=False),
+    Column("revoked_at", Utc),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +43,17 @@ def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def _key(row: Row[Any]) -> ApiKey:
+    return ApiKey(row.id, row.scope, row.name, row.created_at, row.revoked_at)
+
+
+_KEY_COLUMNS = (API_KEYS.c.id, API_KEYS.c.scope, API_KEYS.c.name, API_KEYS.c.created_at,
+                API_KEYS.c.revoked_at)
+
+
 class KeyStore:
-    def __init__(self, db: sqlite3.Connection, admin_key: str | None = None) -> None:
+    def __init__(self, db: StateDb, admin_key: str | None = None) -> None:
         self.db = db
-        db.executescript(SCHEMA)
         self._admin_hash = _hash(admin_key) if admin_key else None
 
     def create(self, scope: str, name: str = "") -> tuple[ApiKey, str]:
@@ -52,11 +62,9 @@ class KeyStore:
             raise ValueError(f"scope: must be one of {', '.join(SCOPES)}")
         secret = "bmr_" + secrets.token_urlsafe(32)
         key = ApiKey(f"key_{uuid.uuid4().hex[:12]}", scope, name, datetime.now(UTC), None)
-        with self.db:
-            self.db.execute(
-                "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, NULL)",
-                (key.id, _hash(secret), scope, name, key.created_at.isoformat()),
-            )
+        self.db.execute(insert(API_KEYS).values(
+            id=key.id, hash=_hash(secret), scope=scope, name=name, created_at=key.created_at,
+            revoked_at=None))
         return key, secret
 
     def check(self, secret: str) -> ApiKey | None:
@@ -64,29 +72,15 @@ class KeyStore:
         if self._admin_hash is not None and secrets.compare_digest(digest, self._admin_hash):
             return ApiKey("admin-bootstrap", "admin", "BOOMERANG_ADMIN_KEY", datetime.now(UTC),
                           None)
-        row = self.db.execute(
-            "SELECT id, scope, name, created_at, revoked_at FROM api_keys WHERE hash=?",
-            (digest,),
-        ).fetchone()
-        if row is None:
-            return None
-        revoked = datetime.fromisoformat(row[4]) if row[4] else None
-        return ApiKey(row[0], row[1], row[2], datetime.fromisoformat(row[3]), revoked)
+        row = self.db.row(select(*_KEY_COLUMNS).where(API_KEYS.c.hash == digest))
+        return _key(row) if row is not None else None
 
     def list(self) -> list[ApiKey]:
-        rows = self.db.execute(
-            "SELECT id, scope, name, created_at, revoked_at FROM api_keys ORDER BY created_at"
-        )
-        return [
-            ApiKey(r[0], r[1], r[2], datetime.fromisoformat(r[3]),
-                   datetime.fromisoformat(r[4]) if r[4] else None)
-            for r in rows
-        ]
+        rows = self.db.rows(select(*_KEY_COLUMNS).order_by(API_KEYS.c.created_at))
+        return [_key(row) for row in rows]
 
     def revoke(self, key_id: str) -> bool:
-        with self.db:
-            cursor = self.db.execute(
-                "UPDATE api_keys SET revoked_at=? WHERE id=? AND revoked_at IS NULL",
-                (datetime.now(UTC).isoformat(), key_id),
-            )
-        return cursor.rowcount > 0
+        result = self.db.execute(
+            update(API_KEYS).where(API_KEYS.c.id == key_id, API_KEYS.c.revoked_at.is_(None))
+            .values(revoked_at=datetime.now(UTC)))
+        return result.rowcount > 0

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import asdict
 from typing import Any
 
-import orjson
+from sqlalchemy import Column, Table, delete, or_, select
 
 from alerts.profiles import MetricSpec, Profile
 from gateway.domain import Circle, Geofence, GeofenceKind
+from gateway.registry.assets import ASSETS
+from ingest.statedb import METADATA, Json, SortedText, StateDb, upsert
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS profiles (name TEXT PRIMARY KEY, body TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS geofences (id TEXT PRIMARY KEY, body TEXT NOT NULL);
-"""
+# Keys are SortedText: both engines list them in code point order.
+PROFILES = Table(
+    "profiles", METADATA,
+    Column("name", SortedText, primary_key=True),
+    Column("body", Json, nullable=False),
+)
+GEOFENCES = Table(
+    "geofences", METADATA,
+    Column("id", SortedText, primary_key=True),
+    Column("body", Json, nullable=False),
+)
 
 
 def profile_from_json(data: dict[str, Any]) -> Profile:
@@ -29,38 +37,36 @@ def geofence_from_json(data: dict[str, Any]) -> Geofence:
 
 
 class PlaceRegistry:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: StateDb) -> None:
         self.db = db
-        db.executescript(SCHEMA)
 
     def save_profile(self, profile: Profile) -> None:
-        with self.db:
-            self.db.execute("INSERT OR REPLACE INTO profiles VALUES (?, ?)",
-                            (profile.name, orjson.dumps(asdict(profile)).decode()))
+        statement = upsert(self.db, PROFILES).values(name=profile.name, body=asdict(profile))
+        self.db.execute(statement.on_conflict_do_update(
+            index_elements=[PROFILES.c.name], set_={"body": statement.excluded.body}))
 
     def delete_profile(self, name: str) -> bool:
-        with self.db:
-            return self.db.execute("DELETE FROM profiles WHERE name=?", (name,)).rowcount > 0
+        return self.db.execute(delete(PROFILES).where(PROFILES.c.name == name)).rowcount > 0
 
     def profiles(self) -> list[Profile]:
-        rows = self.db.execute("SELECT body FROM profiles ORDER BY name")
-        return [profile_from_json(orjson.loads(row[0])) for row in rows]
+        rows = self.db.rows(select(PROFILES.c.body).order_by(PROFILES.c.name))
+        return [profile_from_json(row.body) for row in rows]
 
     def save_geofence(self, fence: Geofence) -> None:
-        with self.db:
-            self.db.execute("INSERT OR REPLACE INTO geofences VALUES (?, ?)",
-                            (fence.id, orjson.dumps(asdict(fence)).decode()))
+        statement = upsert(self.db, GEOFENCES).values(id=fence.id, body=asdict(fence))
+        self.db.execute(statement.on_conflict_do_update(
+            index_elements=[GEOFENCES.c.id], set_={"body": statement.excluded.body}))
 
     def delete_geofence(self, fence_id: str) -> bool:
-        with self.db:
-            return self.db.execute("DELETE FROM geofences WHERE id=?", (fence_id,)).rowcount > 0
+        return self.db.execute(delete(GEOFENCES).where(GEOFENCES.c.id == fence_id)).rowcount > 0
 
     def geofences(self) -> list[Geofence]:
-        rows = self.db.execute("SELECT body FROM geofences ORDER BY id")
-        return [geofence_from_json(orjson.loads(row[0])) for row in rows]
+        rows = self.db.rows(select(GEOFENCES.c.body).order_by(GEOFENCES.c.id))
+        return [geofence_from_json(row.body) for row in rows]
 
     def geofence_in_use(self, fence_id: str) -> list[str]:
-        rows = self.db.execute(
-            "SELECT id FROM assets WHERE destination=? OR allowed_area=? ORDER BY id LIMIT 10",
-            (fence_id, fence_id))
-        return [row[0] for row in rows]
+        rows = self.db.rows(
+            select(ASSETS.c.id)
+            .where(or_(ASSETS.c.destination == fence_id, ASSETS.c.allowed_area == fence_id))
+            .order_by(ASSETS.c.id).limit(10))
+        return [row.id for row in rows]

@@ -10,11 +10,12 @@ was partly written before a refusal costs nothing but the second write."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from tenacity import (
     AsyncRetrying,
@@ -39,6 +40,10 @@ Done = Callable[[], None]
 T = TypeVar("T")
 
 
+async def _nothing() -> None:
+    pass
+
+
 class PointBatcher:
     """Buffers points for one sink. `add` waits while the buffer is full, so a slow sink
     slows the consumer instead of growing memory without bound. Each `add` may carry a
@@ -53,7 +58,7 @@ class PointBatcher:
         max_delay_s: float = 0.5,
         max_buffered: int = 100_000,
         on_written: Callable[[Sequence[Point]], None] | None = None,
-        on_rejected: Callable[[Sequence[Point], str], None] | None = None,
+        on_rejected: Callable[[Sequence[Point], str], Awaitable[None] | None] | None = None,
         spool: Spool | None = None,
     ) -> None:
         """With a `spool`, a batch the sink cannot take goes to disk (and counts as handed
@@ -70,7 +75,7 @@ class PointBatcher:
         self._closing = False
         self.on_written = on_written
         self.on_rejected = on_rejected
-        self.before_acknowledging: Callable[[], None] = lambda: None
+        self.before_acknowledging: Callable[[], Awaitable[None] | None] = _nothing
         """Called before the callbacks of stored points: whatever else must be durable
         before their messages are acknowledged (the rule engine's state) is saved here."""
         self.healthy = True
@@ -140,7 +145,7 @@ class PointBatcher:
                 log.exception("a hand-off callback failed")
         self._waiting = deque((end - count, done) for end, done in waiting)
 
-    async def _until_done(self, what: str, action: Callable[[], T]) -> T:
+    async def _until_done(self, what: str, action: Callable[[], T | Awaitable[T]]) -> T:
         """`action`, a write to one of the gateway's own stores (the state database, the
         spool), retried with backoff until it succeeds: its failure is the store's (full,
         locked, gone), and giving up would lose points or acknowledge messages whose effects
@@ -148,7 +153,10 @@ class PointBatcher:
         delay = 0.5
         while True:
             try:
-                return action()
+                result = action()
+                if inspect.isawaitable(result):
+                    return await cast(Awaitable[T], result)
+                return result
             except Exception as exc:
                 log.error("%s failed (%s); retrying in %.1f s", what, error_text(exc), delay)
                 await asyncio.sleep(delay)

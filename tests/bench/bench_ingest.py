@@ -41,12 +41,20 @@ a few minutes ago.
   that wait. The same is then measured once more with the gateway idle, for the floor.
   Percentiles are nearest-rank over these few samples.
 
+- state engines (`--state sqlite,postgresql`): the gateway phase runs once per state
+  database, the same messages, broker and baselines: SQLite (`state.db` in its data dir, the
+  default) and PostgreSQL (Debian's, started for the run with its own defaults, fsync on,
+  one fresh database each). For each, also the time to import `--import-rows` assets as one
+  CSV request (`POST /api/v1/assets:import`) into a fresh gateway.
+  `ratio_postgresql_to_sqlite` is PostgreSQL's ingest rate over SQLite's.
+
 Prints one JSON object (figures, parameters, versions); with --py-spy, also records the
 gateway with `py-spy record` for 10 s from 2 s into its phase and adds the top frames.
 
     .venv/bin/python tests/bench/bench_ingest.py [--messages 100000] [--tags 1000]
         [--batch 1] [--assets 1000] [--alerts 5] [--repeats 3] [--timeout-s 75] [--output FILE]
         [--py-spy FILE] [--rate MSG_PER_S] [--protocol 5|3.1.1] [--alert-spacing-s 0.2]
+        [--state sqlite,postgresql] [--import-rows 10000]
 
 With --rate the gateway's load is published at that pace rather than all at once (the
 baselines still drain a backlog): its figures are then the latency at that load, and
@@ -68,7 +76,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -94,6 +102,7 @@ from realservers import (
     run_webhook_receiver,
     wait_until,
 )
+from support.postgres import run_postgres
 
 from device_sim.load import (
     LoadResult,
@@ -342,8 +351,41 @@ def top_frames(raw: Path, limit: int = 12) -> dict[str, Any]:
             "self_by_package": share(by_package)}
 
 
+def phase_import(broker: Mosquitto, workdir: Path, state_url: str, rows: int) -> dict[str, Any]:
+    """`rows` assets as one CSV request into a fresh gateway on `state_url`."""
+    lines = ["id,tag_id,kind,flow,sku,customer,due_at"]
+    due = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    lines += [f"imp-{n},imp-tag-{n},rental,rental_return,SKU-{n % 50},Customer {n % 200},{due}"
+              for n in range(rows)]
+    body = ("\n".join(lines) + "\n").encode()
+    env = {"BOOMERANG_MQTT_URL":
+           f"mqtt://{GATEWAY_USER}:{GATEWAY_PASSWORD}@127.0.0.1:{broker.port}",
+           "BOOMERANG_STATE_URL": state_url}
+    with contextlib.redirect_stdout(sys.stderr), run_gateway(workdir, env) as gateway, \
+            gateway.client() as api:
+        started = time.perf_counter()
+        response = api.post("/api/v1/assets:import", content=body, timeout=600,
+                            headers={"content-type": "text/csv"})
+        elapsed = time.perf_counter() - started
+        response.raise_for_status()
+        outcomes = Counter(row["outcome"] for row in response.json()["rows"])
+    return {"rows": rows, "import_s": round(elapsed, 2),
+            "rows_per_s": round(rows / elapsed, 1), "outcomes": dict(outcomes)}
+
+
+@contextlib.contextmanager
+def state_databases(engine: str, workdir: Path) -> Iterator[Callable[[str], str]]:
+    """A function giving a fresh state database URL per name, on `engine`."""
+    if engine == "sqlite":
+        yield lambda name: f"sqlite:///{workdir / name / 'data' / 'state.db'}"
+        return
+    with run_postgres(durable=True) as server:
+        yield lambda name: server.url(server.create_database(template=None))
+
+
 def phase_gateway(
-    broker: Mosquitto, stream: LoadStream, workdir: Path, args: argparse.Namespace
+    broker: Mosquitto, stream: LoadStream, workdir: Path, args: argparse.Namespace,
+    state_url: str | None = None,
 ) -> dict[str, Any]:
     alert_tags = [f"alert-{i}" for i in range(args.alerts)]
     idle_tags = [f"alert-idle-{i}" for i in range(args.alerts)]
@@ -365,6 +407,7 @@ def phase_gateway(
             "BOOMERANG_INFLUX_DB": DATABASE,
             "BOOMERANG_BATCH_MAX_DELAY_S": "0.5",  # the documented default
             "BOOMERANG_MQTT_PROTOCOL": args.protocol,
+            **({"BOOMERANG_STATE_URL": state_url} if state_url else {}),
         }
         with run_gateway(workdir / "gateway", env) as gateway:
             pid = gateway.process.pid
@@ -487,9 +530,27 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         with run_bench_mosquitto(workdir / "mosquitto") as broker:
             mosquitto_sub = baseline(drain_mosquitto_sub, broker, stream, args.repeats)
             paho_figures = baseline(drain_paho, broker, stream, args.repeats)
-            gateway = phase_gateway(broker, stream, workdir, args)
+            by_state: dict[str, dict[str, Any]] = {}
+            for engine in args.state:
+                with state_databases(engine, workdir / engine) as new_database:
+                    figures = phase_gateway(broker, stream, workdir / engine, args,
+                                            new_database("gateway"))
+                    if args.import_rows:
+                        figures["import"] = phase_import(
+                            broker, workdir / engine / "import", new_database("import"),
+                            args.import_rows)
+                by_state[engine] = figures
             dropped = "dropped" in broker.log.read_text(errors="replace").lower()
+    gateway = by_state[args.state[0]]
     gateway_rate = gateway["messages_per_s"]
+    compared: dict[str, Any] = {}
+    if {"sqlite", "postgresql"} <= by_state.keys():
+        compared["ratio_postgresql_to_sqlite"] = round(
+            by_state["postgresql"]["messages_per_s"] / by_state["sqlite"]["messages_per_s"], 4)
+        if args.import_rows:
+            compared["import_ratio_postgresql_to_sqlite"] = round(
+                by_state["sqlite"]["import"]["import_s"]
+                / by_state["postgresql"]["import"]["import_s"], 4)
     return {
         "benchmark": "ingest",
         "messages": args.messages,
@@ -502,7 +563,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "mean_payload_bytes": round(stream.payload_bytes / stream.messages, 1),
         "mosquitto_sub": mosquitto_sub,
         "paho": paho_figures,
+        "state_engines": list(args.state),
         "gateway": gateway,
+        **({"gateway_by_state": by_state, **compared} if len(by_state) > 1 else {}),
         "ratio_gateway_to_mosquitto_sub": round(gateway_rate / mosquitto_sub["messages_per_s"], 4),
         "ratio_gateway_to_paho": round(gateway_rate / paho_figures["messages_per_s"], 4),
         "broker_logged_dropped_messages": dropped,
@@ -538,7 +601,15 @@ def main(argv: list[str] | None = None) -> None:
                         help="the gateway's MQTT protocol (BOOMERANG_MQTT_PROTOCOL)")
     parser.add_argument("--output", type=Path, help="also write the JSON figures here")
     parser.add_argument("--py-spy", type=Path, help="record the gateway into this raw file")
+    parser.add_argument("--state", type=lambda text: tuple(text.split(",")),
+                        default=("sqlite",),
+                        help="state databases to run the gateway on, in turn: sqlite, "
+                             "postgresql or both (sqlite,postgresql)")
+    parser.add_argument("--import-rows", type=int, default=0,
+                        help="also time a CSV import of this many assets on each")
     args = parser.parse_args(argv)
+    if not set(args.state) <= {"sqlite", "postgresql"}:
+        parser.error("--state: sqlite, postgresql, or both separated by a comma")
     if min(args.messages, args.tags, args.batch, args.repeats) < 1:
         parser.error("--messages, --tags, --batch and --repeats must be at least 1")
     if args.alerts < 0 or args.assets < 0:

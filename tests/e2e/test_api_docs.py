@@ -12,6 +12,9 @@ import httpx
 import pytest
 from realservers import GatewayProcess
 
+# What this module tests does not touch the state database (tests/e2e/conftest.py).
+STATE_ENGINES = ("sqlite",)
+
 # What each kind of file must be served as.
 CONTENT_TYPES = {".js": "javascript", ".css": "text/css", ".png": "image/png",
                  ".json": "application/json"}
@@ -60,3 +63,4 @@ def test_a_docs_page_loads_every_asset_from_the_gateway_without_a_key(
             assert len(asset.content) > 100, url
             seen.add(suffix)
         assert seen == expected
+

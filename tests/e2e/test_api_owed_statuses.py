@@ -4,13 +4,16 @@ replace and delete with their effect, a name or id taken twice (409), and a bad 
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 from realservers import GatewayProcess, unique, wait_until
+from sqlalchemy import func, select
+
+from alerts.outbox import DELIVERIES
+from ingest.statedb import StateDb
 
 
 @pytest.fixture
@@ -222,13 +225,12 @@ def test_a_deleted_subscription_takes_its_waiting_deliveries_along(
     answers 404 for it, and the outbox's pending gauge would count them for good."""
     subscription = subscribe(api, description="nobody listens")  # port 9: refused
     assert api.post(f"/api/v1/subscriptions/{subscription['id']}/test").status_code == 202
-    state = sqlite3.connect(f"file:{sqlite_gateway.log.parent / 'data' / 'state.db'}?mode=ro",
-                            uri=True)
-    count = "SELECT count(*) FROM deliveries WHERE subscription_id = ?"
-    wait_until(lambda: state.execute(count, (subscription["id"],)).fetchone()[0] == 1, 10,
-               "the test delivery queued")
+    state = StateDb.open(sqlite_gateway.state_url)
+    count = select(func.count()).select_from(DELIVERIES).where(
+        DELIVERIES.c.subscription_id == subscription["id"])
+    wait_until(lambda: state.scalar(count) == 1, 10, "the test delivery queued")
     assert api.delete(f"/api/v1/subscriptions/{subscription['id']}").status_code == 204
-    assert state.execute(count, (subscription["id"],)).fetchone()[0] == 0
+    assert state.scalar(count) == 0
     state.close()
 
 

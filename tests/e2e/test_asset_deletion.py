@@ -4,8 +4,6 @@ readable, and its rule state is gone, in the running gateway and after a restart
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +18,10 @@ from realservers import (
     run_gateway,
     wait_until,
 )
+from sqlalchemy import func, select
+
+from alerts.store import RULE_STATE
+from ingest.statedb import StateDb
 
 TAG = "tag-d"
 
@@ -47,12 +49,14 @@ def alerts_of(api: httpx.Client, asset_id: str) -> dict[str, dict[str, Any]]:
     return {alert["id"]: alert for alert in page["items"]}
 
 
-def stored_rule_state(workdir: Path, asset_id: str) -> int:
+def stored_rule_state(state_url: str, asset_id: str) -> int:
     """Rows of the asset's rule state in the gateway's state database (read beside it)."""
-    with contextlib.closing(sqlite3.connect(workdir / "data" / "state.db")) as db:
-        row = db.execute("SELECT count(*) FROM rule_state WHERE asset_id=?",
-                         (asset_id,)).fetchone()
-        return int(row[0])
+    db = StateDb.open(state_url)
+    try:
+        return int(db.scalar(select(func.count()).select_from(RULE_STATE)
+                             .where(RULE_STATE.c.asset_id == asset_id)))
+    finally:
+        db.close()
 
 
 def test_deleting_an_asset_resolves_its_alerts_and_forgets_its_rule_state(
@@ -77,7 +81,7 @@ def test_deleting_an_asset_resolves_its_alerts_and_forgets_its_rule_state(
         excursion = next(a for a in live.values() if a["kind"] == "out_of_spec")
         api.post(f"/api/v1/alerts/{excursion['id']}/acknowledge", json={"note": "looking"}
                  ).raise_for_status()
-        assert stored_rule_state(tmp_path, asset_id) > 0
+        assert stored_rule_state(gateway.state_url, asset_id) > 0
 
         assert api.delete(f"/api/v1/assets/{asset_id}").status_code == 204
 
@@ -90,10 +94,10 @@ def test_deleting_an_asset_resolves_its_alerts_and_forgets_its_rule_state(
         wait_until(lambda: {r.json()["data"]["alert"]["id"]
                             for r in webhook_receiver.events("alert.resolved")} == live.keys(),
                    15, "alert.resolved for both alerts")
-        assert stored_rule_state(tmp_path, asset_id) == 0
+        assert stored_rule_state(gateway.state_url, asset_id) == 0
 
     with run_gateway(tmp_path, env) as gateway, gateway.client() as api:
-        assert stored_rule_state(tmp_path, asset_id) == 0
+        assert stored_rule_state(gateway.state_url, asset_id) == 0
         assert {a["state"] for a in alerts_of(api, asset_id).values()} == {"resolved"}
         # The same id and tag again start afresh: a reading older than the deleted asset's
         # newest is judged (the old newest reading time would have set it aside).

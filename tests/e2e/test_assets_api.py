@@ -31,7 +31,7 @@ SORT_FIELDS = ("id", "created_at", "due_at", "customer", "sku", "state")
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory,
-            mosquitto: Mosquitto) -> Iterator[GatewayProcess]:
+            mosquitto: Mosquitto, state_engine: str) -> Iterator[GatewayProcess]:
     env = {
         "BOOMERANG_MQTT_URL": mosquitto.gateway_url(),
         "BOOMERANG_TIMER_INTERVAL_S": "0.2",

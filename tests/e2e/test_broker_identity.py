@@ -118,7 +118,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory,
-            broker: Mosquitto) -> Iterator[GatewayProcess]:
+            broker: Mosquitto, state_engine: str) -> Iterator[GatewayProcess]:
     """On the project's own gateway account, telemetry in SQLite."""
     env = {"BOOMERANG_MQTT_URL": mqtt_url(GATEWAY_USER, broker)}
     with run_gateway(tmp_path_factory.mktemp("gateway"), env) as process:

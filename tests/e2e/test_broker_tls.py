@@ -35,6 +35,9 @@ from realservers import (
     wait_until,
 )
 
+# What this module tests does not touch the state database (tests/e2e/conftest.py).
+STATE_ENGINES = ("sqlite",)
+
 TAG = "tag-tls"
 EC_KEY = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
 
@@ -180,3 +183,4 @@ def test_a_tls_setting_the_gateway_cannot_use_stops_its_start(
     assert started.returncode == 2, started.stderr
     for name in named:
         assert name in started.stderr
+

@@ -33,6 +33,10 @@ from dashboards.model import Dashboard, Panel
 from dashboards.preview import InfluxQL
 from dashboards.variables import ALL, interpolate
 
+# What this module tests does not touch the state database (tests/e2e/conftest.py).
+STATE_ENGINES = ("sqlite",)
+
+
 SCENARIO = ROOT / "device_sim" / "scenarios" / "all_faults.yaml"
 BOARDS = {board.uid: board for board in all_dashboards()}
 

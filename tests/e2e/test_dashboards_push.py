@@ -29,6 +29,9 @@ from realservers import ROOT, free_port, serve_http
 
 from dashboards.model import DATASOURCE_UID
 
+# What this module tests does not touch the state database (tests/e2e/conftest.py).
+STATE_ENGINES = ("sqlite",)
+
 TOKEN = "glsa_test_service_account_token"
 GRAFANA_VERSION = "11.6.0"
 SUB_PATH = "/grafana"
@@ -424,6 +427,7 @@ def test_an_update_keeps_the_data_source_default_as_grafanas_owner_set_it(
 ) -> None:
     succeeded(run_push(grafana.url))
     grafana.datasources[DATASOURCE_UID].update(isDefault=True, url="http://elsewhere:8086")
+
 
     result = succeeded(run_push(grafana.url))
 

@@ -9,6 +9,9 @@ import time
 
 from realservers import ROOT, free_port
 
+# What this module tests does not touch the state database (tests/e2e/conftest.py).
+STATE_ENGINES = ("sqlite",)
+
 
 def demo(*args: str) -> subprocess.Popen[str]:
     ports = ["--mqtt-port", str(free_port()), "--api-port", str(free_port()),

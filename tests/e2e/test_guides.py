@@ -25,6 +25,9 @@ from realservers import (
 )
 from standardwebhooks.webhooks import Webhook
 
+# What this module tests does not touch the state database (tests/e2e/conftest.py).
+STATE_ENGINES = ("sqlite",)
+
 EXAMPLES = ROOT / "docs" / "examples"
 
 
@@ -65,6 +68,7 @@ def test_the_webhook_consumer_example_verifies_and_deduplicates(
             assert "listening" in receiver.stdout.readline()
             for _ in range(2):
                 assert api.post(f"/api/v1/subscriptions/{created['id']}/test").status_code == 202
+
 
             def delivered() -> bool:
                 deliveries = api.get(f"/api/v1/subscriptions/{created['id']}/deliveries").json()

@@ -17,6 +17,9 @@ from realservers import (
     serve_http,
 )
 
+# What this module tests does not touch the state database (tests/e2e/conftest.py).
+STATE_ENGINES = ("sqlite",)
+
 INFLUX_ERROR = "shard 7 corrupt at /var/lib/influxdb/data/boomerang-internal"
 
 
@@ -67,3 +70,4 @@ def test_history_503_carries_no_influxdb_error_text(
     warnings = [line for line in log.splitlines()
                 if "level=WARNING" in line and "gateway.api.history" in line]
     assert len(warnings) == 2 and all(INFLUX_ERROR in line for line in warnings), log[-3000:]
+

@@ -29,7 +29,7 @@ EXAMPLES = ROOT / "docs" / "examples"
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory,
-            mosquitto: Mosquitto) -> Iterator[GatewayProcess]:
+            mosquitto: Mosquitto, state_engine: str) -> Iterator[GatewayProcess]:
     env = {
         "BOOMERANG_MQTT_URL": mosquitto.gateway_url(),
     }

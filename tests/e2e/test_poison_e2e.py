@@ -38,7 +38,7 @@ TAGS = ("tag-p1", "tag-p2", "tag-p3", "tag-p4", "anna-phone")
 
 
 @pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
+def broker(tmp_path_factory: pytest.TempPathFactory, state_engine: str) -> Iterator[Mosquitto]:
     logins = {"anna": TAG_PASSWORD, "shop@acme": TAG_PASSWORD}
     with run_mosquitto(tmp_path_factory.mktemp("mosquitto"), TAGS,
                        extra_users=logins) as mosquitto:

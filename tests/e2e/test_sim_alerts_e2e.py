@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from conftest import SIM_TAGS
 from realservers import (
+    SIM_TAGS,
     TAG_PASSWORD,
     GatewayProcess,
     Mosquitto,

@@ -37,7 +37,7 @@ def publish(client: mqtt.Client, topic: str, payload: bytes | dict[str, object])
 
 
 @pytest.fixture(scope="module")
-def database(influxdb: InfluxDB) -> str:
+def database(influxdb: InfluxDB, state_engine: str) -> str:
     name = f"e2e_{uuid.uuid4().hex[:8]}"
     influxdb.create_database(name)
     return name
@@ -46,7 +46,7 @@ def database(influxdb: InfluxDB) -> str:
 @pytest.fixture(scope="module")
 def gateway(
     tmp_path_factory: pytest.TempPathFactory, mosquitto: Mosquitto, influxdb: InfluxDB,
-    database: str,
+    database: str, state_engine: str,
 ) -> Iterator[GatewayProcess]:
     env = {
         "BOOMERANG_MQTT_URL": mosquitto.gateway_url(),

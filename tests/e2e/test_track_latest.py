@@ -61,7 +61,7 @@ def gateway_env(mosquitto: Mosquitto) -> dict[str, str]:
 @pytest.fixture(scope="module", params=["influxdb", "sqlite"])
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-    mosquitto: Mosquitto,
+    mosquitto: Mosquitto, state_engine: str,
 ) -> Iterator[Server]:
     workdir = tmp_path_factory.mktemp(f"gateway-{request.param}")
     env = gateway_env(mosquitto)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
 import pytest
-from realservers import WebhookReceiver
+from realservers import STATE, WebhookReceiver
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from alerts import (
@@ -23,19 +22,33 @@ from alerts import (
     WebhookDispatcher,
     WebhookOutbox,
 )
+from gateway.migrations import upgrade
+from ingest.statedb import StateDb
 
 
 class Outbox:
-    def __init__(self, path: Path, url_policy: UrlPolicy | None = None) -> None:
-        self.db = sqlite3.connect(path)
+    """A dispatcher on its own connection to the state database, as in the gateway (through
+    StateDb.run), and the test's own connection beside it to write and look."""
+
+    def __init__(self, workdir: Path, url_policy: UrlPolicy | None = None) -> None:
+        url = STATE.url_for(workdir)
+        (workdir / "data").mkdir(parents=True, exist_ok=True)
+        self.db = StateDb.open(url)
+        upgrade(self.db)
         self.outbox = WebhookOutbox(self.db)
         self.subscriptions = SubscriptionStore(self.db)
-        self.dispatcher = WebhookDispatcher(self.outbox, self.subscriptions,
-                                            retry_schedule_s=(0.05, 0.05, 0.05), timeout_s=2,
-                                            url_policy=url_policy)
+        self.dispatching = StateDb.open_for_loop(url)
+        self.dispatcher = WebhookDispatcher(
+            WebhookOutbox(self.dispatching), SubscriptionStore(self.dispatching),
+            retry_schedule_s=(0.05, 0.05, 0.05), timeout_s=2, url_policy=url_policy,
+            run=self.dispatching.run)
+
+    async def close(self) -> None:
+        await self.dispatching.aclose()
+        self.db.close()
 
     def emit(self, subscription: Subscription, n: int) -> None:
-        with self.db:
+        with self.db.transaction():
             self.outbox.enqueue(Event("alert.opened", datetime.now(UTC), {"n": n},
                                       alert_kind="recall"), [subscription])
         self.dispatcher.wake()
@@ -43,12 +56,13 @@ class Outbox:
 
 @pytest.fixture
 async def outbox(tmp_path: Path) -> AsyncIterator[Outbox]:
-    box = Outbox(tmp_path / "state.db")
+    box = Outbox(tmp_path)
     task = asyncio.create_task(box.dispatcher.run())
     yield box
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+    await box.close()
 
 
 async def eventually(check: Callable[[], bool], timeout: float = 10) -> None:
@@ -137,7 +151,7 @@ async def test_during_a_rotation_both_secrets_verify_and_after_it_only_the_new(
 
 
 async def test_a_url_that_turns_private_is_refused_at_delivery(tmp_path: Path) -> None:
-    box = Outbox(tmp_path / "state.db", url_policy=UrlPolicy(allow_private=False))
+    box = Outbox(tmp_path, url_policy=UrlPolicy(allow_private=False))
     task = asyncio.create_task(box.dispatcher.run())
     try:
         subscription = box.subscriptions.create("http://127.0.0.1:9/hook")
@@ -150,6 +164,7 @@ async def test_a_url_that_turns_private_is_refused_at_delivery(tmp_path: Path) -
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        await box.close()
 
 
 async def test_replay_by_time_range_requeues_only_that_range(

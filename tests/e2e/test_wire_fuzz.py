@@ -47,8 +47,11 @@ from realservers import (
     run_mosquitto,
     wait_until,
 )
+from sqlalchemy import select
 
+from ingest.deadletters import DEAD_LETTERS
 from ingest.decoders._base import TAG_ID
+from ingest.statedb import StateDb
 
 FUZZ_EXAMPLES = int(os.environ.get("BOOMERANG_FUZZ_EXAMPLES", "15"))
 FUZZ_BATCH = int(os.environ.get("BOOMERANG_FUZZ_BATCH", "300"))
@@ -203,7 +206,11 @@ def register(api: httpx.Client) -> None:
 
 @pytest.fixture(scope="module", params=["sqlite", "influxdb"])
 def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-           influxdb: InfluxDB) -> Iterator[Target]:
+           influxdb: InfluxDB, state_engine: str) -> Iterator[Target]:
+    if request.param == "influxdb" and state_engine == "postgresql":
+        # What the state engine sees is the same whichever sink stores the telemetry: the
+        # InfluxDB sink is fuzzed with SQLite state, and CI keeps its time.
+        pytest.skip("the InfluxDB sink is fuzzed with SQLite state")
     workdir = tmp_path_factory.mktemp(f"fuzz-{request.param}")
     acl = (f"\n# The fuzzer speaks for every tag, in every format.\nuser {FUZZER}\n"
            "topic write tags/+/telemetry\ntopic write owntracks/+/+\n"
@@ -273,8 +280,13 @@ def stored_tags(target: Target) -> set[str]:
 
 
 def dead_letters(target: Target) -> list[tuple[str | None, str, str, str]]:
-    with sqlite3.connect(f"file:{target.data / 'state.db'}?mode=ro", uri=True) as db:
-        return db.execute("SELECT tag_id, topic, cause, reason FROM dead_letters").fetchall()
+    db = StateDb.open(target.gateway.state_url)
+    try:
+        letters = DEAD_LETTERS.c
+        return [(row.tag_id, row.topic, row.cause, row.reason) for row in db.rows(
+            select(letters.tag_id, letters.topic, letters.cause, letters.reason))]
+    finally:
+        db.close()
 
 
 def is_skipped(message: Hostile) -> bool:

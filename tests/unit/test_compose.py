@@ -3,7 +3,8 @@
 First against the Compose specification's JSON schema (check-jsonschema's vendored copy),
 then for what the schema cannot see: host paths that exist, health checks behind every
 `service_healthy`, the start order, real gateway settings, the Grafana provisioning's data
-source and dashboard path, the InfluxDB token, org, bucket and database on every side,
+source and dashboard path, the InfluxDB token, org, bucket and database on every side, the
+PostgreSQL service every gateway waits for and keeps its state in (its account and database),
 broker accounts that the password file and the ACL accept (one per service, since the broker
 makes the user name the client id on every listener). Each check is a small function,
 tested once on the real files and once on a copy broken on purpose, so that each can fail.
@@ -16,6 +17,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import shutil
 import stat
 import subprocess
@@ -35,6 +37,7 @@ import device_sim
 from dashboards.model import DATASOURCE_UID
 from gateway.app import DECODERS
 from gateway.settings import CONFIG_ENV, ENV_PREFIX, Settings
+from ingest.statedb import state_url
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose.yaml"
@@ -51,10 +54,12 @@ README_SECTION = "## The whole stack with Docker Compose"
 # Who starts after whom (the issue's list); each edge must wait for a healthy service.
 START_ORDER = {
     "grafana": {"influxdb"},
-    "gateway": {"mosquitto", "influxdb"},
+    "gateway": {"mosquitto", "influxdb", "postgres"},
     "simulator": {"gateway"},
 }
 GRAFANA_PROVISIONING = "/etc/grafana/provisioning"  # GF_PATHS_PROVISIONING of the image
+POSTGRES = "postgres"  # the service holding the gateway's state (BOOMERANG_STATE_URL)
+POSTGRES_DATA = "/var/lib/postgresql/data"  # PGDATA of the postgres:15 image
 
 Compose = dict[str, Any]
 
@@ -545,7 +550,177 @@ def test_datasource_mismatches_are_found(compose: Compose) -> None:
     ]
 
 
-# --- 6. Grafana's provisioning -------------------------------------------------------------
+# --- 6. PostgreSQL: the gateway's state ----------------------------------------------------
+
+
+def gateway_services(doc: Compose) -> list[str]:
+    """Services that run the gateway: the project's image (a service that builds it, or one
+    that names the image such a service builds) with `serve`, also the image's CMD."""
+    services = doc["services"]
+    images = {service["image"] for service in services.values()
+              if "build" in service and service.get("image")}
+    names = []
+    for name, service in services.items():
+        if "build" not in service and service.get("image") not in images:
+            continue
+        command = service.get("command", ["serve"])
+        argv = shlex.split(command) if isinstance(command, str) else [str(a) for a in command]
+        if argv[:1] == ["serve"]:
+            names.append(name)
+    return names
+
+
+@dataclass(frozen=True)
+class PostgresInit:
+    """What the postgres image creates on its first start (an empty volume)."""
+    user: str
+    database: str
+    password: str | None
+    port: int
+
+
+def postgres_init(doc: Compose) -> PostgresInit:
+    env = env_of(doc["services"][POSTGRES])
+    user = env.get("POSTGRES_USER") or "postgres"  # the image's defaults
+    return PostgresInit(user, env.get("POSTGRES_DB") or user, env.get("POSTGRES_PASSWORD"),
+                        int(env.get("PGPORT") or 5432))
+
+
+def postgres_service_problems(doc: Compose) -> list[str]:
+    """A postgres service whose health check asks for the database and account it creates,
+    over TCP, and whose data lives in a declared named volume."""
+    service = doc["services"].get(POSTGRES)
+    if service is None:
+        return [f"no {POSTGRES} service"]
+    problems = []
+    init = postgres_init(doc)
+    if not has_healthcheck(service):
+        problems.append(f"{POSTGRES} has no healthcheck")
+    else:
+        test = service["healthcheck"]["test"]
+        if isinstance(test, str):
+            argv = shlex.split(test)
+        elif test[0] == "CMD-SHELL":
+            argv = shlex.split(test[1])
+        else:
+            argv = [unescape(str(arg)) for arg in test[1:]]
+        if argv[:1] != ["pg_isready"]:
+            problems.append(f"{POSTGRES} healthcheck is not pg_isready: {argv}")
+        else:
+            for flag, wanted in (("-U", init.user), ("-d", init.database)):
+                if option(argv, flag) != wanted:
+                    problems.append(f"{POSTGRES} healthcheck: pg_isready {flag} is "
+                                    f"{option(argv, flag)!r}, not {wanted!r}")
+            # The image's first-start setup runs a temporary server on the Unix socket only.
+            host = option(argv, "-h")
+            if not host or host.startswith("/"):
+                problems.append(f"{POSTGRES} healthcheck asks the Unix socket, which answers "
+                                "during first-start setup: pg_isready needs -h localhost")
+    declared = set(doc.get("volumes") or {})
+    data = [mount for mount in mounts_of(service) if mount.target == POSTGRES_DATA]
+    if not data or data[0].bind:
+        problems.append(f"{POSTGRES} keeps {POSTGRES_DATA} in no named volume")
+    elif data[0].source not in declared:
+        problems.append(f"{POSTGRES} data volume {data[0].source} is not declared under "
+                        "top-level volumes")
+    return problems
+
+
+def gateway_state_problems(doc: Compose) -> list[str]:
+    """Every gateway waits for a healthy postgres and keeps its state there, as the account,
+    with the password, in the database that postgres creates."""
+    init = postgres_init(doc)
+    problems = []
+    for name in gateway_services(doc):
+        problems += missing_start_order(doc, {name: {POSTGRES}})
+        url = state_url(gateway_settings(env_of(doc["services"][name])).state_database)
+        shown = url.render_as_string(hide_password=True)
+        if url.get_backend_name() != "postgresql":
+            problems.append(f"{name} keeps its state in {shown}, not in PostgreSQL")
+            continue
+        for what, mine, theirs in [
+            ("host", url.host, POSTGRES),
+            ("port", url.port or 5432, init.port),
+            ("user", url.username, init.user),
+            ("password", url.password, init.password),
+            ("database", url.database, init.database),
+        ]:
+            if mine != theirs:
+                mine, theirs = ("***", "***") if what == "password" else (mine, theirs)
+                problems.append(f"{name} BOOMERANG_STATE_URL {what} is {mine!r}, the "
+                                f"{POSTGRES} service's is {theirs!r}")
+    return problems
+
+
+def test_gateway_services_are_found(compose: Compose) -> None:
+    assert gateway_services(compose) == ["gateway"]
+    compose["services"]["gateway-2"] = {"image": "boomerang:dev"}  # the image's CMD: serve
+    compose["services"]["migrate"] = {"image": "boomerang:dev", "command": "db upgrade"}
+    compose["services"]["other"] = {"image": "elsewhere:1", "command": ["serve"]}
+    assert gateway_services(compose) == ["gateway", "gateway-2"]
+
+
+def test_postgres_has_a_healthcheck_and_a_declared_data_volume(compose: Compose) -> None:
+    assert has_healthcheck(compose["services"][POSTGRES])
+    assert f"postgres-data:{POSTGRES_DATA}" in compose["services"][POSTGRES]["volumes"]
+    assert "postgres-data" in compose["volumes"]
+    assert postgres_service_problems(compose) == []
+
+
+def test_postgres_service_problems_are_found(compose: Compose) -> None:
+    service = compose["services"][POSTGRES]
+    test = service["healthcheck"]["test"]
+    del test[test.index("-h"):test.index("-h") + 2]
+    test[test.index("-d") + 1] = "postgres"
+    del compose["volumes"]["postgres-data"]
+    assert postgres_service_problems(compose) == [
+        "postgres healthcheck: pg_isready -d is 'postgres', not 'boomerang'",
+        "postgres healthcheck asks the Unix socket, which answers during first-start setup: "
+        "pg_isready needs -h localhost",
+        "postgres data volume postgres-data is not declared under top-level volumes",
+    ]
+    service["healthcheck"] = {"test": ["NONE"]}
+    service["volumes"] = []
+    assert postgres_service_problems(compose) == [
+        "postgres has no healthcheck", f"postgres keeps {POSTGRES_DATA} in no named volume"]
+    del compose["services"][POSTGRES]
+    assert postgres_service_problems(compose) == ["no postgres service"]
+
+
+def test_every_gateway_keeps_its_state_in_a_healthy_postgres(compose: Compose) -> None:
+    assert START_ORDER["gateway"] >= {POSTGRES}
+    url = state_url(gateway_settings(env_of(compose["services"]["gateway"])).state_database)
+    assert (url.host, url.username, url.database) == ("postgres", "boomerang", "boomerang")
+    assert gateway_state_problems(compose) == []
+
+
+def test_a_gateway_not_waiting_for_postgres_is_found(compose: Compose) -> None:
+    compose["services"]["gateway"]["depends_on"]["postgres"]["condition"] = "service_started"
+    second = compose["services"]["gateway-2"] = dict(compose["services"]["gateway"])
+    second["depends_on"] = {"mosquitto": {"condition": "service_healthy"}}
+    assert gateway_state_problems(compose) == [
+        "gateway does not wait for postgres to be healthy",
+        "gateway-2 does not wait for postgres to be healthy",
+    ]
+
+
+def test_a_state_url_beside_postgres_is_found(compose: Compose) -> None:
+    env = compose["services"]["gateway"]["environment"]
+    env["BOOMERANG_STATE_URL"] = "postgresql://postgres:wrong@localhost:5433/state"
+    assert gateway_state_problems(compose) == [
+        "gateway BOOMERANG_STATE_URL host is 'localhost', the postgres service's is 'postgres'",
+        "gateway BOOMERANG_STATE_URL port is 5433, the postgres service's is 5432",
+        "gateway BOOMERANG_STATE_URL user is 'postgres', the postgres service's is 'boomerang'",
+        "gateway BOOMERANG_STATE_URL password is '***', the postgres service's is '***'",
+        "gateway BOOMERANG_STATE_URL database is 'state', the postgres service's is "
+        "'boomerang'",
+    ]
+    del env["BOOMERANG_STATE_URL"]  # the default: SQLite in BOOMERANG_DATA_DIR
+    assert gateway_state_problems(compose) == [
+        "gateway keeps its state in sqlite:////data/state.db, not in PostgreSQL"]
+
+
+# --- 7. Grafana's provisioning -------------------------------------------------------------
 
 
 def provisioning_problems(doc: Compose, providers: Any, root: Path) -> list[str]:
@@ -585,7 +760,7 @@ def test_grafana_provisioning_mismatches_are_found(compose: Compose) -> None:
     ]
 
 
-# --- 7. broker accounts: password file and ACL ----------------------------------------------
+# --- 8. broker accounts: password file and ACL ----------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -918,7 +1093,7 @@ def test_make_dev_passwd_recreates_the_committed_accounts(compose: Compose,
     assert password_problems(fresh, broker_logins(compose)) == []
 
 
-# --- 8. the README says what compose.yaml does ---------------------------------------------
+# --- 9. the README says what compose.yaml does ---------------------------------------------
 
 
 def readme_problems(readme: str, doc: Compose, dashboard_titles: Iterable[str]) -> list[str]:

@@ -1,16 +1,18 @@
 """A rule that raises on one reading (or one asset's clock tick) costs only that reading: what
 its judgement changed is undone, in memory and in the database, and the rest of the batch is
 judged and committed as if it had not come. The fault is injected by making a rule raise on
-a chosen value; the engine and its SQLite store are the real ones."""
+a chosen value; the engine and its store are the real ones, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Column, MetaData, Table, Text
+from sqlalchemy.exc import OperationalError
 from test_rule_engine import T0, Harness, cold_asset
 
 from alerts import RuleEngine, _metrics
@@ -25,8 +27,10 @@ class Poisoned(RuntimeError):
 
 
 @pytest.fixture
-def harness(tmp_path: Path) -> Harness:
-    return Harness(tmp_path / "state.db")
+def harness(state_url: str) -> Iterator[Harness]:
+    harness = Harness(state_url)
+    yield harness
+    harness.db.close()
 
 
 @pytest.fixture
@@ -87,9 +91,10 @@ def test_a_rule_raising_after_alerts_were_written_leaves_none_of_them(
     rental = Asset(id="r1", kind=AssetKind.RENTAL, flow=Flow.RENTAL_RETURN, tag_id="rt",
                    destination="hub", due_at=T0 - timedelta(days=2))
     # As the asset registry records arrivals: in the engine's transaction.
-    harness.db.execute("CREATE TABLE arrived (asset_id TEXT, state TEXT)")
+    arrived = Table("arrived", MetaData(), Column("asset_id", Text), Column("state", Text))
+    arrived.create(harness.db.engine)
     harness.engine.asset_state_changed = lambda asset_id, state: harness.db.execute(
-        "INSERT INTO arrived VALUES (?, ?)", (asset_id, str(state)))
+        arrived.insert().values(asset_id=asset_id, state=str(state))) and None
     harness.subscriptions.create("http://receiver.test/hook")
     harness.engine.upsert_asset(rental)
     harness.engine.upsert_asset(cold_asset())
@@ -107,14 +112,14 @@ def test_a_rule_raising_after_alerts_were_written_leaves_none_of_them(
 
     assert [r for r, _ in failed] == [at_hub]
     assert rental.state is AssetState.IN_TRANSIT
-    assert harness.db.execute("SELECT * FROM arrived").fetchall() == []
+    assert harness.db.rows(arrived.select()) == []
     assert sorted(harness.all_alerts()) == [("a1", "out_of_spec", AlertState.OPEN),
                                             ("r1", "overdue", AlertState.OPEN)]
     assert harness.outbox_types()[deliveries:] == ["alert.opened"]  # a1's
     monkeypatch.undo()
     harness.engine.judge_readings([reading("rt", 7, lat=50.0, lon=8.0)])
     assert rental.state is AssetState.RETURNED
-    assert harness.db.execute("SELECT * FROM arrived").fetchall() == [("r1", "returned")]
+    assert [tuple(row) for row in harness.db.rows(arrived.select())] == [("r1", "returned")]
     assert ("r1", "overdue", AlertState.RESOLVED) in harness.all_alerts()
     assert harness.outbox_types()[deliveries:] == ["alert.opened", "alert.resolved",
                                                    "asset.arrived"]
@@ -167,17 +172,17 @@ def test_a_store_failing_mid_batch_leaves_memory_as_before_the_batch(
         harness.engine.upsert_asset(cold_asset(f"a{n}", f"t{n}"))
     harness.feed("t1", 0, temp_c=12)
     seen = {n: harness.engine.seen(f"a{n}") for n in (1, 2)}
-    save = harness.alerts.save
+    insert_live = harness.alerts.insert_live
 
     def disk_full(*_: Any) -> None:
-        raise sqlite3.OperationalError("database or disk is full")
+        raise OperationalError("INSERT", {}, sqlite3.OperationalError("database or disk is full"))
 
-    monkeypatch.setattr(harness.alerts, "save", disk_full)
+    monkeypatch.setattr(harness.alerts, "insert_live", disk_full)
     batch = [reading("t2", 5, temp_c=5), reading("t1", 6, temp_c=12)]  # t1 opens an alert
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises(OperationalError):
         harness.engine.judge_readings(batch)
     assert {n: harness.engine.seen(f"a{n}") for n in (1, 2)} == seen
-    monkeypatch.setattr(harness.alerts, "save", save)
+    monkeypatch.setattr(harness.alerts, "insert_live", insert_live)
     assert harness.engine.judge_readings(batch) == []
     assert harness.all_alerts() == [("a1", "out_of_spec", AlertState.OPEN)]
 

@@ -3,15 +3,16 @@ alert was opened first, and nothing happens to an alert after it is resolved."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 
 from alerts import AlertStore, RuleEngine, SubscriptionStore, WebhookOutbox
+from alerts.outbox import DELIVERIES
 from alerts.store import AlertFilter
 from gateway.domain import (
     AlertState,
@@ -24,6 +25,8 @@ from gateway.domain import (
     Reading,
     Recall,
 )
+from gateway.migrations import upgrade
+from ingest.statedb import StateDb
 
 T0 = datetime(2026, 11, 29, tzinfo=UTC)
 
@@ -52,7 +55,8 @@ steps = st.lists(
 def test_alert_lifecycles_stay_well_formed(
     steps: list[tuple[str, int, dict[str, float]]], recalled: bool
 ) -> None:
-    db = sqlite3.connect(":memory:")
+    db = StateDb.open("sqlite://")
+    upgrade(db)
     store, outbox, subscriptions = AlertStore(db), WebhookOutbox(db), SubscriptionStore(db)
     subscriptions.create("http://erp.example/hook")
     now = [T0]
@@ -81,7 +85,7 @@ def test_alert_lifecycles_stay_well_formed(
                 engine.resolve(live[0].id, "tester")
 
     history: dict[str, list[str]] = defaultdict(list)
-    for (body,) in db.execute("SELECT body FROM deliveries ORDER BY seq"):
+    for (body,) in db.rows(select(DELIVERIES.c.body).order_by(DELIVERIES.c.seq)):
         event = orjson.loads(body)
         if event["type"].startswith("alert."):
             history[event["data"]["alert"]["id"]].append(event["type"])

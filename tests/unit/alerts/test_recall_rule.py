@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from alerts.geo import Zone
 from alerts.rules import Action
-from alerts.rules.recall import judge
-from gateway.domain import Asset, AssetKind, Flow, Location, Recall
+from alerts.rules.recall import judge, resolve_in_quarantine
+from gateway.domain import Asset, AssetKind, Circle, Flow, Geofence, GeofenceKind, Location, Recall
 
 T0 = datetime(2026, 11, 29, tzinfo=UTC)
 ASSET = Asset(id="a", kind=AssetKind.SHIPMENT, flow=Flow.RECALL, sku="S", lot="L1", serial="X9")
@@ -36,3 +37,14 @@ def test_the_alert_says_where_the_item_is() -> None:
                       Location(50.1109, 8.6821, T0))
     assert "50.1109,8.6821" in opened.summary and opened.details["reason"] == "fire risk"
     assert opened.location is not None
+
+
+def test_inside_a_quarantine_geofence_the_live_recalls_resolve() -> None:
+    cage = Zone.of(Geofence("q", "Cage", GeofenceKind.QUARANTINE, circle=Circle(51.0, 7.0, 200)))
+    hub = Zone.of(Geofence("hub", "Hub", GeofenceKind.HUB, circle=Circle(50.0, 8.0, 1000)))
+    live = frozenset({"r2", "r1"})
+    assert resolve_in_quarantine([cage, hub], live, Location(50.0, 8.0, T0)) == []
+    resolved = resolve_in_quarantine([hub, cage], live, Location(51.0, 7.0, T0))
+    assert [(t.action, t.key, t.summary) for t in resolved] == [
+        (Action.RESOLVE, "r1", "in quarantine at Cage"),
+        (Action.RESOLVE, "r2", "in quarantine at Cage")]

@@ -3,13 +3,13 @@ recalls at every moment the contract names, and the outbox written with the aler
 
 from __future__ import annotations
 
-import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from sqlalchemy import func, select
 
 from alerts import (
     AlertStore,
@@ -19,7 +19,8 @@ from alerts import (
     SubscriptionStore,
     WebhookOutbox,
 )
-from alerts.store import AlertFilter
+from alerts.outbox import DELIVERIES
+from alerts.store import RULE_STATE, AlertFilter
 from gateway.domain import (
     AlertState,
     Asset,
@@ -33,6 +34,7 @@ from gateway.domain import (
     Recall,
     Severity,
 )
+from ingest.statedb import StateDb
 
 T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 FENCES = [
@@ -45,13 +47,13 @@ FENCES = [
 
 
 class Harness:
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, url: str) -> None:
+        self.url = url
         self.now = T0
         self.open()
 
     def open(self) -> None:
-        self.db = sqlite3.connect(self.path)
+        self.db = StateDb.open(self.url)
         self.alerts = AlertStore(self.db)
         self.subscriptions = SubscriptionStore(self.db)
         self.outbox = WebhookOutbox(self.db)
@@ -87,13 +89,15 @@ class Harness:
         return [body["type"] for body in self.outbox_bodies()]
 
     def outbox_bodies(self) -> list[dict[str, Any]]:
-        rows = self.db.execute("SELECT body FROM deliveries ORDER BY seq").fetchall()
+        rows = self.db.rows(select(DELIVERIES.c.body).order_by(DELIVERIES.c.seq))
         return [orjson.loads(r[0]) for r in rows]
 
 
 @pytest.fixture
-def harness(tmp_path: Path) -> Harness:
-    return Harness(tmp_path / "state.db")
+def harness(state_url: str) -> Iterator[Harness]:
+    harness = Harness(state_url)
+    yield harness
+    harness.db.close()
 
 
 def cold_asset(asset_id: str = "a1", tag_id: str = "t1") -> Asset:
@@ -396,8 +400,9 @@ def test_a_removed_asset_s_rule_state_is_forgotten(harness: Harness, restart: bo
     harness.feed("t1", 5, temp_c=12)  # opens
     harness.feed("t1", 10, temp_c=12, acknowledged=False)  # state not saved yet
     harness.engine.remove_asset("a1")
-    stored = harness.db.execute("SELECT count(*) FROM rule_state WHERE asset_id='a1'")
-    assert stored.fetchone()[0] == 0
+    stored = harness.db.scalar(select(func.count()).select_from(RULE_STATE)
+                               .where(RULE_STATE.c.asset_id == "a1"))
+    assert stored == 0
     if restart:
         harness.restart([])
     assert harness.engine.seen("a1").newest_ts is None

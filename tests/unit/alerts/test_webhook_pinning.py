@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-import sqlite3
 import ssl
 import subprocess
 import threading
@@ -34,6 +33,8 @@ from alerts import (
     check_webhook_url,
 )
 from alerts.outbox import Delivery
+from gateway.migrations import upgrade
+from ingest.statedb import StateDb
 
 NAME = "hooks.rebind.test"
 LOOPBACK_ONLY = UrlPolicy(allowed_networks=(ip_network("127.0.0.1/32"),))
@@ -104,14 +105,15 @@ def run_receiver(host: str = "127.0.0.1", tls: ssl.SSLContext | None = None
 
 class Dispatching:
     def __init__(self, path: Path, dispatcher_options: dict[str, Any]) -> None:
-        self.db = sqlite3.connect(path)
+        self.db = StateDb.open(f"sqlite:///{path}")
+        upgrade(self.db)
         self.outbox = WebhookOutbox(self.db)
         self.subscriptions = SubscriptionStore(self.db)
         self.dispatcher = WebhookDispatcher(self.outbox, self.subscriptions, timeout_s=5,
                                             **dispatcher_options)
 
     def emit(self, subscription: Subscription) -> None:
-        with self.db:
+        with self.db.transaction():
             self.outbox.enqueue(Event("alert.opened", datetime.now(UTC), {"n": 0},
                                       alert_kind="recall"), [subscription])
         self.dispatcher.wake()

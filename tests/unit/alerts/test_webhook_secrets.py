@@ -18,6 +18,14 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from alerts import Event, Subscription, SubscriptionStore, WebhookDispatcher, WebhookOutbox
 from gateway.cli import setup_logging
+from ingest.statedb import METADATA, StateDb
+
+
+def state_db(path: Path) -> StateDb:
+    """A state database in the file `path`, with every store's tables."""
+    db = StateDb.open(f"sqlite:///{path}")
+    METADATA.create_all(db.engine)
+    return db
 
 
 def previous_secret(path: Path, subscription_id: str) -> tuple[str | None, str | None]:
@@ -30,10 +38,11 @@ def previous_secret(path: Path, subscription_id: str) -> tuple[str | None, str |
 
 def test_a_previous_secret_is_erased_from_the_file_once_its_overlap_ends(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
-    db = sqlite3.connect(path)
+    db = state_db(path)
     # As in SQLite builds where it is off by default (Debian's has it on), so that the
     # check on the file's bytes below can fail.
-    db.execute("PRAGMA secure_delete=OFF")
+    with db.transaction() as conn:
+        conn.exec_driver_sql("PRAGMA secure_delete=OFF")
     store = SubscriptionStore(db)
     # Neighbours on the same page: alone in it, the row's page would be rebuilt whole.
     store.create("http://127.0.0.1:9/before")
@@ -48,23 +57,27 @@ def test_a_previous_secret_is_erased_from_the_file_once_its_overlap_ends(tmp_pat
 
     assert store.erase_expired_secrets(until) == 1
     assert previous_secret(path, first.id) == (None, None)
-    assert path.read_bytes().count(first.secret.encode()) == 0
     assert store.get(first.id) == replace(rotated, previous_secret=None,
                                           previous_secret_until=None)
-    assert db.execute("PRAGMA secure_delete").fetchone() == (0,)  # the connection's own again
+    with db.transaction() as conn:  # the connection's own again
+        assert conn.exec_driver_sql("PRAGMA secure_delete").scalar() == 0
+    # The last connection's close checkpoints the write-ahead log into the file (and
+    # deletes the log): the pages as they are now, where the secret was overwritten.
     db.close()
+    assert not path.with_name("state.db-wal").exists()
+    assert path.read_bytes().count(first.secret.encode()) == 0
 
 
 class Dispatching:
     def __init__(self, path: Path) -> None:
-        self.db = sqlite3.connect(path)
+        self.db = state_db(path)
         self.outbox = WebhookOutbox(self.db)
         self.subscriptions = SubscriptionStore(self.db)
         self.dispatcher = WebhookDispatcher(self.outbox, self.subscriptions,
                                             retry_schedule_s=(3600,), timeout_s=5)
 
     def emit(self, subscription: Subscription) -> None:
-        with self.db:
+        with self.db.transaction():
             self.outbox.enqueue(Event("alert.opened", datetime.now(UTC), {},
                                       alert_kind="recall"), [subscription])
         self.dispatcher.wake()

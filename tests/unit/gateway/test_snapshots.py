@@ -4,7 +4,6 @@ when points are written and how they are stamped."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,8 +13,10 @@ import pytest
 from alerts import AlertStore, ArrivalEvent, RuleEngine, SubscriptionStore, WebhookOutbox
 from alerts.conditions import Condition, condition_of
 from gateway.domain import Asset, AssetKind, AssetState, Flow, Reading, Recall
+from gateway.migrations import upgrade
 from gateway.snapshots import ASSET_STATES, Snapshots, asset_state_point, gateway_stats_points
 from ingest.sinks import Point
+from ingest.statedb import StateDb
 
 T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 
@@ -45,7 +46,8 @@ class Written:
 
 @pytest.fixture
 def engine(tmp_path: Path) -> RuleEngine:
-    db = sqlite3.connect(tmp_path / "state.db")
+    db = StateDb.open(f"sqlite:///{tmp_path}/state.db")
+    upgrade(db)
     engine = RuleEngine(AlertStore(db), WebhookOutbox(db), SubscriptionStore(db), lambda: T0)
     engine.upsert_asset(Asset("cold", AssetKind.SHIPMENT, Flow.RECALL, tag_id="t1",
                               sku="VAC", lot="L1", profile="cold_chain",

@@ -1,15 +1,16 @@
-"""The dead-letter store stays within its limits, and a flooding tag pushes out only its own."""
+"""The dead-letter store stays within its limits, and a flooding tag pushes out only its own;
+on SQLite and on PostgreSQL (`state_db`, `state_url`: tests/conftest.py)."""
 
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from datetime import UTC, datetime
 
 from prometheus_client import REGISTRY
 
 from gateway.domain import DeadLetter
 from ingest import DeadLetterStore
+from ingest.statedb import StateDb
 
 NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 
@@ -25,8 +26,8 @@ def evicted(limit: str) -> float:
     return value or 0.0
 
 
-def test_a_flooding_tag_keeps_only_its_newest_and_the_others_keep_theirs() -> None:
-    store = DeadLetterStore(sqlite3.connect(":memory:"), max_total=100, max_per_tag=10)
+def test_a_flooding_tag_keeps_only_its_newest_and_the_others_keep_theirs(state_db: StateDb) -> None:
+    store = DeadLetterStore(state_db, max_total=100, max_per_tag=10)
     before = evicted("per_tag_quota")
     store.add(letters("quiet", 3) + letters(None, 2))
     for _ in range(20):
@@ -38,8 +39,8 @@ def test_a_flooding_tag_keeps_only_its_newest_and_the_others_keep_theirs() -> No
     assert evicted("per_tag_quota") - before == 20 * 7 - 10
 
 
-def test_the_store_keeps_the_newest_within_its_total() -> None:
-    store = DeadLetterStore(sqlite3.connect(":memory:"), max_total=25, max_per_tag=10)
+def test_the_store_keeps_the_newest_within_its_total(state_db: StateDb) -> None:
+    store = DeadLetterStore(state_db, max_total=25, max_per_tag=10)
     before = evicted("total_limit")
     for n in range(5):
         store.add(letters(f"tag-{n}", 8))
@@ -49,10 +50,11 @@ def test_the_store_keeps_the_newest_within_its_total() -> None:
     assert evicted("total_limit") - before == 15
 
 
-def test_the_limits_hold_across_a_restart(tmp_path: object) -> None:
-    path = f"{tmp_path}/state.db"
-    DeadLetterStore(sqlite3.connect(path), max_total=10).add(letters("a", 8))
-    store = DeadLetterStore(sqlite3.connect(path), max_total=10)
+def test_the_limits_hold_across_a_restart(state_url: str) -> None:
+    first = StateDb.open(state_url)
+    DeadLetterStore(first, max_total=10).add(letters("a", 8))
+    first.close()
+    store = DeadLetterStore(StateDb.open(state_url), max_total=10)
     store.add(letters("b", 4))
     assert store.count() == 10
 
@@ -62,8 +64,8 @@ def big(tag_id: str, n: int, size: int) -> DeadLetter:
                       NOW, tag_id, cause="too_large")
 
 
-def test_an_oversized_payload_keeps_its_head_its_length_and_its_hash() -> None:
-    store = DeadLetterStore(sqlite3.connect(":memory:"), payload_bytes=100)
+def test_an_oversized_payload_keeps_its_head_its_length_and_its_hash(state_db: StateDb) -> None:
+    store = DeadLetterStore(state_db, payload_bytes=100)
     payload = bytes(range(256)) * 1024  # 256 KiB
     store.add([DeadLetter("tags/a/telemetry", payload, "message is too large", NOW, "a",
                           cause="too_large")])
@@ -73,16 +75,16 @@ def test_an_oversized_payload_keeps_its_head_its_length_and_its_hash() -> None:
     assert kept.letter.cause == "too_large"
 
 
-def test_a_small_payload_is_kept_whole_without_a_hash() -> None:
-    store = DeadLetterStore(sqlite3.connect(":memory:"), payload_bytes=100)
+def test_a_small_payload_is_kept_whole_without_a_hash(state_db: StateDb) -> None:
+    store = DeadLetterStore(state_db, payload_bytes=100)
     store.add(letters("a", 1))
     (kept,) = store.list()
     assert kept.letter.payload == b"a-0" and kept.payload_bytes == 3
     assert kept.payload_sha256 is None
 
 
-def test_a_tag_keeps_its_newest_within_its_byte_quota() -> None:
-    store = DeadLetterStore(sqlite3.connect(":memory:"), payload_bytes=1000,
+def test_a_tag_keeps_its_newest_within_its_byte_quota(state_db: StateDb) -> None:
+    store = DeadLetterStore(state_db, payload_bytes=1000,
                             max_bytes_per_tag=2500, max_bytes=1_000_000)
     before = evicted("per_tag_bytes")
     store.add([big("other", 0, 1000)])
@@ -94,8 +96,8 @@ def test_a_tag_keeps_its_newest_within_its_byte_quota() -> None:
     assert evicted("per_tag_bytes") == before + 3
 
 
-def test_the_store_keeps_the_newest_within_its_total_bytes() -> None:
-    store = DeadLetterStore(sqlite3.connect(":memory:"), payload_bytes=1000,
+def test_the_store_keeps_the_newest_within_its_total_bytes(state_db: StateDb) -> None:
+    store = DeadLetterStore(state_db, payload_bytes=1000,
                             max_bytes_per_tag=1000 * 1000, max_bytes=3500)
     before = evicted("total_bytes")
     for n in range(6):
@@ -104,7 +106,29 @@ def test_the_store_keeps_the_newest_within_its_total_bytes() -> None:
     assert evicted("total_bytes") == before + 3
 
 
-def test_a_lone_surrogate_in_a_reason_is_kept_escaped() -> None:
-    store = DeadLetterStore(sqlite3.connect(":memory:"))
+def test_a_lone_surrogate_in_a_reason_is_kept_escaped(state_db: StateDb) -> None:
+    store = DeadLetterStore(state_db)
     store.add([DeadLetter("tags/a/telemetry", b"x", "bad \udc80 text", NOW, "a")])
     assert store.list()[0].letter.reason == "bad \\udc80 text"
+
+
+def test_a_lone_surrogate_in_one_letter_keeps_the_whole_batch(state_db: StateDb) -> None:
+    store = DeadLetterStore(state_db)
+    store.add([DeadLetter("tags/a/telemetry", b"x", "fine", NOW, "a"),
+               DeadLetter("tags/\udc80/telemetry", b"y", "bad \udc80", NOW, "\udc80"),
+               DeadLetter("tags/b/telemetry", b"z", "fine", NOW, "b")])
+    assert [(d.letter.topic, d.letter.tag_id, d.letter.reason) for d in store.list()] == [
+        ("tags/b/telemetry", "b", "fine"),
+        ("tags/\\udc80/telemetry", "\\udc80", "bad \\udc80"),
+        ("tags/a/telemetry", "a", "fine")]
+    assert store.count() == 3
+
+
+def test_a_nul_in_a_reason_is_kept_escaped_where_the_engine_cannot_store_it(
+        state_db: StateDb) -> None:
+    store = DeadLetterStore(state_db)
+    store.add([DeadLetter("tags/a/telemetry", b"\x00", "bad \x00 text", NOW, "a")])
+    (kept,) = store.list()
+    assert kept.letter.payload == b"\x00"
+    assert kept.letter.reason == ("bad \\x00 text" if state_db.is_postgresql
+                                  else "bad \x00 text")

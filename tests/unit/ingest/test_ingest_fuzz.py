@@ -4,7 +4,6 @@ pipeline, and everything that is not a reading is dead-lettered with a reason.""
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import orjson
 from collecting_sink import CollectingSink
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.state import memory_state
 
 from gateway.domain import UNASSIGNED_BINDING, Reading
 from ingest import DeadLetterStore, IngestPipeline
@@ -80,7 +80,7 @@ async def test_the_pipeline_accounts_for_every_message(
         judged.extend(readings)
         return []
 
-    store = DeadLetterStore(sqlite3.connect(":memory:"))
+    store = DeadLetterStore(memory_state())
     pipeline = IngestPipeline(
         decoders=[NativeDecoder(), OwnTracksDecoder(), ThingsStackDecoder()],
         batcher=PointBatcher(CollectingSink()), dead_letters=store,

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from datetime import UTC, datetime
 
 import orjson
 from collecting_sink import CollectingSink
+from support.state import memory_state
 
 from gateway.domain import UNASSIGNED_BINDING, Reading
 from ingest import DeadLetterStore, IngestPipeline
@@ -27,7 +27,7 @@ def pipeline_with(
     batcher = PointBatcher(sink, max_delay_s=0.01)
     return IngestPipeline(
         decoders=[NativeDecoder()], batcher=batcher,
-        dead_letters=DeadLetterStore(sqlite3.connect(":memory:")),
+        dead_letters=DeadLetterStore(memory_state()),
         binding_of=lambda _: UNASSIGNED_BINDING, judge=judge,
     ), batcher
 

@@ -6,12 +6,13 @@ its rate."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
 from collecting_sink import CollectingSink
+from sqlalchemy.exc import OperationalError
+from support.state import memory_state
 
 from gateway.domain import UNASSIGNED_BINDING, Reading
 from ingest import DeadLetterStore, IngestPipeline
@@ -44,7 +45,7 @@ def pipeline_with(
         judged.extend(r for r in readings if r not in failing)
         return [(r, ValueError("a rule failed")) for r in failing]
 
-    store = DeadLetterStore(sqlite3.connect(":memory:"))
+    store = DeadLetterStore(memory_state())
     pipeline = IngestPipeline(
         decoders=decoders or [NativeDecoder()],  # type: ignore[arg-type]
         batcher=PointBatcher(CollectingSink()), dead_letters=store,
@@ -87,16 +88,16 @@ async def test_a_store_failing_takes_the_batch_back_and_its_readings_come_again(
     pipeline, store, judged = pipeline_with()
     store._db.close()  # the state database gone: the dead letter cannot be written
     batch = [message("a", temp_c=1, seq=1), ("tags/a/telemetry", b"{bad")]
-    with pytest.raises(sqlite3.ProgrammingError):
+    with pytest.raises(OperationalError):
         await pipeline.handle_batch(batch, NOW)
-    pipeline._dead_letters = DeadLetterStore(sqlite3.connect(":memory:"))
+    pipeline._dead_letters = DeadLetterStore(memory_state())
     judged.clear()
     await pipeline.handle_batch(batch, NOW)
     assert [r.seq for r in judged] == [1] and pipeline.counts.duplicates == 0
 
 
 async def test_a_login_cannot_speak_for_a_tag_another_holds() -> None:
-    speakers = TagSpeakers(sqlite3.connect(":memory:"), owntracks_devices_per_user=2)
+    speakers = TagSpeakers(memory_state(), owntracks_devices_per_user=2)
     pipeline, store, judged = pipeline_with(
         decoders=[NativeDecoder(), OwnTracksDecoder(), ThingsStackDecoder()], speakers=speakers)
     location = {"_type": "location", "lat": 52.5, "lon": 13.4, "tst": int(NOW.timestamp())}
@@ -166,9 +167,9 @@ async def test_a_failed_batch_gives_its_room_back_for_its_redelivery() -> None:
     pipeline, store, judged = pipeline_with(limiter=TagRateLimiter(rate_per_s=1, burst=3))
     batch = [message("a", temp_c=1, seq=n, ts=NOW.isoformat()) for n in range(3)]
     store._db.close()
-    with pytest.raises(sqlite3.ProgrammingError):
+    with pytest.raises(OperationalError):
         await pipeline.handle_batch([*batch, ("tags/a/telemetry", b"{bad")], NOW)
-    pipeline._dead_letters = DeadLetterStore(sqlite3.connect(":memory:"))
+    pipeline._dead_letters = DeadLetterStore(memory_state())
     judged.clear()
     await pipeline.handle_batch(batch, NOW)
     assert [r.seq for r in judged] == [0, 1, 2]
