@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from alerts.domain import AlertKind, Asset
 from alerts.profiles import Profile
-from gateway.domain import AlertKind, Asset
 
 
 class Condition(StrEnum):

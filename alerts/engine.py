@@ -30,6 +30,16 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from alerts import _metrics
 from alerts.conditions import AssetCondition, condition_of, limits_of
+from alerts.domain import (
+    Alert,
+    AlertKind,
+    AlertState,
+    Asset,
+    AssetState,
+    Geofence,
+    Location,
+    Recall,
+)
 from alerts.events import Event
 from alerts.geo import Zone
 from alerts.outbox import WebhookOutbox
@@ -39,17 +49,7 @@ from alerts.rules._state import decode, encode
 from alerts.rules.arrival import Arrival, TripState
 from alerts.store import AlertFilter, AlertStore
 from alerts.subscriptions import SubscriptionStore
-from gateway.domain import (
-    Alert,
-    AlertKind,
-    AlertState,
-    Asset,
-    AssetState,
-    Geofence,
-    Location,
-    Reading,
-    Recall,
-)
+from ingest.readings import Reading
 from ingest.statedb import STORE_FAILURES
 
 log = logging.getLogger(__name__)

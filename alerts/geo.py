@@ -10,7 +10,7 @@ from shapely import Point, prepare
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
-from gateway.domain import Geofence
+from alerts.domain import Geofence
 
 EARTH_RADIUS_M = 6_371_008.8
 

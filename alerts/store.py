@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.exc import IntegrityError
 
-from gateway.domain import Alert, AlertKind, AlertState, Location, Severity
+from alerts.domain import Alert, AlertKind, AlertState, Location, Severity
 from ingest.statedb import METADATA, Json, StateDb, Utc, is_unique_violation, upsert
 
 ALERTS = Table(

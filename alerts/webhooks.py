@@ -25,10 +25,10 @@ from alerts import _metrics
 from alerts.events import Event
 from alerts.outbox import Delivery, WebhookOutbox
 from alerts.subscriptions import Subscription, SubscriptionStore
-from gateway.waiting import wait_event
 from ingest.errors import error_text
 from ingest.statedb import Runner, inline
 from ingest.urls import redact_url
+from ingest.waiting import wait_event
 
 log = logging.getLogger(__name__)
 

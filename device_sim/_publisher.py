@@ -326,7 +326,7 @@ async def run_simulator(
 async def _wait_event(event: asyncio.Event, timeout_s: float) -> None:
     """Not asyncio.wait_for: on Python 3.11 it can swallow a cancellation (gh-86296). The
     simulator speaks only the wire contract, so it keeps this copy rather than import the
-    gateway's (gateway.waiting)."""
+    gateway's (ingest.waiting)."""
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(timeout_s):
             await event.wait()

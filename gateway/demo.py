@@ -33,7 +33,7 @@ from device_sim.timeline import Timeline, compile_scenario
 from device_sim.verify import GroundTruth, fetch, judge, render
 from gateway.app import EmbeddedApiServer, Gateway, stop_on_signals
 from gateway.settings import Settings
-from gateway.waiting import wait_event
+from ingest.waiting import wait_event
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from gateway.domain import Asset, Recall
+from alerts.domain import Asset, Recall
 
 if TYPE_CHECKING:
     from alerts import Profile, RuleEngine

@@ -19,7 +19,8 @@ from datetime import datetime
 from prometheus_client import REGISTRY
 
 from alerts import AlertEvent, ArrivalEvent, AssetCondition, EngineEvent, RuleEngine
-from gateway.domain import DEAD_LETTER_CAUSES, AlertKind
+from alerts.domain import AlertKind
+from ingest.readings import DEAD_LETTER_CAUSES
 from ingest.sinks import Point
 from ingest.sinks._points import FieldValue
 from ingest.statedb import Runner, inline

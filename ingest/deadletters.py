@@ -34,8 +34,8 @@ from sqlalchemy import (
     text,
 )
 
-from gateway.domain import DeadLetter
 from ingest import _metrics
+from ingest.readings import DeadLetter
 from ingest.statedb import METADATA, Id, StateDb, Utc
 
 log = logging.getLogger(__name__)

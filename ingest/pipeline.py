@@ -18,13 +18,13 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from gateway.domain import DeadLetter, Reading, TagBinding
 from ingest import _metrics
 from ingest.deadletters import DeadLetterStore
 from ingest.decoders import Decoded, Decoder
 from ingest.dedupe import SeqDeduplicator
 from ingest.errors import error_text
 from ingest.ratelimit import TagRateLimiter
+from ingest.readings import DeadLetter, Reading, TagBinding
 from ingest.sinks import Done, Point, PointBatcher, telemetry_point, to_line
 from ingest.speakers import TagSpeakers
 from ingest.statedb import Runner, inline

@@ -29,8 +29,8 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from gateway.domain import DeadLetter
 from ingest import _metrics
+from ingest.readings import DeadLetter
 
 SAMPLE_EVERY_S = 10.0
 MAX_TAGS = 500_000

@@ -1,6 +1,6 @@
 """Alert rules, one module per kind plus arrival, and `RULES`, the registry the engine judges
 with: a new rule is a module (its pure judgement and a small `Rule` class over it) and a line
-here (a new kind of alert is also a member of `gateway.domain.AlertKind`). Each rule keeps
+here (a new kind of alert is also a member of `alerts.domain.AlertKind`). Each rule keeps
 its own per-asset state, of its `state_type`, under its `name`."""
 
 from alerts.rules import arrival, geofence, low_battery, out_of_spec, overdue, recall, silent

@@ -10,9 +10,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from alerts.domain import AlertKind, Asset, Location, Recall, Severity
 from alerts.geo import Zone
 from alerts.profiles import Profile
-from gateway.domain import AlertKind, Asset, Location, Reading, Recall, Severity
+from ingest.readings import Reading
 
 if TYPE_CHECKING:
     from alerts.rules.arrival import Arrival

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from alerts.domain import Alert, Asset, AssetKind, AssetState, Location
 from alerts.geo import Zone, distance_m
 from alerts.rules._base import NOTHING, EnginePolicy, Rule, RuleContext, Transition
 from alerts.rules._state import evolve
-from gateway.domain import Alert, Asset, AssetKind, AssetState, Location, Reading
+from ingest.readings import Reading
 
 NAME = "trip"
 

@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from alerts.domain import AlertKind, Asset, Location, Severity
 from alerts.geo import Zone
 from alerts.rules._base import NOTHING, Action, Rule, RuleContext, Transition
-from gateway.domain import AlertKind, Asset, Location, Reading, Severity
+from ingest.readings import Reading
 
 NAME = "geofence"
 

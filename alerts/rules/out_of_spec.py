@@ -7,9 +7,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from alerts.domain import AlertKind, Asset, Location, Severity
 from alerts.profiles import MetricSpec
 from alerts.rules._base import NOTHING, Action, Rule, RuleContext, Transition
-from gateway.domain import AlertKind, Asset, Location, Reading, Severity
+from ingest.readings import Reading
 
 NAME = "out_of_spec"
 

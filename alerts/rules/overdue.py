@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from alerts.domain import AlertKind, Asset, Location, Severity
 from alerts.rules._base import Action, Rule, RuleContext, Transition
-from gateway.domain import AlertKind, Asset, Location, Severity
 
 if TYPE_CHECKING:
     from alerts.rules.arrival import Arrival

@@ -7,9 +7,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from alerts.domain import AlertKind, Asset, GeofenceKind, Location, Recall, Severity
 from alerts.geo import Zone
 from alerts.rules._base import NOTHING, Action, Rule, RuleContext, Transition
-from gateway.domain import AlertKind, Asset, GeofenceKind, Location, Reading, Recall, Severity
+from ingest.readings import Reading
 
 if TYPE_CHECKING:
     from alerts.rules.arrival import Arrival

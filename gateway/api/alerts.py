@@ -13,9 +13,9 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime
 
 from alerts import AlertFilter
+from alerts.domain import Alert, AlertKind, AlertState, Severity
 from gateway.api._deps import ReadKey, ServicesDep, WriteKey
 from gateway.api.schemas import AlertAction, AlertOut, Page
-from gateway.domain import Alert, AlertKind, AlertState, Severity
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 

@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
+from alerts.domain import Asset, AssetKind, AssetState, Flow
 from gateway.api._csv import (
     IMPORT_RESPONSES,
     OPENAPI_CSV_BODY,
@@ -20,7 +21,6 @@ from gateway.api._csv import (
 from gateway.api._deps import ReadKey, ServicesDep, WriteKey
 from gateway.api._paging import PageRequest, page_request
 from gateway.api.schemas import AssetCsvRow, AssetIn, AssetOut, AssetPatch, ImportReport, Page
-from gateway.domain import Asset, AssetKind, AssetState, Flow
 from gateway.registry import AssetOrder
 
 router = APIRouter(prefix="/api/v1/assets", tags=["assets"])

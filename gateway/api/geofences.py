@@ -7,9 +7,9 @@ from dataclasses import asdict
 
 from fastapi import APIRouter, Response, status
 
+from alerts.domain import Circle, Geofence
 from gateway.api._deps import ReadKey, ServicesDep, WriteKey
 from gateway.api.schemas import GeofenceIn, GeofenceOut
-from gateway.domain import Circle, Geofence
 
 router = APIRouter(prefix="/api/v1/geofences", tags=["geofences"])
 

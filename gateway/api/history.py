@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import AwareDatetime
 
+from alerts.domain import Asset
 from gateway.api._deps import GatewayDep, ReadKey
 from gateway.api.schemas import (
     AssetOut,
@@ -21,7 +22,7 @@ from gateway.api.schemas import (
     TrackOut,
     TrackPropertiesOut,
 )
-from gateway.domain import MEASUREMENTS, Asset
+from ingest.readings import MEASUREMENTS
 from ingest.sinks import TelemetryUnavailable, TrackReadings
 
 log = logging.getLogger(__name__)

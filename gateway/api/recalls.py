@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
+from alerts.domain import Recall
 from gateway.api._csv import (
     IMPORT_RESPONSES,
     OPENAPI_CSV_BODY,
@@ -26,7 +27,6 @@ from gateway.api.schemas import (
     RecallOut,
     RecallPatch,
 )
-from gateway.domain import Recall
 from gateway.registry import RecallOrder
 
 router = APIRouter(prefix="/api/v1/recalls", tags=["recalls"])

@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from gateway.domain import AlertKind, AlertState, AssetKind, Flow, GeofenceKind, Severity
+from alerts.domain import AlertKind, AlertState, AssetKind, Flow, GeofenceKind, Severity
 from gateway.imports import Outcome
 
 

@@ -22,16 +22,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.expression import Grouping
 
-from gateway.domain import (
-    UNASSIGNED_BINDING,
-    Asset,
-    AssetKind,
-    AssetState,
-    Flow,
-    Recall,
-    TagBinding,
-)
+from alerts.domain import Asset, AssetKind, AssetState, Flow, Recall
 from gateway.registry._keyset import SortKey, SortOrder, SortTerms, fetch_page, last_when_null
+from ingest.readings import UNASSIGNED_BINDING, TagBinding
 from ingest.statedb import METADATA, Json, SortedText, StateDb, Utc, upsert
 
 # The columns a listing sorts by (and the ids that break its ties) are SortedText, so that

@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import Column, Table, delete, or_, select
 
+from alerts.domain import Circle, Geofence, GeofenceKind
 from alerts.profiles import MetricSpec, Profile
-from gateway.domain import Circle, Geofence, GeofenceKind
 from gateway.registry.assets import ASSETS
 from ingest.statedb import METADATA, Json, SortedText, StateDb, upsert
 

@@ -4,8 +4,8 @@ rule engine's recording path (the outbox hears of it in the same transaction).""
 from __future__ import annotations
 
 from alerts import AlertStore, RuleEngine
+from alerts.domain import Alert, AlertState
 from alerts.store import AlertFilter
-from gateway.domain import Alert, AlertState
 from gateway.services.errors import Conflict, NotFound
 from ingest.statedb import StateDb
 

@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from alerts import Profile, RuleEngine
-from gateway.domain import Asset, Recall
+from alerts.domain import Asset, Recall
 from gateway.imports import (
     ImportRow,
     RowOutcome,

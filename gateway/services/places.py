@@ -4,8 +4,8 @@ the place registry stores those people register."""
 from __future__ import annotations
 
 from alerts import Profile
+from alerts.domain import Geofence
 from alerts.geo import Zone
-from gateway.domain import Geofence
 from gateway.imports import Problem
 from gateway.registry import AssetRegistry, PlaceRegistry
 from gateway.services.assets import RegistryWriter

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from gateway.domain import DeadLetter, Reading
+from ingest.readings import DeadLetter, Reading
 
 MAX_MESSAGE_BYTES = 256 * 1024
 MAX_BATCH_READINGS = 1000

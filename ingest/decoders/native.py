@@ -9,7 +9,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from gateway.domain import MEASUREMENTS, ExtraValue, Reading
 from ingest.decoders._base import (
     CONTRACT_BOUNDS,
     MAX_BATCH_READINGS,
@@ -18,6 +17,7 @@ from ingest.decoders._base import (
     ReadingBounds,
     json_part,
 )
+from ingest.readings import MEASUREMENTS, ExtraValue, Reading
 
 SEQ_MAX = 2**63 - 1
 """The largest seq: SQLite's INTEGER and InfluxDB's integer fields are signed 64-bit."""

@@ -25,11 +25,11 @@ from tenacity import (
     wait_random,
 )
 
-from gateway.waiting import wait_event
 from ingest.errors import error_text
 from ingest.sinks._base import SinkRejected, SinkUnavailable, TelemetrySink
 from ingest.sinks._points import Point
 from ingest.sinks._spool import Spool
+from ingest.waiting import wait_event
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from gateway.domain import Reading, TagBinding
+from ingest.readings import Reading, TagBinding
 
 FieldValue = float | int | str | bool
 

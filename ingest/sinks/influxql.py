@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import orjson
 
-from gateway.domain import MEASUREMENTS
+from ingest.readings import MEASUREMENTS
 from ingest.sinks._reader import (
     LatestReading,
     Position,

@@ -12,8 +12,8 @@ from typing import Any
 
 import orjson
 
-from gateway.domain import MEASUREMENTS
 from ingest.errors import error_text
+from ingest.readings import MEASUREMENTS
 from ingest.sinks._base import SinkRejected, SinkUnavailable
 from ingest.sinks._points import Point, epoch_us
 from ingest.sinks._reader import (

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from realservers import InfluxDB, free_port
 
-from gateway.domain import Reading, TagBinding
+from ingest.readings import Reading, TagBinding
 from ingest.sinks import InfluxV1Sink, InfluxV2Sink, SqliteTelemetrySink, telemetry_point
 
 # What this module tests does not touch the state database (tests/e2e/conftest.py).

@@ -15,8 +15,9 @@ import pytest
 from sqlalchemy import func, select
 
 from alerts import AlertStore, RuleEngine, SubscriptionStore, WebhookOutbox
+from alerts.domain import Alert, AlertKind, AlertState, Asset, AssetKind, Flow, Severity
 from alerts.store import ALERTS, AlertFilter
-from gateway.domain import Alert, AlertKind, AlertState, Asset, AssetKind, Flow, Reading, Severity
+from ingest.readings import Reading
 from ingest.statedb import STORE_FAILURES, StateDb
 
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)

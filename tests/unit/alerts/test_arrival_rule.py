@@ -6,9 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from alerts.geo import Zone
-from alerts.rules.arrival import TripState, follow, judge, recommend_disposition
-from gateway.domain import (
+from alerts.domain import (
     Alert,
     AlertKind,
     AlertState,
@@ -20,9 +18,11 @@ from gateway.domain import (
     Geofence,
     GeofenceKind,
     Location,
-    Reading,
     Severity,
 )
+from alerts.geo import Zone
+from alerts.rules.arrival import TripState, follow, judge, recommend_disposition
+from ingest.readings import Reading
 
 T0 = datetime(2026, 11, 29, tzinfo=UTC)
 HUB = Zone.of(Geofence("hub", "Returns hub", GeofenceKind.HUB, circle=Circle(50.0, 8.0, 500)))

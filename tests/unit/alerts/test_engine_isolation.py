@@ -16,8 +16,9 @@ from sqlalchemy.exc import OperationalError
 from test_rule_engine import T0, Harness, cold_asset
 
 from alerts import RuleEngine, _metrics
+from alerts.domain import AlertState, Asset, AssetKind, AssetState, Flow
 from alerts.rules import arrival, out_of_spec, overdue
-from gateway.domain import AlertState, Asset, AssetKind, AssetState, Flow, Reading
+from ingest.readings import Reading
 
 POISON = 13.0
 

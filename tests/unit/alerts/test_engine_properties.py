@@ -12,20 +12,11 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from alerts import AlertStore, RuleEngine, SubscriptionStore, WebhookOutbox
+from alerts.domain import AlertState, Asset, AssetKind, Circle, Flow, Geofence, GeofenceKind, Recall
 from alerts.outbox import DELIVERIES
 from alerts.store import AlertFilter
-from gateway.domain import (
-    AlertState,
-    Asset,
-    AssetKind,
-    Circle,
-    Flow,
-    Geofence,
-    GeofenceKind,
-    Reading,
-    Recall,
-)
 from gateway.migrations import upgrade
+from ingest.readings import Reading
 from ingest.statedb import StateDb
 
 T0 = datetime(2026, 11, 29, tzinfo=UTC)

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from alerts.domain import Circle, Geofence, GeofenceKind, Location
 from alerts.geo import Zone, distance_m, polygon_geometry
 from alerts.rules import Action, Transition
 from alerts.rules.geofence import GeofenceState, judge
-from gateway.domain import Circle, Geofence, GeofenceKind, Location
 
 T0 = datetime(2026, 11, 29, tzinfo=UTC)
 # A square around Berlin, [lon, lat] as GeoJSON has it.

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from alerts.domain import Asset, AssetKind, AssetState, Flow, Severity
 from alerts.rules import Action, Transition
 from alerts.rules.overdue import OverdueState, judge_clock
-from gateway.domain import Asset, AssetKind, AssetState, Flow, Severity
 
 DUE = datetime(2026, 11, 20, 12, tzinfo=UTC)
 RENTAL = Asset(id="r1", kind=AssetKind.RENTAL, flow=Flow.RENTAL_RETURN, due_at=DUE,

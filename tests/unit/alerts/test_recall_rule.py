@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from alerts.domain import Asset, AssetKind, Circle, Flow, Geofence, GeofenceKind, Location, Recall
 from alerts.geo import Zone
 from alerts.rules import Action
 from alerts.rules.recall import judge, resolve_in_quarantine
-from gateway.domain import Asset, AssetKind, Circle, Flow, Geofence, GeofenceKind, Location, Recall
 
 T0 = datetime(2026, 11, 29, tzinfo=UTC)
 ASSET = Asset(id="a", kind=AssetKind.SHIPMENT, flow=Flow.RECALL, sku="S", lot="L1", serial="X9")

@@ -19,9 +19,7 @@ from alerts import (
     SubscriptionStore,
     WebhookOutbox,
 )
-from alerts.outbox import DELIVERIES
-from alerts.store import RULE_STATE, AlertFilter
-from gateway.domain import (
+from alerts.domain import (
     AlertState,
     Asset,
     AssetKind,
@@ -30,10 +28,12 @@ from gateway.domain import (
     Flow,
     Geofence,
     GeofenceKind,
-    Reading,
     Recall,
     Severity,
 )
+from alerts.outbox import DELIVERIES
+from alerts.store import RULE_STATE, AlertFilter
+from ingest.readings import Reading
 from ingest.statedb import StateDb
 
 T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)

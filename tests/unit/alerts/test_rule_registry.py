@@ -14,9 +14,10 @@ from sqlalchemy import select
 from test_rule_engine import T0
 
 from alerts import AlertStore, EngineEvent, RuleEngine, SubscriptionStore, WebhookOutbox
+from alerts.domain import AlertKind, AlertState, Asset, AssetKind, Flow, Location
 from alerts.rules import NOTHING, RULES, Action, Rule, RuleContext, Transition
 from alerts.store import RULE_STATE, AlertFilter
-from gateway.domain import AlertKind, AlertState, Asset, AssetKind, Flow, Location, Reading
+from ingest.readings import Reading
 from ingest.statedb import StateDb
 
 

@@ -6,7 +6,7 @@ from typing import get_args
 
 from gateway.api.history import CONDITIONS
 from gateway.api.schemas import Condition, Measurement
-from gateway.domain import MEASUREMENTS
+from ingest.readings import MEASUREMENTS
 
 
 def test_schema_names_match_the_contracts_measurements() -> None:

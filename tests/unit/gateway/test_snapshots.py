@@ -12,9 +12,10 @@ import pytest
 
 from alerts import AlertStore, ArrivalEvent, RuleEngine, SubscriptionStore, WebhookOutbox
 from alerts.conditions import Condition, condition_of
-from gateway.domain import Asset, AssetKind, AssetState, Flow, Reading, Recall
+from alerts.domain import Asset, AssetKind, AssetState, Flow, Recall
 from gateway.migrations import upgrade
 from gateway.snapshots import ASSET_STATES, Snapshots, asset_state_point, gateway_stats_points
+from ingest.readings import Reading
 from ingest.sinks import Point
 from ingest.statedb import StateDb
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from gateway.domain import DEAD_LETTER_CAUSES
 from ingest.decoders import NativeDecoder, OwnTracksDecoder, ThingsStackDecoder
+from ingest.readings import DEAD_LETTER_CAUSES
 
 NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 TTS = "v3/app@ttn/devices/dev-1/up"

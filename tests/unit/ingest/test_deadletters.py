@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 from prometheus_client import REGISTRY
 
-from gateway.domain import DeadLetter
 from ingest import DeadLetterStore
+from ingest.readings import DeadLetter
 from ingest.statedb import StateDb
 
 NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)

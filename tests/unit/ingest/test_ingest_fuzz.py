@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.state import memory_state
 
-from gateway.domain import UNASSIGNED_BINDING, Reading
 from ingest import DeadLetterStore, IngestPipeline
 from ingest.decoders import NativeDecoder, OwnTracksDecoder, ThingsStackDecoder
+from ingest.readings import UNASSIGNED_BINDING, Reading
 from ingest.sinks import PointBatcher
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "ingest" / "decoders" / "examples"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from gateway.domain import UNASSIGNED_BINDING, Reading, TagBinding
+from ingest.readings import UNASSIGNED_BINDING, Reading, TagBinding
 from ingest.sinks import Point, telemetry_point, to_line
 
 TS = datetime(2026, 11, 29, 8, 15, 0, 123456, tzinfo=UTC)

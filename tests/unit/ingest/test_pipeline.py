@@ -9,9 +9,9 @@ import orjson
 from collecting_sink import CollectingSink
 from support.state import memory_state
 
-from gateway.domain import UNASSIGNED_BINDING, Reading
 from ingest import DeadLetterStore, IngestPipeline
 from ingest.decoders import NativeDecoder
+from ingest.readings import UNASSIGNED_BINDING, Reading
 from ingest.sinks import PointBatcher
 
 NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)

@@ -14,10 +14,10 @@ from collecting_sink import CollectingSink
 from sqlalchemy.exc import OperationalError
 from support.state import memory_state
 
-from gateway.domain import UNASSIGNED_BINDING, Reading
 from ingest import DeadLetterStore, IngestPipeline
 from ingest.decoders import Decoded, NativeDecoder, OwnTracksDecoder, ThingsStackDecoder
 from ingest.ratelimit import TagRateLimiter
+from ingest.readings import UNASSIGNED_BINDING, Reading
 from ingest.sinks import PointBatcher
 from ingest.speakers import TagSpeakers
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
-from gateway.domain import Reading, TagBinding
+from ingest.readings import Reading, TagBinding
 from ingest.sinks import Position, SqliteTelemetryReader, SqliteTelemetrySink, telemetry_point
 from ingest.sinks.influxql import influxql_string, influxql_time
 

@@ -1,0 +1,44 @@
+"""Data flows one way, and so do the imports: `ingest/` imports none of our other packages,
+`alerts/` only `ingest/`, `dashboards/` none, and nothing imports `gateway/`, the
+composition root (device_sim's own rule is tests/unit/device_sim/test_sim_boundaries.py)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ALLOWED = {
+    "ingest": set(),
+    "alerts": {"ingest"},
+    "dashboards": set(),
+}
+OURS = {"gateway", "ingest", "alerts", "device_sim", "dashboards"}
+
+
+def imported_roots(source: Path) -> set[str]:
+    """Every top-level package imported, lazily inside functions too."""
+    roots: set[str] = set()
+    for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            roots |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_a_package_imports_only_what_lies_below_it(package: str) -> None:
+    modules = sorted((ROOT / package).rglob("*.py"))
+    assert modules
+    for module in modules:
+        wrong = (imported_roots(module) & OURS) - ALLOWED[package] - {package}
+        assert not wrong, f"{module.relative_to(ROOT)} imports {sorted(wrong)}"
+
+
+def test_the_checker_sees_an_import_running_back_up(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text("def f() -> None:\n    from gateway.settings import Settings\n")
+    assert "gateway" in imported_roots(module)
