@@ -138,31 +138,45 @@ def url_policy(settings: Settings) -> UrlPolicy:
     return UrlPolicy(settings.webhook_allow_private, settings.webhook_allowed_networks)
 
 
+def _influx_password(settings: Settings) -> str | None:
+    return settings.influx_password.get_secret_value() if settings.influx_password else None
+
+
+def _influx_token(settings: Settings) -> str:
+    assert settings.influx_token is not None  # checked by Settings for this store
+    return settings.influx_token.get_secret_value()
+
+
+SINKS: dict[str, Callable[[Settings], TelemetrySink]] = {
+    "sqlite": lambda settings: SqliteTelemetrySink(settings.telemetry_db),
+    "influx_v1": lambda settings: InfluxV1Sink(
+        str(settings.influx_url), settings.influx_db, settings.influx_user,
+        _influx_password(settings)),
+    "influx_v2": lambda settings: InfluxV2Sink(
+        str(settings.influx_url), settings.influx_org or "", settings.influx_bucket or "",
+        _influx_token(settings)),
+}
+"""The telemetry sink of each kind of store (Settings.telemetry_store)."""
+
+# InfluxQL over v1 `/query` reads back what both write APIs write: with a token, the
+# database is the bucket (its DBRP mapping on 2.x).
+READERS: dict[str, Callable[[Settings], TelemetryReader]] = {
+    "sqlite": lambda settings: SqliteTelemetryReader(settings.telemetry_db),
+    "influx_v1": lambda settings: InfluxQLTelemetryReader(
+        str(settings.influx_url), settings.influx_db, user=settings.influx_user,
+        password=_influx_password(settings)),
+    "influx_v2": lambda settings: InfluxQLTelemetryReader(
+        str(settings.influx_url), settings.influx_bucket or "", token=_influx_token(settings)),
+}
+"""What reads back each kind of store's telemetry, for the API."""
+
+
 def build_sink(settings: Settings) -> TelemetrySink:
-    if settings.influx_url is None:
-        return SqliteTelemetrySink(settings.telemetry_db)
-    url = str(settings.influx_url)
-    if settings.influx_token is not None:
-        assert settings.influx_org and settings.influx_bucket  # checked by Settings
-        return InfluxV2Sink(url, settings.influx_org, settings.influx_bucket,
-                            settings.influx_token.get_secret_value())
-    password = settings.influx_password.get_secret_value() if settings.influx_password else None
-    return InfluxV1Sink(url, settings.influx_db, settings.influx_user, password)
+    return SINKS[settings.telemetry_store](settings)
 
 
 def build_reader(settings: Settings) -> TelemetryReader:
-    """Reads back what `build_sink` writes. InfluxQL over v1 `/query` serves both write
-    APIs: with a token, the database is the bucket (its DBRP mapping on 2.x)."""
-    if settings.influx_url is None:
-        return SqliteTelemetryReader(settings.telemetry_db)
-    url = str(settings.influx_url)
-    if settings.influx_token is not None:
-        assert settings.influx_bucket  # checked by Settings
-        return InfluxQLTelemetryReader(url, settings.influx_bucket,
-                                       token=settings.influx_token.get_secret_value())
-    password = settings.influx_password.get_secret_value() if settings.influx_password else None
-    return InfluxQLTelemetryReader(url, settings.influx_db, user=settings.influx_user,
-                                   password=password)
+    return READERS[settings.telemetry_store](settings)
 
 
 def alert_point(event: AlertEvent) -> Point:

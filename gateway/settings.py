@@ -306,6 +306,14 @@ class Settings(BaseSettings):
         )
 
     @property
+    def telemetry_store(self) -> Literal["sqlite", "influx_v1", "influx_v2"]:
+        """Where telemetry goes, from the InfluxDB settings given: no URL, SQLite under the
+        data dir; a token, the v2 write API; otherwise the v1 one (gateway.app.SINKS)."""
+        if self.influx_url is None:
+            return "sqlite"
+        return "influx_v2" if self.influx_token is not None else "influx_v1"
+
+    @property
     def state_database(self) -> str:
         """BOOMERANG_STATE_URL with its `{data_dir}` filled in."""
         return self.state_url.replace("{data_dir}", str(self.data_dir))
