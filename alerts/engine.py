@@ -29,6 +29,7 @@ from sqlalchemy import NestedTransaction
 from sqlalchemy.exc import SQLAlchemyError
 
 from alerts import _metrics
+from alerts.bindings import TagBindings
 from alerts.conditions import AssetCondition, condition_of, limits_of
 from alerts.domain import (
     Alert,
@@ -213,8 +214,11 @@ class RuleEngine:
         profiles: dict[str, Profile] | None = None,
         policy: EnginePolicy | None = None,
         rules: Sequence[Rule] = RULES,
+        bindings: TagBindings | None = None,
     ) -> None:
-        """`rules`: what judges, in order (alerts.rules.RULES, or more or fewer)."""
+        """`rules`: what judges, in order (alerts.rules.RULES, or more or fewer).
+        `bindings`: the asset registry's index of tags (the engine then only reads it); none,
+        and the engine keeps its own from the assets it is given."""
         self._store = store
         self._outbox = outbox
         self._subscriptions = subscriptions
@@ -223,7 +227,9 @@ class RuleEngine:
         self.profiles = dict(BUILT_IN_PROFILES if profiles is None else profiles)
         self.zones: dict[str, Zone] = {}
         self._assets: dict[str, Asset] = {}
-        self._asset_by_tag: dict[str, str] = {}
+        # The registry's index when it keeps one (the gateway), else the engine's own.
+        self._keeps_bindings = bindings is None
+        self.bindings = TagBindings() if bindings is None else bindings
         self._recalls: dict[str, Recall] = {}
         self._states: dict[tuple[str, str, str], object] = {}
         self._unsaved: set[tuple[str, str, str]] = set()
@@ -442,8 +448,8 @@ class RuleEngine:
         for asset in assets:
             self._unbind(self._assets.get(asset.id))
             self._assets[asset.id] = asset
-            if asset.tag_id:
-                self._asset_by_tag[asset.tag_id] = asset.id
+            if self._keeps_bindings:
+                self.bindings.bind(asset)
         if judge:
             changed = {asset.id: self._assets[asset.id] for asset in assets}
             self._judge_registry(changed.values(), self._clock())
@@ -485,9 +491,8 @@ class RuleEngine:
         self._announce(events)
 
     def _unbind(self, asset: Asset | None) -> None:
-        # Only while the tag still points at this asset: another may have taken it since.
-        if asset is not None and asset.tag_id and self._asset_by_tag.get(asset.tag_id) == asset.id:
-            del self._asset_by_tag[asset.tag_id]
+        if asset is not None and self._keeps_bindings:
+            self.bindings.unbind(asset)
 
     def upsert_recall(self, item: Recall) -> None:
         self.upsert_recalls([item])
@@ -609,11 +614,12 @@ class RuleEngine:
         newest = self.watermark
         with self._undoable():
             undo, undo_assets = self._undo or [], self._undo_assets
+            asset_of = self.bindings.asset_id
             for reading in sorted(readings, key=lambda r: r.ts):
-                asset_id = self._asset_by_tag.get(reading.tag_id)
-                if asset_id is not None:
+                asset_id = asset_of(reading.tag_id)
+                asset = self._assets.get(asset_id) if asset_id is not None else None
+                if asset is not None:
                     # _guarded, written out: this runs for every reading.
-                    asset = self._assets[asset_id]
                     mark = len(undo), len(undo_assets)
                     try:
                         events += self._judge(asset, reading)

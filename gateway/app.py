@@ -266,7 +266,8 @@ class Gateway:
             disposition_quarantine_on=settings.disposition_quarantine_on,
             disposition_inspect_on=settings.disposition_inspect_on,
         )
-        engine = RuleEngine(alert_store, outbox, subscriptions, clock, policy=policy)
+        engine = RuleEngine(alert_store, outbox, subscriptions, clock, policy=policy,
+                            bindings=registry.bindings)
         engine.asset_state_changed = registry.set_state
         fixed_profiles = {**engine.profiles, **{p.name: p for p in extra_profiles}}
         for profile in [*extra_profiles, *places.profiles()]:

@@ -22,9 +22,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.expression import Grouping
 
+from alerts.bindings import TagBindings
 from alerts.domain import Asset, AssetKind, AssetState, Flow, Recall
 from gateway.registry._keyset import SortKey, SortOrder, SortTerms, fetch_page, last_when_null
-from ingest.readings import UNASSIGNED_BINDING, TagBinding
+from ingest.readings import TagBinding
 from ingest.statedb import METADATA, Json, SortedText, StateDb, Utc, upsert
 
 # The columns a listing sorts by (and the ids that break its ties) are SortedText, so that
@@ -154,27 +155,27 @@ def _recall(row: Row[Any]) -> Recall:
 class AssetRegistry:
     def __init__(self, db: StateDb) -> None:
         self.db = db
-        self._bindings: dict[str, TagBinding] = {}
+        self.bindings = TagBindings()
+        """The one index of tag bindings, kept here as assets are written; the rule engine
+        and ingest read it."""
         self.reload_bindings()
 
     def reload_bindings(self) -> None:
         """The tag bindings as stored (another gateway on the database changed them)."""
-        self._bindings = {
-            asset.tag_id: asset.binding() for asset in self.assets() if asset.tag_id
-        }
+        self.bindings.replace(self.assets())
 
     def binding_of(self, tag_id: str) -> TagBinding:
-        return self._bindings.get(tag_id, UNASSIGNED_BINDING)
+        return self.bindings.binding_of(tag_id)
 
     def create_asset(self, asset: Asset) -> Asset:
         """Raises TagAlreadyBound, or sqlalchemy.exc.IntegrityError for an existing id."""
-        if asset.tag_id and asset.tag_id in self._bindings:
-            raise TagAlreadyBound(asset.tag_id, self._bindings[asset.tag_id].asset_id)
+        holder = self.bindings.asset_id(asset.tag_id) if asset.tag_id else None
+        if asset.tag_id and holder is not None:
+            raise TagAlreadyBound(asset.tag_id, holder)
         asset.created_at = asset.created_at or datetime.now(UTC)
         asset.due_at = asset.due_at and asset.due_at.astimezone(UTC)
         self.db.execute(insert(ASSETS).values(_asset_values(asset)))
-        if asset.tag_id:
-            self._bindings[asset.tag_id] = asset.binding()
+        self.bindings.bind(asset)
         return asset
 
     def save_assets(self, assets: Sequence[Asset]) -> list[TagAlreadyBound | None]:
@@ -183,7 +184,7 @@ class AssetRegistry:
         before it in `assets`, is left out: its entry in the answer is the conflict; the
         others' entries are None."""
         current_tag = self._tags_of([asset.id for asset in assets])
-        holder: dict[str, str | None] = {}  # tag -> asset id, over self._bindings; None: freed
+        holder: dict[str, str | None] = {}  # tag -> asset id, over self.bindings; None: freed
         final: dict[str, Asset] = {}
         answer: list[TagAlreadyBound | None] = []
         rows = []
@@ -193,8 +194,7 @@ class AssetRegistry:
                 if asset.tag_id in holder:
                     other = holder[asset.tag_id]
                 else:
-                    bound = self._bindings.get(asset.tag_id)
-                    other = bound.asset_id if bound else None
+                    other = self.bindings.asset_id(asset.tag_id)
                 if other is not None and other != asset.id:
                     answer.append(TagAlreadyBound(asset.tag_id, other))
                     continue
@@ -218,9 +218,9 @@ class AssetRegistry:
                       if column.name not in _KEPT_ON_UPDATE}), rows)
         for tag, owner in holder.items():
             if owner is None:
-                self._bindings.pop(tag, None)
+                self.bindings.unbind_tag(tag)
             else:
-                self._bindings[tag] = final[owner].binding()
+                self.bindings.bind(final[owner])
         return answer
 
     def update_asset(self, asset: Asset) -> None:
@@ -233,7 +233,7 @@ class AssetRegistry:
         row = self.db.row(delete(ASSETS).where(ASSETS.c.id == asset_id)
                           .returning(ASSETS.c.tag_id))
         if row is not None and row.tag_id:
-            self._bindings.pop(row.tag_id, None)
+            self.bindings.unbind_tag(row.tag_id)
         return row is not None
 
     def _tags_of(self, asset_ids: Sequence[str]) -> dict[str, str | None]:

@@ -4,7 +4,8 @@ registry's revision)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -130,7 +131,7 @@ class AssetService:
     def _create(self, asset: Asset) -> Asset:
         self._check_references(asset)
         try:
-            with self._db.transaction():
+            with self._writing():
                 created = self._registry.create_asset(asset)
                 self._writer.changed()
         except TagAlreadyBound as exc:
@@ -155,7 +156,7 @@ class AssetService:
         asset = replace(current, **changes)
         self._check_references(asset)
         try:
-            with self._db.transaction():
+            with self._writing():
                 self._registry.update_asset(asset)
                 self._writer.changed()
         except TagAlreadyBound as exc:
@@ -174,7 +175,7 @@ class AssetService:
             raise NotFound("asset", asset_id)
         if self._writer.judges:
             self._engine.remove_asset(asset_id, by)
-        with self._db.transaction():
+        with self._writing():
             deleted = self._registry.delete_asset(asset_id)
             self._writer.changed()
         if not deleted:
@@ -191,13 +192,25 @@ class AssetService:
         return outcomes
 
     def _import_chunk(self, rows: list[ImportRow], create_only: bool) -> list[RowOutcome]:
-        with self._db.transaction():
+        with self._writing():
             outcomes, saved = import_asset_chunk(self._registry, self._engine, rows,
                                                  create_only=create_only)
             if saved:
                 self._writer.changed()
         self._writer.upsert_assets(saved)
         return outcomes
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A transaction of registry writes: the tag bindings index follows each write at
+        once, so a transaction rolled back leaves it to be read again from the database."""
+        try:
+            with self._db.transaction():
+                yield
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._registry.reload_bindings()
+            raise
 
     def _check_references(self, asset: Asset) -> None:
         problems = unknown_references(asset, self._engine.profiles, self._engine.zones)
