@@ -1,8 +1,9 @@
 """Rule benchmark: readings judged per second by the rule engine, against a baseline of the
 bare decode-and-validate loop measured in the same run, so the cost of judging is a ratio.
 
-It builds a RuleEngine over a real SQLite state db in a temp dir (WAL, synchronous=NORMAL,
-as the gateway opens it) with one webhook subscription, a fleet of assets on the built-in
+It builds a RuleEngine over a real state db, opened and migrated as the gateway does it
+(SQLite in a temp dir: WAL, synchronous=NORMAL; or the empty database at --state-url, such
+as a PostgreSQL one) with one webhook subscription, a fleet of assets on the built-in
 profiles, hub and allowed-area geofences, due dates and a recall, and pre-generates one
 native JSON message per reading (moving positions, excursions, battery drops, assets
 leaving their area or arriving, tags going quiet or joining late) so every rule fires.
@@ -10,7 +11,7 @@ Timed, once each after a warm-up: the decode loop, decode + judge_readings per m
 (as the gateway calls it), and one tick over all assets. Prints one JSON object.
 
     .venv/bin/python tests/bench/bench_rules.py [--assets 10000] [--readings 200000]
-        [--seed 1] [--output FILE]
+        [--seed 1] [--state-url URL] [--output FILE]
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from sqlalchemy import Table, func, select
 
 from alerts import (
     BUILT_IN_PROFILES,
@@ -42,16 +44,12 @@ from alerts import (
     SubscriptionStore,
     WebhookOutbox,
 )
-from gateway.domain import (
-    Asset,
-    AssetKind,
-    Circle,
-    Flow,
-    Geofence,
-    GeofenceKind,
-    Recall,
-)
+from alerts.domain import Asset, AssetKind, Circle, Flow, Geofence, GeofenceKind, Recall
+from alerts.outbox import DELIVERIES
+from alerts.store import ALERTS, RULE_STATE
+from gateway.migrations import upgrade
 from ingest.decoders.native import NativeDecoder
+from ingest.statedb import StateDb
 
 T0 = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
 STEP = timedelta(minutes=10)
@@ -347,13 +345,19 @@ def build_fleet(count: int, readings: int, seed: int) -> Fleet:
     return Fleet([p.asset for p in plans], fences, recall, messages, step)
 
 
-def open_state_db(path: Path) -> sqlite3.Connection:
-    """As gateway/app.py opens the state db."""
-    db = sqlite3.connect(path)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
-    db.execute("PRAGMA busy_timeout=5000")
+def open_state_db(url: str) -> StateDb:
+    """As gateway/app.py opens the state db: migrated before any store reads it."""
+    db = StateDb.open(url)
+    try:
+        upgrade(db)
+    except BaseException:
+        db.close()
+        raise
     return db
+
+
+def rows_in(db: StateDb, table: Table) -> int:
+    return int(db.scalar(select(func.count()).select_from(table)))
 
 
 def decode_all(decoder: NativeDecoder, messages: list[Message]) -> int:
@@ -389,7 +393,7 @@ def event_name(event: EngineEvent) -> str:
     return event.type
 
 
-def run(assets: int, readings: int, seed: int) -> dict[str, Any]:
+def run(assets: int, readings: int, seed: int, state_url: str | None = None) -> dict[str, Any]:
     wall_started = time.perf_counter()
     fleet = build_fleet(assets, readings, seed)
     warmup, measured = fleet.messages[:WARMUP_MESSAGES], fleet.messages[WARMUP_MESSAGES:]
@@ -397,7 +401,7 @@ def run(assets: int, readings: int, seed: int) -> dict[str, Any]:
     generate_s = time.perf_counter() - wall_started
 
     with tempfile.TemporaryDirectory(prefix="bench-rules-") as tmp:
-        db = open_state_db(Path(tmp) / "state.db")
+        db = open_state_db(state_url or f"sqlite:///{Path(tmp) / 'state.db'}")
         try:
             store, outbox, subscriptions = AlertStore(db), WebhookOutbox(db), SubscriptionStore(db)
             subscriptions.create("https://example.invalid/hooks", description="benchmark")
@@ -431,13 +435,17 @@ def run(assets: int, readings: int, seed: int) -> dict[str, Any]:
             tick_s = time.perf_counter() - started
 
             counts = {
-                "alerts": db.execute("SELECT count(*) FROM alerts").fetchone()[0],
-                "deliveries": db.execute("SELECT count(*) FROM deliveries").fetchone()[0],
-                "rule_state_rows": db.execute("SELECT count(*) FROM rule_state").fetchone()[0],
+                "alerts": rows_in(db, ALERTS),
+                "deliveries": rows_in(db, DELIVERIES),
+                "rule_state_rows": rows_in(db, RULE_STATE),
             }
+            db_bytes = 0
+            if db.is_postgresql:
+                db_bytes = int(db.scalar(select(func.pg_database_size(func.current_database()))))
         finally:
             db.close()
-        db_bytes = sum(p.stat().st_size for p in Path(tmp).iterdir())
+        if not db.is_postgresql:  # SQLite's files, once the WAL is checkpointed into the db
+            db_bytes = sum(p.stat().st_size for p in Path(tmp).iterdir())
 
     judge_s = judged_s - baseline_s
     baseline_rate = judged / baseline_s
@@ -478,11 +486,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--assets", type=int, default=10_000)
     parser.add_argument("--readings", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--state-url",
+                        help="an empty state database to run on, e.g. postgresql://... "
+                             "(default: SQLite in a temp dir)")
     parser.add_argument("--output", type=Path, help="also write the JSON figures here")
     args = parser.parse_args(argv)
     if args.assets < 1 or args.readings < 1:
         parser.error("--assets and --readings must be at least 1")
-    figures = run(args.assets, args.readings, args.seed)
+    figures = run(args.assets, args.readings, args.seed, args.state_url)
     text = json.dumps(figures, indent=2)
     print(text)
     if args.output is not None:

@@ -10,17 +10,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sqlite3
 import tempfile
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from alerts import AlertStore, RuleEngine, SubscriptionStore, WebhookOutbox
+from alerts.domain import Asset, AssetKind, Flow
 from gateway.cli import tune_garbage_collector
-from gateway.domain import Asset, AssetKind, Flow, Reading, TagBinding
+from gateway.migrations import upgrade
 from gateway.snapshots import SNAPSHOT_PART, Snapshots
+from ingest.readings import Reading, TagBinding
 from ingest.sinks import Point, telemetry_point, to_line
+from ingest.statedb import StateDb
 
 T0 = datetime(2026, 11, 29, tzinfo=UTC)
 
@@ -32,7 +35,8 @@ def main() -> None:
     args = parser.parse_args()
     n = args.assets
     with tempfile.TemporaryDirectory() as tmp:
-        db = sqlite3.connect(Path(tmp) / "state.db")
+        db = StateDb.open(f"sqlite:///{Path(tmp) / 'state.db'}")  # as the gateway: migrated
+        upgrade(db)
         engine = RuleEngine(AlertStore(db), WebhookOutbox(db), SubscriptionStore(db),
                             lambda: T0)
         engine.upsert_assets([
@@ -53,7 +57,7 @@ def main() -> None:
         parts: list[float] = []
         last = time.perf_counter()
 
-        def offer(batch: list[Point]) -> None:
+        def offer(batch: Sequence[Point]) -> None:
             nonlocal last
             points.extend(batch)
             now = time.perf_counter()
@@ -61,13 +65,14 @@ def main() -> None:
             last = now
 
         snapshots = Snapshots(engine, offer, rules_now=lambda: T0, asset_interval_s=60,
-                              stats_interval_s=0, instance="bench", started_at=T0)
+                              stats_interval_s=0, instance="bench", started_at=T0, run=db.run)
         started = last = time.perf_counter()
         asyncio.run(snapshots.on_rules_clock(T0 + timedelta(minutes=1)))
         snapshot_s = time.perf_counter() - started
         started = time.perf_counter()
         lines = [to_line(p) for p in points]
         lines_s = time.perf_counter() - started
+        db.close()
     figures = {
         "assets": n, "points": len(points),
         "baseline_readings_to_lines_s": round(baseline_s, 3),

@@ -10,18 +10,20 @@ answers 204 at once and records, per request, time.time() after reading the body
 Baseline: one httpx.AsyncClient with the dispatcher's connection limits, one sequential
 stream of POSTs per subscription path, all paths concurrently; each event's body (and
 headers of the same shape, with a fixed signature) is handed to every stream when it is
-ready. Boomerang: a real SQLite state db in a temp dir (WAL, synchronous=NORMAL, as the
-gateway opens it) with SubscriptionStore, WebhookOutbox and WebhookDispatcher on one
-connection; each alert transition is enqueued for all subscriptions in one transaction, as
-the rule engine does, then the dispatcher is woken. Both phases emit the same events on the
-same pattern (spaced: one every --interval-ms; burst: all at once), after one warm-up event
-each that opens the connections and is not counted. Latency is receipt time minus the time
-the event was ready (baseline) or the transition began (Boomerang); throughput is
-deliveries over the time from the first event to the last receipt. Prints one JSON object.
+ready. Boomerang: a real state db, opened and migrated as the gateway does it (SQLite in a
+temp dir: WAL, synchronous=NORMAL; or the empty database at --state-url, such as a
+PostgreSQL one), with SubscriptionStore, WebhookOutbox and WebhookDispatcher on its one
+connection, called through StateDb.run; each alert transition is enqueued for all
+subscriptions in one transaction, as the rule engine does, then the dispatcher is woken.
+Both phases emit the same events on the same pattern (spaced: one every --interval-ms;
+burst: all at once), after one warm-up event each that opens the connections and is not
+counted. Latency is receipt time minus the time the event was ready (baseline) or the
+transition began (Boomerang); throughput is deliveries over the time from the first event
+to the last receipt. Prints one JSON object.
 
     .venv/bin/python tests/bench/bench_webhooks.py [--subscriptions 100] [--events 20]
-        [--pattern spaced|burst] [--interval-ms 20] [--timeout-s 30] [--output FILE]
-        [--profile FILE]
+        [--pattern spaced|burst] [--interval-ms 20] [--timeout-s 30] [--state-url URL]
+        [--output FILE] [--profile FILE]
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ import uvicorn
 
 from alerts import Event, Subscription, SubscriptionStore, WebhookDispatcher, WebhookOutbox
 from alerts.webhooks import USER_AGENT
+from gateway.migrations import upgrade
+from ingest.statedb import StateDb
 
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -195,16 +199,16 @@ def event_alert_id(event: Event) -> str:
 
 
 async def emit_on_schedule(
-    count: int, interval_s: float, emit: Callable[[int], None]
+    count: int, interval_s: float, emit: Callable[[int], Awaitable[None]]
 ) -> None:
-    """Call emit(i) for i in range(count), one every interval_s from now (0: all at once)."""
+    """Await emit(i) for i in range(count), one every interval_s from now (0: all at once)."""
     started = time.perf_counter()
     for i in range(count):
         if interval_s > 0:
             delay = started + i * interval_s - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-        emit(i)
+        await emit(i)
 
 
 # --- The two phases -------------------------------------------------------------------------
@@ -233,7 +237,7 @@ async def run_baseline(
             if not 200 <= response.status_code < 300:
                 raise RuntimeError(f"receiver answered {response.status_code} to {url}")
 
-    def hand_out(event: Event) -> None:
+    async def hand_out(event: Event) -> None:
         body = event.body()
         headers = {
             "content-type": "application/json",
@@ -250,7 +254,7 @@ async def run_baseline(
                                  follow_redirects=False) as client:
         streams = [asyncio.create_task(stream(client, f"{base}{path}", queue))
                    for path, queue in zip(paths, queues, strict=True)]
-        hand_out(warmup)
+        await hand_out(warmup)
         await wait_for_count(poll, base, len(paths), 30)
         await take_receipts(poll, base)
         ready_at.clear()
@@ -263,28 +267,31 @@ async def run_baseline(
 
 async def run_boomerang(
     base: str, poll: httpx.AsyncClient, paths: list[str], events: list[Event],
-    warmup: Event, interval_s: float, timeout_s: float, db_path: Path,
+    warmup: Event, interval_s: float, timeout_s: float, state_url: str,
     profiler: cProfile.Profile | None,
 ) -> Phase:
-    db = open_state_db(db_path)
+    db = await open_state_db(state_url)
     try:
         store, outbox = SubscriptionStore(db), WebhookOutbox(db)
-        for path in paths:
-            store.create(f"{base}{path}", description="benchmark")
-        subscriptions = store.all()
+
+        def subscribe() -> list[Subscription]:
+            for path in paths:
+                store.create(f"{base}{path}", description="benchmark")
+            return store.all()
+
+        subscriptions = await db.run(subscribe)
         dispatcher = WebhookDispatcher(outbox, store, retry_schedule_s=RETRY_SCHEDULE_S,
-                                       timeout_s=HTTP_TIMEOUT_S)
+                                       timeout_s=HTTP_TIMEOUT_S, run=db.run)
         ready_at: dict[str, float] = {}
 
-        def transition(event: Event, subs: list[Subscription]) -> None:
+        async def transition(event: Event, subs: list[Subscription]) -> None:
             ready_at[event_alert_id(event)] = time.time()
-            with db:
-                outbox.enqueue(event, subs)
+            await db.run(outbox.enqueue, event, subs)  # its own transaction
             dispatcher.wake()
 
         task = asyncio.create_task(dispatcher.run(), name="dispatcher")
         try:
-            transition(warmup, subscriptions)
+            await transition(warmup, subscriptions)
             await wait_for_count(poll, base, len(paths), 30)
             await take_receipts(poll, base)
             ready_at.clear()
@@ -300,15 +307,18 @@ async def run_boomerang(
             await asyncio.gather(task, return_exceptions=True)
         return Phase(ready_at, await take_receipts(poll, base))
     finally:
-        db.close()
+        await db.aclose()
 
 
-def open_state_db(path: Path) -> sqlite3.Connection:
-    """As gateway/app.py opens the state db."""
-    db = sqlite3.connect(path)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
-    db.execute("PRAGMA busy_timeout=5000")
+async def open_state_db(url: str) -> StateDb:
+    """As gateway/app.py opens the state db: for the loop, migrated before any store reads
+    it."""
+    db = StateDb.open_for_loop(url)
+    try:
+        await db.run(upgrade, db)
+    except BaseException:
+        await db.aclose()
+        raise
     return db
 
 
@@ -348,7 +358,7 @@ def ratio(a: float | None, b: float | None) -> float | None:
 
 
 async def measure(
-    subscriptions: int, events: int, interval_s: float, timeout_s: float, tmp: Path,
+    subscriptions: int, events: int, interval_s: float, timeout_s: float, state_url: str,
     profiler: cProfile.Profile | None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     context = multiprocessing.get_context("spawn")
@@ -367,7 +377,7 @@ async def measure(
                 base, poll, paths, batch, alert_event(events, now), interval_s)
             boomerang = await run_boomerang(
                 base, poll, paths, batch, alert_event(events + 1, now), interval_s,
-                timeout_s, tmp / "state.db", profiler)
+                timeout_s, state_url, profiler)
         expected = subscriptions * events
         return figures(baseline, expected), figures(boomerang, expected)
     finally:
@@ -379,14 +389,15 @@ async def measure(
 
 def run(
     subscriptions: int, events: int, pattern: str, interval_ms: float, timeout_s: float,
-    profile: Path | None,
+    profile: Path | None, state_url: str | None = None,
 ) -> dict[str, Any]:
     started = time.perf_counter()
     interval_s = interval_ms / 1000 if pattern == "spaced" else 0.0
     profiler = cProfile.Profile() if profile is not None else None
     with tempfile.TemporaryDirectory(prefix="bench-webhooks-") as tmp:
         baseline, boomerang = asyncio.run(
-            measure(subscriptions, events, interval_s, timeout_s, Path(tmp), profiler))
+            measure(subscriptions, events, interval_s, timeout_s,
+                    state_url or f"sqlite:///{Path(tmp) / 'state.db'}", profiler))
     if profiler is not None and profile is not None:
         profiler.dump_stats(profile)
     return {
@@ -425,6 +436,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--interval-ms", type=float, default=20.0)
     parser.add_argument("--timeout-s", type=float, default=30.0,
                         help="how long to wait for Boomerang's deliveries")
+    parser.add_argument("--state-url",
+                        help="an empty state database to run on, e.g. postgresql://... "
+                             "(default: SQLite in a temp dir)")
     parser.add_argument("--output", type=Path, help="also write the JSON figures here")
     parser.add_argument("--profile", type=Path,
                         help="cProfile the Boomerang phase into this file (slows it down)")
@@ -434,7 +448,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.interval_ms < 0 or args.timeout_s <= 0:
         parser.error("--interval-ms must be >= 0 and --timeout-s > 0")
     result = run(args.subscriptions, args.events, args.pattern, args.interval_ms,
-                 args.timeout_s, args.profile)
+                 args.timeout_s, args.profile, args.state_url)
     text = json.dumps(result, indent=2)
     print(text)
     if args.output is not None:
