@@ -49,7 +49,7 @@ from alerts.rules import RULES, Action, EnginePolicy, Rule, RuleContext, Transit
 from alerts.rules._state import decode, encode
 from alerts.rules.arrival import Arrival, TripState
 from alerts.store import AlertFilter, AlertStore
-from alerts.subscriptions import SubscriptionStore
+from alerts.subscriptions import Subscription, SubscriptionStore
 from ingest.readings import Reading
 from ingest.statedb import STORE_FAILURES
 
@@ -241,6 +241,7 @@ class RuleEngine:
         # (keys ever raised, keys still live) of recall alerts per asset: asked for every
         # reading while recalls exist, so kept here rather than queried.
         self._recall_keys: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
+        self._subscribers: list[Subscription] | None = None
         self._state_types = _state_types(rules)
         # Each hook of the rules, in their order, with the rule's context: only those a rule
         # implements (most judge on one or two of them; readings and ticks are many).
@@ -324,6 +325,7 @@ class RuleEngine:
         should the batch fail as a whole (the store), memory is put back as the rollback
         puts back the database, so that its redelivery finds the state it found."""
         self._undo, self._undo_assets, self._savepoint = [], [], None
+        self._subscribers = None
         try:
             with self._store.db.transaction():
                 yield
@@ -333,6 +335,17 @@ class RuleEngine:
             raise
         finally:
             self._undo, self._undo_assets, self._savepoint = None, [], None
+            self._subscribers = None
+
+    def _subscriptions_now(self) -> list[Subscription]:
+        """The subscriptions, read once per batch's transaction rather than per event (a
+        recall that hits thousands of assets would read them thousands of times)."""
+        if self._subscribers is None or self._undo is None:
+            subscribers = self._subscriptions.all()
+            if self._undo is None:
+                return subscribers
+            self._subscribers = subscribers
+        return self._subscribers
 
     def _mark(self) -> tuple[int, int]:
         assert self._undo is not None
@@ -415,6 +428,14 @@ class RuleEngine:
 
     def open_alert_kinds(self) -> dict[str, set[str]]:
         return self._store.open_kinds()
+
+    def open_alert_kinds_of(self, asset_ids: Collection[str]) -> dict[str, set[str]]:
+        """The kinds of alert open per asset, of these assets, in a query per 500."""
+        wanted = list(asset_ids)
+        found: dict[str, set[str]] = {}
+        for start in range(0, len(wanted), 500):
+            found.update(self._store.open_kinds(wanted[start:start + 500]))
+        return found
 
     def conditions(self, now: datetime, asset_ids: Collection[str],
                    *, disposition: str | None = None, trip_duration_s: float | None = None,
@@ -552,6 +573,11 @@ class RuleEngine:
                 transitions += on_registry(context, asset, at)
             return self._settle(asset, transitions)
 
+        assets = list(assets)
+        if self._recalls:
+            # What the recall rule asks of each asset, read for all of them at once.
+            unknown = [asset.id for asset in assets if asset.id not in self._recall_keys]
+            self._recall_keys.update(self._store.raised_keys_of(unknown, AlertKind.RECALL))
         with self._undoable():
             # "recall", the stage's name in boomerang_rules_errors from when only the recall
             # rule judged registry changes (as only it does still).
@@ -699,7 +725,7 @@ class RuleEngine:
         data = arrived.report(asset, trip_alerts, self.policy)
         self._outbox.enqueue(Event("asset.arrived", self._clock(), data,
                                    asset_kind=str(asset.kind), flow=str(asset.flow)),
-                             self._subscriptions.all())
+                             self._subscriptions_now())
         events.append(ArrivalEvent(asset.id, data))
         return events
 
@@ -806,7 +832,7 @@ class RuleEngine:
                   alert_kind=str(event.alert.kind), severity=str(event.alert.severity),
                   asset_kind=str(asset.kind) if asset else None,
                   flow=str(asset.flow) if asset else None),
-            self._subscriptions.all(),
+            self._subscriptions_now(),
         )
         return event
 

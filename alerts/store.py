@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -141,8 +142,11 @@ class AlertStore:
         gateway, a transaction that committed since `live` looked) holds a live one for its
         key: the unique index decides, whoever writes."""
         with self.db.transaction() as conn:
+            # PostgreSQL aborts the transaction on a failed statement, so the insert gets a
+            # savepoint of its own there; SQLite undoes the one statement by itself.
+            guard = conn.begin_nested() if self.db.is_postgresql else contextlib.nullcontext()
             try:
-                with conn.begin_nested():
+                with guard:
                     conn.execute(insert(ALERTS).values(_values(alert)))
             except IntegrityError as exc:
                 if is_unique_violation(exc):
@@ -168,6 +172,22 @@ class AlertStore:
             ALERTS.c.asset_id == asset_id, ALERTS.c.kind == str(kind)))
         return (frozenset(row.key for row in rows),
                 frozenset(row.key for row in rows if row.state != "resolved"))
+
+    def raised_keys_of(self, asset_ids: Collection[str], kind: AlertKind
+                       ) -> dict[str, tuple[frozenset[str], frozenset[str]]]:
+        """`raised_keys` of each of these assets, in a query per 500 of them."""
+        ever: dict[str, set[str]] = {asset_id: set() for asset_id in asset_ids}
+        live: dict[str, set[str]] = {asset_id: set() for asset_id in asset_ids}
+        wanted = list(ever)
+        for start in range(0, len(wanted), 500):
+            for row in self.db.rows(select(ALERTS.c.asset_id, ALERTS.c.key, ALERTS.c.state)
+                                    .where(ALERTS.c.kind == str(kind),
+                                           ALERTS.c.asset_id.in_(wanted[start:start + 500]))):
+                ever[row.asset_id].add(row.key)
+                if row.state != "resolved":
+                    live[row.asset_id].add(row.key)
+        return {asset_id: (frozenset(ever[asset_id]), frozenset(live[asset_id]))
+                for asset_id in wanted}
 
     def open_kinds(self, asset_ids: Collection[str] | None = None) -> dict[str, set[str]]:
         """The kinds of alert open (or acknowledged) per asset: of the given assets (by

@@ -243,7 +243,13 @@ class Gateway:
             db = StateDb.open_for_loop(settings.state_database)
             stack.push_async_callback(db.aclose)
             await db.run(upgrade, db)  # before any store reads it
-            gateway = await db.run(cls._build, settings, db, extra_profiles, clock)
+            delivering = db
+            if db.is_postgresql:
+                # The dispatcher on a connection of its own: its queries then wait on no
+                # batch of the rules, and its advisory locks (the claims) are its session's.
+                delivering = StateDb.open_for_loop(settings.state_database)
+                stack.push_async_callback(delivering.aclose)
+            gateway = await db.run(cls._build, settings, db, delivering, extra_profiles, clock)
             stack.push_async_callback(gateway.batcher.sink.close)
             stack.push_async_callback(gateway.telemetry.close)
             if gateway.batcher.spool is not None:
@@ -251,9 +257,10 @@ class Gateway:
             yield gateway
 
     @classmethod
-    def _build(cls, settings: Settings, db: StateDb, extra_profiles: Sequence[Profile],
-               clock: Callable[[], datetime]) -> Gateway:
-        """Through the state database's runner: the stores load what they keep in memory."""
+    def _build(cls, settings: Settings, db: StateDb, delivering: StateDb,
+               extra_profiles: Sequence[Profile], clock: Callable[[], datetime]) -> Gateway:
+        """Through the state database's runner: the stores load what they keep in memory.
+        `delivering`: the webhook dispatcher's connection (PostgreSQL), or `db` itself."""
         run = db.run
         registry = AssetRegistry(db)
         alert_store = AlertStore(db)
@@ -279,8 +286,10 @@ class Gateway:
         engine.upsert_assets(registry.assets(), judge=False)
         engine.keep_recalls(registry.recalls())
         dispatcher = WebhookDispatcher(
-            outbox, subscriptions, retry_schedule_s=settings.webhook_retry_schedule_s,
-            timeout_s=settings.webhook_timeout_s, url_policy=url_policy(settings), run=run,
+            WebhookOutbox(delivering), SubscriptionStore(delivering),
+            retry_schedule_s=settings.webhook_retry_schedule_s,
+            timeout_s=settings.webhook_timeout_s, url_policy=url_policy(settings),
+            run=delivering.run,
         )
         engine.outbox_written = dispatcher.wake
         dead_letters = DeadLetterStore(

@@ -180,10 +180,13 @@ class Snapshots:
     def write_changed(self) -> None:
         changed, self._changed = self._changed, {}
         points = []
+        # The alerts open, for all of them at once: a recall hitting thousands of assets
+        # would otherwise ask once per asset.
+        open_kinds = self._engine.open_alert_kinds_of(list(changed))
         for asset_id, change in changed.items():
             points += [asset_state_point(found) for found in self._engine.conditions(
                 change.at, [asset_id], disposition=change.disposition,
-                trip_duration_s=change.trip_duration_s)]
+                trip_duration_s=change.trip_duration_s, open_kinds=open_kinds)]
         if self._fresh is not None:
             self._fresh.update(changed)
         if points:
