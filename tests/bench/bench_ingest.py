@@ -5,7 +5,7 @@ Python ceiling). Also the gateway's peak memory and the latency from publish to 
 receipt of alerts raised under that load.
 
 One mosquitto from mosquitto/mosquitto.conf and mosquitto/acl (rewritten for a temp dir, as
-tests/realservers.py does) plus two benchmark-only accounts allowed to write
+tests/support/servers.py does) plus two benchmark-only accounts allowed to write
 `tags/+/telemetry`, so that one load generator can speak for every tag: `bench-publisher` for
 the load, `bench-alert-publisher` for the alerts sent while it runs (the broker makes a
 client's id its user name, so two connections on one account would disconnect each other;
@@ -88,21 +88,18 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from realservers import (
+from support.common import ROOT, require_binary, wait_until
+from support.gateways import GatewayProcess, run_gateway
+from support.postgres import run_postgres
+from support.servers import (
     GATEWAY_PASSWORD,
     GATEWAY_USER,
-    ROOT,
-    GatewayProcess,
     Mosquitto,
     ReceivedRequest,
-    require_binary,
-    run_gateway,
     run_influxdb,
     run_mosquitto,
     run_webhook_receiver,
-    wait_until,
 )
-from support.postgres import run_postgres
 
 from device_sim.load import (
     LoadResult,

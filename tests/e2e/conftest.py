@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from realservers import STATE
+from support.gateways import STATE
 from support.postgres import Postgres
 
 BOTH = ("sqlite", "postgresql")
@@ -21,7 +21,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture(scope="module", autouse=True)
 def state_engine(request: pytest.FixtureRequest) -> Iterator[str]:
-    """The state database of the module's gateways (realservers.STATE)."""
+    """The state database of the module's gateways (support.gateways.STATE)."""
     if request.param == "postgresql":
         server: Postgres = request.getfixturevalue("postgres")
         STATE.name = "postgresql"

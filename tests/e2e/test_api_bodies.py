@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from realservers import ADMIN_KEY, GatewayProcess, unique
+from support.gateways import ADMIN_KEY, GatewayProcess, unique
 
 MIB = 1024 * 1024
 # The contract: bodies that may carry a recall's 100,000 serials (the CSV imports, a recall's

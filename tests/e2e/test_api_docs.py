@@ -10,7 +10,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 import pytest
-from realservers import GatewayProcess
+from support.gateways import GatewayProcess
 
 # What this module tests does not touch the state database (tests/e2e/conftest.py).
 STATE_ENGINES = ("sqlite",)

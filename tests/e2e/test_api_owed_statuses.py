@@ -9,8 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
-from realservers import GatewayProcess, unique, wait_until
 from sqlalchemy import func, select
+from support.common import wait_until
+from support.gateways import GatewayProcess, unique
 
 from alerts.outbox import DELIVERIES
 from ingest.statedb import StateDb

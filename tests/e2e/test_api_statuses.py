@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from realservers import GatewayProcess
+from support.gateways import GatewayProcess
 
 
 @pytest.fixture(scope="module")

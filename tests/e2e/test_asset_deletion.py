@@ -11,14 +11,10 @@ from typing import Any
 
 import httpx
 import orjson
-from realservers import (
-    Mosquitto,
-    WebhookReceiver,
-    publisher,
-    run_gateway,
-    wait_until,
-)
 from sqlalchemy import func, select
+from support.common import wait_until
+from support.gateways import run_gateway
+from support.servers import Mosquitto, WebhookReceiver, publisher
 
 from alerts.store import RULE_STATE
 from ingest.statedb import StateDb

@@ -15,14 +15,9 @@ import orjson
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from realservers import (
-    TAG_PASSWORD,
-    GatewayProcess,
-    Mosquitto,
-    run_gateway,
-    unique,
-    wait_until,
-)
+from support.common import wait_until
+from support.gateways import GatewayProcess, run_gateway, unique
+from support.servers import TAG_PASSWORD, Mosquitto
 
 from gateway.api.schemas import AssetIn, AssetPatch
 

@@ -23,19 +23,15 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
-from realservers import (
-    ADMIN,
+from support.common import ROOT, wait_until
+from support.gateways import ADMIN, GatewayProcess, metric, run_gateway
+from support.servers import (
     GATEWAY_PASSWORD,
     GATEWAY_USER,
-    ROOT,
     SECOND_GATEWAY_USER,
     TAG_PASSWORD,
-    GatewayProcess,
     Mosquitto,
-    metric,
-    run_gateway,
     run_mosquitto,
-    wait_until,
 )
 
 TAGS = ("tag-victim", "tag-intruder", "tag-reporter")

@@ -20,19 +20,16 @@ import orjson
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from realservers import (
-    ADMIN,
+from support import processes
+from support.common import ROOT, free_port, require_binary, wait_until
+from support.gateways import ADMIN, run_gateway
+from support.servers import (
     GATEWAY_PASSWORD,
     GATEWAY_USER,
-    ROOT,
     TAG_PASSWORD,
     BrokerTls,
     Mosquitto,
-    free_port,
-    require_binary,
-    run_gateway,
     run_mosquitto,
-    wait_until,
 )
 
 # What this module tests does not touch the state database (tests/e2e/conftest.py).
@@ -178,8 +175,8 @@ def test_a_tls_setting_the_gateway_cannot_use_stops_its_start(
     env = {"PATH": os.environ.get("PATH", ""), "BOOMERANG_DATA_DIR": str(tmp_path / "data"),
            "BOOMERANG_API_PORT": str(free_port()),
            **{name: files.get(value, value) for name, value in settings.items()}}
-    started = subprocess.run([sys.executable, "-m", "gateway", "serve"], env=env, cwd=ROOT,
-                             capture_output=True, text=True, timeout=60)
+    started = processes.run([sys.executable, "-m", "gateway", "serve"], env=env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
     assert started.returncode == 2, started.stderr
     for name in named:
         assert name in started.stderr

@@ -3,11 +3,13 @@ admin key, so that every operation is reached) and finds no server error."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
-from realservers import ROOT, Mosquitto, run_gateway
+from support import processes
+from support.common import ROOT
+from support.gateways import run_gateway
+from support.servers import Mosquitto
 
 EXAMPLES_PER_OPERATION = "25"
 
@@ -15,7 +17,7 @@ EXAMPLES_PER_OPERATION = "25"
 def test_generated_requests_find_no_server_error(tmp_path: Path, mosquitto: Mosquitto) -> None:
     env = {"BOOMERANG_MQTT_URL": mosquitto.gateway_url()}
     with run_gateway(tmp_path / "gw", env, record_responses=False) as gateway:
-        result = subprocess.run(
+        result = processes.run(
             [str(Path(sys.executable).parent / "schemathesis"), "run",
              f"{gateway.api}/openapi.json", "--header",
              f"Authorization: Bearer {gateway.admin_key}", "--checks", "not_a_server_error",

@@ -16,17 +16,9 @@ from typing import Any
 
 import httpx
 import pytest
-from realservers import (
-    ROOT,
-    InfluxDB,
-    PlayedScenario,
-    boomerang,
-    free_port,
-    metric,
-    play_scenario,
-    run_webhook_receiver,
-    wait_until,
-)
+from support.common import ROOT, free_port, wait_until
+from support.gateways import PlayedScenario, boomerang, metric, play_scenario
+from support.servers import InfluxDB, run_webhook_receiver
 
 from dashboards.boards import all_dashboards
 from dashboards.model import Dashboard, Panel

@@ -25,7 +25,9 @@ from typing import Any
 
 import pytest
 import yaml
-from realservers import ROOT, free_port, serve_http
+from support import processes
+from support.common import ROOT, free_port
+from support.servers import serve_http
 
 from dashboards.model import DATASOURCE_UID
 
@@ -221,7 +223,7 @@ def grafana() -> Iterator[GrafanaStandIn]:
 
 def run_push(url: str, *args: str, token: str = TOKEN) -> subprocess.CompletedProcess[str]:
     """`boomerang dashboards push`, the token from the environment as a CI job passes it."""
-    return subprocess.run(
+    return processes.run(
         [sys.executable, "-m", "gateway", "dashboards", "push", "--grafana-url", url, *args],
         capture_output=True, text=True, timeout=60, cwd=ROOT,
         env={"PATH": "", "BOOMERANG_GRAFANA_TOKEN": token, "COLUMNS": "200"})
@@ -454,9 +456,9 @@ def test_without_a_token_it_exits_2_before_calling_grafana(grafana: GrafanaStand
 
 def test_the_help_renders() -> None:
     """Typer renders help as rich markup: a "[...]" in a help text breaks it."""
-    result = subprocess.run([sys.executable, "-m", "gateway", "dashboards", "push", "--help"],
-                            capture_output=True, text=True, timeout=60, cwd=ROOT,
-                            env={"PATH": "", "COLUMNS": "200"})
+    result = processes.run([sys.executable, "-m", "gateway", "dashboards", "push", "--help"],
+                           capture_output=True, text=True, timeout=60, cwd=ROOT,
+                           env={"PATH": "", "COLUMNS": "200"})
 
     assert result.returncode == 0, result.stderr
     assert "--resend-secret" in result.stdout and "BOOMERANG_GRAFANA_TOKEN" in result.stdout

@@ -7,7 +7,8 @@ import subprocess
 import sys
 import time
 
-from realservers import ROOT, free_port
+from support import processes
+from support.common import ROOT, free_port
 
 # What this module tests does not touch the state database (tests/e2e/conftest.py).
 STATE_ENGINES = ("sqlite",)
@@ -16,7 +17,7 @@ STATE_ENGINES = ("sqlite",)
 def demo(*args: str) -> subprocess.Popen[str]:
     ports = ["--mqtt-port", str(free_port()), "--api-port", str(free_port()),
              "--webhook-port", str(free_port())]
-    return subprocess.Popen(
+    return processes.popen(
         [sys.executable, "-m", "gateway", "demo", *ports, *args], cwd=ROOT, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={"PATH": "/usr/bin:/bin",
                                                              "COLUMNS": "200"},
@@ -59,9 +60,9 @@ def test_ctrl_c_stops_the_demo_cleanly() -> None:
 
 
 def test_demo_help_names_what_it_starts_and_the_ports() -> None:
-    result = subprocess.run([sys.executable, "-m", "gateway", "demo", "--help"], cwd=ROOT,
-                            capture_output=True, text=True, env={"COLUMNS": "200",
-                                                                 "PATH": "/usr/bin:/bin"})
+    result = processes.run([sys.executable, "-m", "gateway", "demo", "--help"], cwd=ROOT,
+                           capture_output=True, text=True, env={"COLUMNS": "200",
+                                                                "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0
     for words in ("MQTT broker", "1884", "REST", "8080", "webhook receiver", "8081",
                   "simulator"):

@@ -11,19 +11,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from realservers import (
-    GATEWAY_PASSWORD,
-    GATEWAY_USER,
-    ROOT,
-    TAG_PASSWORD,
-    Mosquitto,
-    free_port,
-    metric,
-    run_gateway,
-    run_mosquitto,
-    wait_until,
-)
 from standardwebhooks.webhooks import Webhook
+from support import processes
+from support.common import ROOT, free_port, wait_until
+from support.gateways import metric, run_gateway
+from support.servers import GATEWAY_PASSWORD, GATEWAY_USER, TAG_PASSWORD, Mosquitto, run_mosquitto
 
 # What this module tests does not touch the state database (tests/e2e/conftest.py).
 STATE_ENGINES = ("sqlite",)
@@ -38,7 +30,7 @@ def test_the_tag_guide_examples_are_stored_without_a_dead_letter(tmp_path: Path)
         env = {"BOOMERANG_MQTT_URL":
                f"mqtt://{GATEWAY_USER}:{GATEWAY_PASSWORD}@127.0.0.1:{broker.port}"}
         with run_gateway(tmp_path / "gw", env) as gateway:
-            subprocess.run(
+            processes.run(
                 ["sh", str(EXAMPLES / "publish_examples.sh")], check=True, timeout=60,
                 env={**os.environ, "BROKER_PORT": str(broker.port), "TAG": "tag-guide",
                      "TAG_PASSWORD": TAG_PASSWORD, "OWNTRACKS_USER": "anna",
@@ -59,7 +51,7 @@ def test_the_webhook_consumer_example_verifies_and_deduplicates(
         port = free_port()
         created = api.post("/api/v1/subscriptions",
                            json={"url": f"http://127.0.0.1:{port}/hook"}).json()
-        receiver = subprocess.Popen(
+        receiver = processes.popen(
             [sys.executable, str(EXAMPLES / "webhook_receiver.py"), str(port)],
             env={**os.environ, "WEBHOOK_SECRET": created["secret"]},
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -10,12 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from realservers import (
-    Mosquitto,
-    free_port,
-    run_gateway,
-    serve_http,
-)
+from support.common import free_port
+from support.gateways import run_gateway
+from support.servers import Mosquitto, serve_http
 
 # What this module tests does not touch the state database (tests/e2e/conftest.py).
 STATE_ENGINES = ("sqlite",)

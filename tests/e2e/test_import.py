@@ -15,14 +15,10 @@ from typing import Any
 
 import httpx
 import pytest
-from realservers import (
-    ROOT,
-    GatewayProcess,
-    Mosquitto,
-    free_port,
-    run_gateway,
-    unique,
-)
+from support import processes
+from support.common import ROOT, free_port
+from support.gateways import GatewayProcess, run_gateway, unique
+from support.servers import Mosquitto
 
 EXAMPLES = ROOT / "docs" / "examples"
 
@@ -332,9 +328,9 @@ def test_a_recalls_import_that_is_not_csv_or_of_an_unknown_mode_is_refused(
 
 def run_cli(gateway_api: str, key: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "BOOMERANG_API_KEY": key, "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "gateway", "import", *args, "--api",
-                           gateway_api], env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
+    return processes.run([sys.executable, "-m", "gateway", "import", *args, "--api",
+                          gateway_api], env=env, cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
 
 
 def test_cli_reports_rejected_rows_and_exits_1_else_0(

@@ -15,7 +15,8 @@ from typing import Any
 
 import httpx
 import pytest
-from realservers import InfluxDB, free_port
+from support.common import free_port
+from support.servers import InfluxDB
 
 from ingest.readings import Reading, TagBinding
 from ingest.sinks import InfluxV1Sink, InfluxV2Sink, SqliteTelemetrySink, telemetry_point

@@ -16,16 +16,9 @@ import orjson
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from realservers import (
-    TAG_PASSWORD,
-    InfluxDB,
-    Mosquitto,
-    free_port,
-    metric,
-    run_gateway,
-    run_influxdb,
-    wait_until,
-)
+from support.common import free_port, wait_until
+from support.gateways import metric, run_gateway
+from support.servers import TAG_PASSWORD, InfluxDB, Mosquitto, run_influxdb
 
 
 def env_for(mqtt_url: str, influx_url: str, db: str) -> dict[str, str]:

@@ -11,13 +11,9 @@ import httpx
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from realservers import (
-    TAG_PASSWORD,
-    GatewayProcess,
-    Mosquitto,
-    run_gateway,
-    wait_until,
-)
+from support.common import wait_until
+from support.gateways import GatewayProcess, run_gateway
+from support.servers import TAG_PASSWORD, Mosquitto
 
 OPEN_PATHS = {"/healthz", "/readyz"}
 

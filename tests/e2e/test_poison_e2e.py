@@ -21,17 +21,15 @@ import orjson
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from realservers import (
+from support.common import wait_until
+from support.gateways import GatewayProcess, metric, run_gateway
+from support.servers import (
     TAG_PASSWORD,
-    GatewayProcess,
     InfluxDB,
     Mosquitto,
-    metric,
     publisher,
-    run_gateway,
     run_mosquitto,
     silent_server,
-    wait_until,
 )
 
 TAGS = ("tag-p1", "tag-p2", "tag-p3", "tag-p4", "anna-phone")

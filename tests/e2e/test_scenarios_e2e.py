@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from realservers import ROOT, InfluxDB, boomerang, play_scenario, run_gateway
+from support.common import ROOT
+from support.gateways import boomerang, play_scenario, run_gateway
+from support.servers import InfluxDB
 
 SCENARIO = ROOT / "device_sim" / "scenarios" / "all_faults.yaml"
 

@@ -7,25 +7,16 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
 import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
-from realservers import (
-    ADMIN_KEY,
-    GATEWAY_PASSWORD,
-    ROOT,
-    InfluxDB,
-    Mosquitto,
-    metric,
-    publisher,
-    run_gateway,
-    run_webhook_receiver,
-    wait_until,
-)
+from support import processes
+from support.common import ROOT, wait_until
+from support.gateways import ADMIN_KEY, metric, run_gateway
+from support.servers import GATEWAY_PASSWORD, InfluxDB, Mosquitto, publisher, run_webhook_receiver
 
 INFLUX_PASSWORD = f"influx-secret-{uuid.uuid4().hex[:8]}"
 HOOK_PASSWORD = f"hook-secret-{uuid.uuid4().hex[:8]}"
@@ -85,7 +76,7 @@ def test_no_secret_is_ever_logged_and_the_data_is_private(
         assert secret not in logged, f"secret {number} is in the gateway's log"
 
     # A setting the gateway refuses is named without the password in its URL.
-    bad = subprocess.run(
+    bad = processes.run(
         [sys.executable, "-m", "gateway", "serve"], cwd=ROOT, capture_output=True, text=True,
         timeout=60, env={"PATH": os.environ.get("PATH", ""),
                          "BOOMERANG_DATA_DIR": str(tmp_path / "bad"),

@@ -10,13 +10,9 @@ from pathlib import Path
 import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-from realservers import (
-    TAG_PASSWORD,
-    InfluxDB,
-    Mosquitto,
-    run_gateway,
-    wait_until,
-)
+from support.common import wait_until
+from support.gateways import run_gateway
+from support.servers import TAG_PASSWORD, InfluxDB, Mosquitto
 
 
 def publish_readings(port: int, tag_id: str, seqs: range) -> None:

@@ -9,16 +9,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from realservers import (
-    SIM_TAGS,
-    TAG_PASSWORD,
-    GatewayProcess,
-    Mosquitto,
-    WebhookReceiver,
-    run_gateway,
-    wait_until,
-)
 from standardwebhooks.webhooks import Webhook
+from support.common import wait_until
+from support.gateways import GatewayProcess, run_gateway
+from support.servers import SIM_TAGS, TAG_PASSWORD, Mosquitto, WebhookReceiver
 
 import device_sim
 

@@ -11,18 +11,18 @@ import orjson
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from realservers import (
+from standardwebhooks.webhooks import Webhook
+from support import processes
+from support.common import wait_until
+from support.gateways import GatewayProcess, run_gateway
+from support.servers import (
     GATEWAY_PASSWORD,
     GATEWAY_USER,
-    GatewayProcess,
     InfluxDB,
     Mosquitto,
     WebhookReceiver,
     publisher,
-    run_gateway,
-    wait_until,
 )
-from standardwebhooks.webhooks import Webhook
 
 
 def publish(client: mqtt.Client, topic: str, payload: bytes | dict[str, object]) -> int:
@@ -222,10 +222,9 @@ def test_api_requires_a_key_and_the_right_scope(gateway: GatewayProcess) -> None
 
 
 def test_serve_refuses_a_bad_setting_and_names_it(tmp_path: Path) -> None:
-    import subprocess
     import sys
 
-    result = subprocess.run(
+    result = processes.run(
         [sys.executable, "-m", "gateway", "serve"],
         env={"BOOMERANG_MQTT_URL": "http://broker", "BOOMERANG_DATA_DIR": str(tmp_path),
              "PATH": "/usr/bin:/bin"},

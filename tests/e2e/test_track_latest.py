@@ -16,15 +16,9 @@ import httpx
 import orjson
 import paho.mqtt.client as mqtt
 import pytest
-from realservers import (
-    GatewayProcess,
-    InfluxDB,
-    Mosquitto,
-    free_port,
-    publisher,
-    run_gateway,
-    wait_until,
-)
+from support.common import free_port, wait_until
+from support.gateways import GatewayProcess, run_gateway
+from support.servers import InfluxDB, Mosquitto, publisher
 
 from ingest.sinks import InfluxQLTelemetryReader, InfluxV1Sink, Point
 

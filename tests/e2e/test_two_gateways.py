@@ -17,17 +17,10 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from realservers import (
-    STATE,
-    GatewayProcess,
-    Mosquitto,
-    ReceivedRequest,
-    publisher,
-    run_gateway,
-    run_webhook_receiver,
-    wait_until,
-)
 from sqlalchemy import select
+from support.common import wait_until
+from support.gateways import STATE, GatewayProcess, run_gateway
+from support.servers import Mosquitto, ReceivedRequest, publisher, run_webhook_receiver
 
 from alerts.store import ALERTS
 from ingest.statedb import StateDb

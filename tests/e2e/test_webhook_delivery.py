@@ -10,8 +10,9 @@ from pathlib import Path
 
 import orjson
 import pytest
-from realservers import STATE, WebhookReceiver
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from support.gateways import STATE
+from support.servers import WebhookReceiver
 
 from alerts import (
     Event,

@@ -11,17 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from realservers import (
-    GatewayProcess,
-    Mosquitto,
-    ReceivedRequest,
-    WebhookReceiver,
-    free_port,
-    run_gateway,
-    run_webhook_receiver,
-    wait_until,
-)
 from standardwebhooks.webhooks import Webhook
+from support.common import free_port, wait_until
+from support.gateways import GatewayProcess, run_gateway
+from support.servers import Mosquitto, ReceivedRequest, WebhookReceiver, run_webhook_receiver
 
 
 @pytest.fixture

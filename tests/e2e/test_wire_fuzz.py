@@ -39,15 +39,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion
-from realservers import (
-    GatewayProcess,
-    InfluxDB,
-    metric,
-    run_gateway,
-    run_mosquitto,
-    wait_until,
-)
 from sqlalchemy import select
+from support.common import wait_until
+from support.gateways import GatewayProcess, metric, run_gateway
+from support.servers import InfluxDB, run_mosquitto
 
 from ingest.deadletters import DEAD_LETTERS
 from ingest.decoders._base import TAG_ID

@@ -9,6 +9,7 @@ import itertools
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -16,7 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
-from realservers import free_port, wait_until
+
+from support import processes
+from support.common import free_port, wait_until
 
 TEMPLATE = "boomerang_template"
 
@@ -37,6 +40,8 @@ class Postgres:
     datadir: Path
     run_as: Callable[[list[str]], list[str]]
     _numbers: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    postmaster: int | None = None
+    """The server's PID (record_postmaster)."""
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@{self.host}:{self.port}/{database}"
@@ -58,9 +63,24 @@ class Postgres:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def pg_ctl(self, *args: str) -> None:
-        subprocess.run(self.run_as([str(postgres_bin() / "pg_ctl"), "-D", str(self.datadir),
-                                    "-w", "-t", "60", *args]),
-                       check=True, capture_output=True)
+        try:
+            processes.run(self.run_as([str(postgres_bin() / "pg_ctl"), "-D",
+                                       str(self.datadir), "-w", "-t", "60", *args]),
+                          check=True, capture_output=True)
+        finally:
+            if "start" in args or "restart" in args:
+                self.record_postmaster()  # also when pg_ctl gave up waiting for it
+
+    def record_postmaster(self) -> None:
+        """The server pg_ctl started (it outlives pg_ctl), in support.processes: its PID is
+        the first line of postmaster.pid. Asked to stop with SIGINT, PostgreSQL's fast
+        shutdown (SIGTERM would wait for every client to leave)."""
+        try:
+            pid = int((self.datadir / "postmaster.pid").read_text().split("\n", 1)[0])
+        except (OSError, ValueError):
+            return  # not started
+        what = f"postgres on port {self.port} ({self.datadir})"
+        self.postmaster = processes.started(pid, what, stop_signal=signal.SIGINT)
 
 
 @contextlib.contextmanager
@@ -76,9 +96,9 @@ def run_postgres(*, durable: bool = False) -> Iterator[Postgres]:
         runuser = shutil.which("runuser") or "runuser"
         run_as = lambda command: [runuser, "-u", "postgres", "--", *command]  # noqa: E731
     datadir = workdir / "data"
-    subprocess.run(run_as([str(bindir / "initdb"), "-D", str(datadir), "-A", "trust",
-                           "-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8"]),
-                   check=True, capture_output=True)
+    processes.run(run_as([str(bindir / "initdb"), "-D", str(datadir), "-A", "trust",
+                          "-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8"]),
+                  check=True, capture_output=True)
     port = free_port()
     options = [f"-p {port}", f"-k {workdir}", "-c listen_addresses=127.0.0.1",
                "-c max_connections=200"]
@@ -92,6 +112,11 @@ def run_postgres(*, durable: bool = False) -> Iterator[Postgres]:
     finally:
         with contextlib.suppress(subprocess.CalledProcessError):
             server.pg_ctl("-m", "immediate", "stop")
+        # pg_ctl returns once postmaster.pid is gone, which the server removes as it exits.
+        if server.postmaster is not None:
+            pid = server.postmaster
+            with contextlib.suppress(TimeoutError):
+                wait_until(lambda: not processes.running(pid), 10, "postgres to exit")
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 from pydantic import ValidationError
-from realservers import require_binary
+from support.common import require_binary
 
 import device_sim
 from dashboards.model import DATASOURCE_UID

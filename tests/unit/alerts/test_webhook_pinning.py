@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from realservers import ReceivedRequest, recording_handler
 from standardwebhooks.webhooks import Webhook
+from support.servers import ReceivedRequest, recording_handler
 
 from alerts import (
     Event,

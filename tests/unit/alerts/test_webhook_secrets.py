@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from realservers import WebhookReceiver
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from support.servers import WebhookReceiver
 
 from alerts import Event, Subscription, SubscriptionStore, WebhookDispatcher, WebhookOutbox
 from gateway.cli import setup_logging

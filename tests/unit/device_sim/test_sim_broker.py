@@ -16,6 +16,7 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
+from support import processes
 
 from device_sim import SimConfig, SimStats, plan_fleet, run_simulator
 
@@ -41,7 +42,7 @@ class Broker:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.config)], stderr=subprocess.PIPE)
+        self.proc = processes.popen([MOSQUITTO, "-c", str(self.config)], stderr=subprocess.PIPE)
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             with (

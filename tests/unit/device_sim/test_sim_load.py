@@ -3,7 +3,6 @@ contract reading, and the same arguments give the same bytes."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import threading
 from datetime import UTC, datetime
@@ -12,7 +11,9 @@ from pathlib import Path
 import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-from realservers import GATEWAY_PASSWORD, GATEWAY_USER, run_mosquitto, wait_until
+from support import processes
+from support.common import wait_until
+from support.servers import GATEWAY_PASSWORD, GATEWAY_USER, run_mosquitto
 
 from device_sim.load import build_load
 from ingest.decoders import NativeDecoder
@@ -35,7 +36,7 @@ def test_the_load_mode_publishes_every_message_as_a_contract_reading(tmp_path: P
         client.loop_start()
         try:
             assert subscribed.wait(5)
-            done = subprocess.run(
+            done = processes.run(
                 [sys.executable, "-m", "gateway", "sim", "load", "--broker",
                  f"127.0.0.1:{broker.port}", "--username", LOADER, "--messages", "3000",
                  "--tags", "40", "--batch", "3"],

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from alembic import op
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
+from support import processes
 
 from alerts import AlertStore, SubscriptionStore, WebhookOutbox
 from alerts.store import AlertFilter
@@ -138,9 +138,9 @@ def test_a_database_from_a_newer_gateway_stops_start_up(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(SchemaTooNew, match="9999"):
         open_state_db(Settings(data_dir=tmp_path))
-    served = subprocess.run([sys.executable, "-m", "gateway", "serve"], cwd=ROOT, timeout=60,
-                            capture_output=True, text=True,
-                            env={"PATH": "", "BOOMERANG_DATA_DIR": str(tmp_path)})
+    served = processes.run([sys.executable, "-m", "gateway", "serve"], cwd=ROOT, timeout=60,
+                           capture_output=True, text=True,
+                           env={"PATH": "", "BOOMERANG_DATA_DIR": str(tmp_path)})
     assert served.returncode == 2
     assert "newer gateway" in served.stderr and "Traceback" not in served.stderr
 

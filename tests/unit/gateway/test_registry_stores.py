@@ -1,5 +1,5 @@
 """The registry's stores, on SQLite and on PostgreSQL (`state_db`, `state_url`:
-tests/conftest.py): assets and their tag bindings, recalls, keyset paging (a page of any sort
+tests/support/plugin.py): assets and their tag bindings, recalls, keyset paging (a page of any sort
 follows code point order on both engines, and the next page starts exactly where the last
 ended), geofences and profiles, API keys, and stores joining a transaction already open."""
 

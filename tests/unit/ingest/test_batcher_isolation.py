@@ -13,7 +13,8 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
-from realservers import free_port, serve_http, silent_server
+from support.common import free_port
+from support.servers import serve_http, silent_server
 
 from ingest.sinks import InfluxV1Sink, Point, PointBatcher, Spool, SqliteTelemetrySink
 

@@ -1,5 +1,5 @@
 """The dead-letter store stays within its limits, and a flooding tag pushes out only its own;
-on SQLite and on PostgreSQL (`state_db`, `state_url`: tests/conftest.py)."""
+on SQLite and on PostgreSQL (`state_db`, `state_url`: tests/support/plugin.py)."""
 
 from __future__ import annotations
 
