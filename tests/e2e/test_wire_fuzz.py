@@ -192,7 +192,9 @@ def register(api: httpx.Client) -> None:
     for n in range(POOL):
         kind, flow = ("rental", "rental_return") if n % 3 == 0 else ("shipment", "recall")
         for tag in (f"fz-{n}", f"fzo{n}-dev", f"fzt-{n}"):  # native, OwnTracks, TTS
-            rows.append(f"a-{tag},{tag},{kind},{flow},FUZZ,L{n % 2},{profiles[n % 4]},"
+            # A tenth in the recalled lot: the recall rule judges every tag, and the
+            # registration opens a few thousand recall alerts rather than tens of thousands.
+            rows.append(f"a-{tag},{tag},{kind},{flow},FUZZ,L{int(n % 10 == 0)},{profiles[n % 4]},"
                         f"{due if n % 2 else ''},hub,area")
     imported = api.post("/api/v1/assets:import", content="\n".join(rows).encode(),
                         headers={"content-type": "text/csv"}, timeout=120)
