@@ -1,10 +1,12 @@
 """API keys by API: an admin creates, lists and revokes them; each scope opens what it
 should and nothing more; no endpoint but the health checks answers without a key (/metrics
-only when BOOMERANG_METRICS_PUBLIC says so)."""
+only when BOOMERANG_METRICS_PUBLIC says so). What needs no broker runs in-process
+(support/inprocess.py); the metrics of readings need one, and a gateway process."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -12,7 +14,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from support.common import wait_until
-from support.gateways import GatewayProcess, run_gateway
+from support.gateways import STATE, GatewayProcess, run_gateway
+from support.inprocess import InProcessApi, in_process_api
 from support.servers import TAG_PASSWORD, Mosquitto
 
 OPEN_PATHS = {"/healthz", "/readyz"}
@@ -28,56 +31,62 @@ def as_key(gateway: GatewayProcess, key: str) -> httpx.Client:
                         timeout=10)
 
 
-def test_each_scope_opens_what_it_should_and_a_revoked_key_nothing(
-    gateway: GatewayProcess,
+@pytest.fixture
+async def api(tmp_path: Path, state_engine: str) -> AsyncIterator[InProcessApi]:
+    """The API in this process, on the module's state engine: no broker needed here."""
+    async with in_process_api(tmp_path, STATE.url_for(tmp_path)) as running:
+        yield running
+
+
+async def test_each_scope_opens_what_it_should_and_a_revoked_key_nothing(
+    api: InProcessApi,
 ) -> None:
-    with gateway.client() as admin:
-        made = {scope: admin.post("/api/v1/keys", json={"scope": scope, "name": f"{scope} desk"})
-                for scope in ("read", "write", "admin")}
-        assert all(r.status_code == 201 for r in made.values())
-        keys = {scope: r.json()["key"] for scope, r in made.items()}
-        listed = admin.get("/api/v1/keys").json()
-        assert {k["name"] for k in listed} >= {"read desk", "write desk", "admin desk"}
-        assert all("key" not in k and "hash" not in k for k in listed)  # never shown again
-        asset = {"id": f"a-{uuid.uuid4().hex[:6]}", "kind": "rental", "flow": "rental_return"}
-        with as_key(gateway, keys["read"]) as reader:
-            assert reader.get("/api/v1/assets").status_code == 200
-            assert reader.post("/api/v1/assets", json=asset).status_code == 403
-            assert reader.get("/api/v1/keys").status_code == 403
-        with as_key(gateway, keys["write"]) as writer:
-            assert writer.post("/api/v1/assets", json=asset).status_code == 201
-            assert writer.get("/api/v1/subscriptions").status_code == 403
-            assert writer.post("/api/v1/keys", json={"scope": "read"}).status_code == 403
-        with as_key(gateway, keys["admin"]) as other_admin:
-            assert other_admin.get("/api/v1/subscriptions").status_code == 200
-        read_id = made["read"].json()["id"]
-        assert admin.delete(f"/api/v1/keys/{read_id}").status_code == 204
-        assert admin.delete(f"/api/v1/keys/{read_id}").status_code == 404
-        with as_key(gateway, keys["read"]) as revoked:
-            assert revoked.get("/api/v1/assets").status_code == 401
+    admin = api.client
+    made = {scope: await admin.post("/api/v1/keys",
+                                    json={"scope": scope, "name": f"{scope} desk"})
+            for scope in ("read", "write", "admin")}
+    assert all(r.status_code == 201 for r in made.values())
+    keys = {scope: r.json()["key"] for scope, r in made.items()}
+    listed = (await admin.get("/api/v1/keys")).json()
+    assert {k["name"] for k in listed} >= {"read desk", "write desk", "admin desk"}
+    assert all("key" not in k and "hash" not in k for k in listed)  # never shown again
+    asset = {"id": f"a-{uuid.uuid4().hex[:6]}", "kind": "rental", "flow": "rental_return"}
+    async with api.as_key(keys["read"]) as reader:
+        assert (await reader.get("/api/v1/assets")).status_code == 200
+        assert (await reader.post("/api/v1/assets", json=asset)).status_code == 403
+        assert (await reader.get("/api/v1/keys")).status_code == 403
+    async with api.as_key(keys["write"]) as writer:
+        assert (await writer.post("/api/v1/assets", json=asset)).status_code == 201
+        assert (await writer.get("/api/v1/subscriptions")).status_code == 403
+        assert (await writer.post("/api/v1/keys", json={"scope": "read"})).status_code == 403
+    async with api.as_key(keys["admin"]) as other_admin:
+        assert (await other_admin.get("/api/v1/subscriptions")).status_code == 200
+    read_id = made["read"].json()["id"]
+    assert (await admin.delete(f"/api/v1/keys/{read_id}")).status_code == 204
+    assert (await admin.delete(f"/api/v1/keys/{read_id}")).status_code == 404
+    async with api.as_key(keys["read"]) as revoked:
+        assert (await revoked.get("/api/v1/assets")).status_code == 401
 
 
-def test_a_bad_scope_is_422_naming_the_field(gateway: GatewayProcess) -> None:
-    with gateway.client() as admin:
-        response = admin.post("/api/v1/keys", json={"scope": "root"})
+async def test_a_bad_scope_is_422_naming_the_field(api: InProcessApi) -> None:
+    response = await api.client.post("/api/v1/keys", json={"scope": "root"})
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"][-1] == "scope"
 
 
-def test_no_endpoint_but_health_answers_without_a_key(
-    gateway: GatewayProcess,
-) -> None:
-    schema = httpx.get(f"{gateway.api}/openapi.json").json()
+async def test_no_endpoint_but_health_answers_without_a_key(api: InProcessApi) -> None:
+    schema = (await api.client.get("/openapi.json")).json()
     checked = 0
-    for path, operations in schema["paths"].items():
-        concrete = path.replace("{", "x-").replace("}", "")
-        for method in operations:
-            response = httpx.request(method.upper(), f"{gateway.api}{concrete}", timeout=10)
-            if path in OPEN_PATHS:
-                assert response.status_code in (200, 503), path
-            else:
-                assert response.status_code == 401, f"{method.upper()} {path}"
-                checked += 1
+    async with api.as_key(None) as anonymous:
+        for path, operations in schema["paths"].items():
+            concrete = path.replace("{", "x-").replace("}", "")
+            for method in operations:
+                response = await anonymous.request(method.upper(), concrete)
+                if path in OPEN_PATHS:
+                    assert response.status_code in (200, 503), path
+                else:
+                    assert response.status_code == 401, f"{method.upper()} {path}"
+                    checked += 1
     assert checked >= 20
 
 

@@ -100,14 +100,14 @@ class GatewayProcess:
 # produced.
 ANSWERED: set[tuple[str, str, str]] = set()
 DOCUMENTED: set[tuple[str, str, str]] = set()
-_REQUESTS = re.compile(r'^boomerang_http_requests_total\{handler="([^"]+)",method="([^"]+)",'
+REQUESTS_LINE = re.compile(r'^boomerang_http_requests_total\{handler="([^"]+)",method="([^"]+)",'
                        r'status="(\d+)"\}')
 
 
 def _record_responses(api: str) -> None:
     with contextlib.suppress(httpx.HTTPError):
         for line in httpx.get(f"{api}/metrics", headers=ADMIN, timeout=5).text.splitlines():
-            found = _REQUESTS.match(line)
+            found = REQUESTS_LINE.match(line)
             if found:
                 route, method, status = found.groups()
                 ANSWERED.add((method.upper(), route, status))
