@@ -1,19 +1,25 @@
 """Request bodies the API cannot take, through a real gateway: a body over its operation's
 size limit (413, whether Content-Length announces it or it streams in chunks), NaN and
 Infinity where JSON has numbers (422 naming the field), and a webhook URL whose host is no
-valid IDNA (422 at `body.url`). None of them is a server error, none changes anything."""
+valid IDNA (422 at `body.url`). None of them is a server error, none changes anything.
+All but one run on a gateway in-process (support/inprocess.py), one per module and engine;
+the body announced over the limit and never sent needs a real socket, and a gateway
+process."""
 
 from __future__ import annotations
 
 import http.client
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from support.gateways import ADMIN_KEY, GatewayProcess, unique
+import pytest_asyncio
+from support.gateways import ADMIN_KEY, STATE, GatewayProcess, unique
+from support.inprocess import InProcessApi, in_process_api
 
 MIB = 1024 * 1024
 # The contract: bodies that may carry a recall's 100,000 serials (the CSV imports, a recall's
@@ -31,15 +37,26 @@ def gateway(sqlite_gateway: GatewayProcess) -> GatewayProcess:
     return sqlite_gateway
 
 
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def in_process(tmp_path_factory: pytest.TempPathFactory, state_engine: str
+                     ) -> AsyncIterator[InProcessApi]:
+    workdir = Path(tmp_path_factory.mktemp("gateway"))
+    async with in_process_api(workdir, STATE.url_for(workdir)) as running:
+        yield running
+
+
 @pytest.fixture
-def api(gateway: GatewayProcess) -> Iterator[httpx.Client]:
-    with gateway.client() as client:
-        yield client
+def api(in_process: InProcessApi) -> httpx.AsyncClient:
+    """The admin's client of the module's in-process gateway."""
+    return in_process.client
 
 
-def operations_with_a_body(api: httpx.Client) -> list[tuple[str, str, str]]:
-    """(method, path template, media type) of each operation the schema gives a body."""
-    schema = api.get("/openapi.json").json()
+# The tests on the in-process gateway: in the event loop it was opened in.
+in_process_loop = pytest.mark.asyncio(loop_scope="module")
+
+
+def operations_with_a_body(schema: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(method, path template, media type) of each operation `schema` gives a body."""
     return [(method.upper(), path, next(iter(operation["requestBody"]["content"])))
             for path, operations in schema["paths"].items()
             for method, operation in operations.items() if "requestBody" in operation]
@@ -60,9 +77,10 @@ def assert_too_large(response: httpx.Response | http.client.HTTPResponse, body: 
 # Size limits --------------------------------------------------------------------------------
 
 
-def test_every_operation_with_a_body_documents_its_limit(api: httpx.Client) -> None:
-    schema = api.get("/openapi.json").json()
-    operations = operations_with_a_body(api)
+@in_process_loop
+async def test_every_operation_with_a_body_documents_its_limit(api: httpx.AsyncClient) -> None:
+    schema = (await api.get("/openapi.json")).json()
+    operations = operations_with_a_body(schema)
     assert len(operations) >= 15
     for method, path, _ in operations:
         documented = schema["paths"][path][method.lower()]["responses"]["413"]["description"]
@@ -70,12 +88,15 @@ def test_every_operation_with_a_body_documents_its_limit(api: httpx.Client) -> N
 
 
 def test_a_body_announced_over_the_limit_is_413_before_it_is_sent(
-    gateway: GatewayProcess, api: httpx.Client
+    gateway: GatewayProcess,
 ) -> None:
     """Only the head goes out, with a Content-Length past the limit: the answer comes
-    without the body, so the gateway cannot have read or parsed any of it."""
+    without the body, so the gateway cannot have read or parsed any of it. On a gateway
+    process: httpx's ASGI transport has no socket to send a head alone through."""
     address = urlsplit(gateway.api)
-    for method, path, media in operations_with_a_body(api):
+    with gateway.client() as api:
+        schema = api.get("/openapi.json").json()
+    for method, path, media in operations_with_a_body(schema):
         limit = limit_of(method, path)
         connection = http.client.HTTPConnection(address.hostname or "", address.port, timeout=10)
         try:
@@ -101,47 +122,57 @@ def chunks(head: bytes, total: int, tail: bytes = b"") -> Iterator[bytes]:
     yield tail
 
 
+async def chunks_async(head: bytes, total: int, tail: bytes = b"") -> AsyncIterator[bytes]:
+    """chunks(...) as an async client streams them: an async iterator."""
+    for chunk in chunks(head, total, tail):
+        yield chunk
+
+
+@in_process_loop
 @pytest.mark.parametrize(("method", "path", "media", "head"), [
     ("POST", "/api/v1/assets", "application/json", b'{"kind": "rental", "flow": "rental_return"'),
     ("POST", "/api/v1/recalls", "application/json", b'{"sku": "KETTLE-2"'),
     ("POST", "/api/v1/assets:import", "text/csv", b"kind,flow\nrental,rental_return\n"),
 ])
-def test_a_streamed_body_over_the_limit_is_413(
-    api: httpx.Client, method: str, path: str, media: str, head: bytes
+async def test_a_streamed_body_over_the_limit_is_413(
+    api: httpx.AsyncClient, method: str, path: str, media: str, head: bytes
 ) -> None:
     limit = limit_of(method, path)
-    response = api.request(method, path, content=chunks(head, limit + 1, b"}"),
-                           headers={"content-type": media})
+    response = await api.request(method, path, content=chunks_async(head, limit + 1, b"}"),
+                                 headers={"content-type": media})
     assert "content-length" not in response.request.headers
     assert_too_large(response, response.content, limit)
 
 
-def test_a_json_body_of_exactly_the_limit_is_taken_announced_or_streamed(
-    api: httpx.Client,
+@in_process_loop
+async def test_a_json_body_of_exactly_the_limit_is_taken_announced_or_streamed(
+    api: httpx.AsyncClient,
 ) -> None:
     for streamed in (False, True):
         asset_id = unique("a")
         head = json.dumps({"id": asset_id, "kind": "rental", "flow": "rental_return"})[:-1]
         body = b"".join(chunks(head.encode(), MIB, b"}"))
         assert len(body) == MIB
-        response = api.post("/api/v1/assets", content=chunks(head.encode(), MIB, b"}")
-                            if streamed else body,
-                            headers={"content-type": "application/json"})
+        response = await api.post("/api/v1/assets",
+                                  content=chunks_async(head.encode(), MIB, b"}")
+                                  if streamed else body,
+                                  headers={"content-type": "application/json"})
         assert response.status_code == 201, response.text[:500]
-        assert api.get(f"/api/v1/assets/{asset_id}").status_code == 200
+        assert (await api.get(f"/api/v1/assets/{asset_id}")).status_code == 200
 
 
-def test_a_recall_of_100000_serials_fits_as_json(api: httpx.Client) -> None:
+@in_process_loop
+async def test_a_recall_of_100000_serials_fits_as_json(api: httpx.AsyncClient) -> None:
     serials = [f"SN-2026-{n:09d}" for n in range(100_000)]
     sku = unique("SKU")
     body = json.dumps({"sku": sku, "serials": serials}).encode()
     assert MIB < len(body) < 20 * MIB
-    created = api.post("/api/v1/recalls", content=body,
-                       headers={"content-type": "application/json"})
+    created = await api.post("/api/v1/recalls", content=body,
+                             headers={"content-type": "application/json"})
     assert created.status_code == 201, created.text[:500]
     assert len(created.json()["serials"]) == 100_000
-    patched = api.patch(f"/api/v1/recalls/{created.json()['id']}",
-                        json={"serials": serials[::-1]})
+    patched = await api.patch(f"/api/v1/recalls/{created.json()['id']}",
+                              json={"serials": serials[::-1]})
     assert patched.status_code == 200, patched.text[:500]
 
 
@@ -152,6 +183,7 @@ FENCE = '{"name": "Depot", "kind": "hub", %s}'
 PROFILE = '{"name": "%s", %s}'
 
 
+@in_process_loop
 @pytest.mark.parametrize(("body", "loc"), [
     (FENCE % '"circle": {"lat": NaN, "lon": 8.7, "radius_m": 500}', ["circle", "lat"]),
     (FENCE % '"circle": {"lat": 50.1, "lon": -Infinity, "radius_m": 500}', ["circle", "lon"]),
@@ -161,18 +193,19 @@ PROFILE = '{"name": "%s", %s}'
     (FENCE % '"geometry": {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", '
      '"coordinates": [[[8.7, 50.1], [8.8, 1e999], [8.8, 50.2], [8.7, 50.1]]]}}', ["geometry"]),
 ])
-def test_a_non_finite_number_in_a_geofence_is_422_naming_the_field(
-    api: httpx.Client, body: str, loc: list[str]
+async def test_a_non_finite_number_in_a_geofence_is_422_naming_the_field(
+    api: httpx.AsyncClient, body: str, loc: list[str]
 ) -> None:
     fence_id = unique("geo")
     body = body.replace('"name"', f'"id": "{fence_id}", "name"')
-    response = api.post("/api/v1/geofences", content=body,
-                        headers={"content-type": "application/json"})
+    response = await api.post("/api/v1/geofences", content=body,
+                              headers={"content-type": "application/json"})
     assert response.status_code == 422, response.text
     assert [e["loc"] for e in response.json()["detail"]] == [["body", *loc]]
-    assert api.get(f"/api/v1/geofences/{fence_id}").status_code == 404
+    assert (await api.get(f"/api/v1/geofences/{fence_id}")).status_code == 404
 
 
+@in_process_loop
 @pytest.mark.parametrize(("fields", "loc"), [
     ('"metrics": {"temp_c": {"max": NaN}}', ["metrics", "temp_c", "max"]),
     ('"metrics": {"temp_c": {"min": -Infinity}}', ["metrics", "temp_c", "min"]),
@@ -183,43 +216,49 @@ def test_a_non_finite_number_in_a_geofence_is_422_naming_the_field(
     ('"battery_below_pct": NaN', ["battery_below_pct"]),
     ('"battery_hysteresis_pct": -Infinity', ["battery_hysteresis_pct"]),
 ])
-def test_a_non_finite_number_in_a_profile_is_422_naming_the_field(
-    api: httpx.Client, fields: str, loc: list[str]
+async def test_a_non_finite_number_in_a_profile_is_422_naming_the_field(
+    api: httpx.AsyncClient, fields: str, loc: list[str]
 ) -> None:
     name = unique("p")
-    response = api.post("/api/v1/profiles", content=PROFILE % (name, fields),
-                        headers={"content-type": "application/json"})
+    response = await api.post("/api/v1/profiles", content=PROFILE % (name, fields),
+                              headers={"content-type": "application/json"})
     assert response.status_code == 422, response.text
     assert [e["loc"] for e in response.json()["detail"]] == [["body", *loc]]
-    assert api.get(f"/api/v1/profiles/{name}").status_code == 404
+    assert (await api.get(f"/api/v1/profiles/{name}")).status_code == 404
     # And replacing one with it changes nothing.
-    assert api.post("/api/v1/profiles", json={"name": name}).status_code == 201
-    before = api.get(f"/api/v1/profiles/{name}").json()
-    replaced = api.put(f"/api/v1/profiles/{name}", content=PROFILE % (name, fields),
-                       headers={"content-type": "application/json"})
+    assert (await api.post("/api/v1/profiles", json={"name": name})).status_code == 201
+    before = (await api.get(f"/api/v1/profiles/{name}")).json()
+    replaced = await api.put(f"/api/v1/profiles/{name}", content=PROFILE % (name, fields),
+                             headers={"content-type": "application/json"})
     assert replaced.status_code == 422, replaced.text
     assert [e["loc"] for e in replaced.json()["detail"]] == [["body", *loc]]
-    assert api.get(f"/api/v1/profiles/{name}").json() == before
+    assert (await api.get(f"/api/v1/profiles/{name}")).json() == before
 
 
-def test_a_non_finite_secret_overlap_is_422_naming_the_field(api: httpx.Client) -> None:
-    sub = api.post("/api/v1/subscriptions", json={"url": "http://127.0.0.1:9/hook"}).json()
-    response = api.post(f"/api/v1/subscriptions/{sub['id']}/rotate-secret",
-                        content='{"overlap_s": NaN}', headers={"content-type": "application/json"})
+@in_process_loop
+async def test_a_non_finite_secret_overlap_is_422_naming_the_field(
+    api: httpx.AsyncClient,
+) -> None:
+    sub = (await api.post("/api/v1/subscriptions",
+                          json={"url": "http://127.0.0.1:9/hook"})).json()
+    response = await api.post(f"/api/v1/subscriptions/{sub['id']}/rotate-secret",
+                              content='{"overlap_s": NaN}',
+                              headers={"content-type": "application/json"})
     assert response.status_code == 422, response.text
     assert [e["loc"] for e in response.json()["detail"]] == [["body", "overlap_s"]]
 
 
+@in_process_loop
 @pytest.mark.parametrize(("body", "loc"), [
     ('{"kind": NaN, "flow": "rental_return"}', ["body", "kind"]),
     ("NaN", ["body"]),
     ("[Infinity]", ["body"]),
 ])
-def test_a_non_finite_number_where_no_number_belongs_is_422_echoing_it_as_text(
-    api: httpx.Client, body: str, loc: list[Any]
+async def test_a_non_finite_number_where_no_number_belongs_is_422_echoing_it_as_text(
+    api: httpx.AsyncClient, body: str, loc: list[Any]
 ) -> None:
-    response = api.post("/api/v1/assets", content=body,
-                        headers={"content-type": "application/json"})
+    response = await api.post("/api/v1/assets", content=body,
+                              headers={"content-type": "application/json"})
     assert response.status_code == 422, response.text
     (error,) = response.json()["detail"]
     assert error["loc"] == loc
@@ -236,17 +275,21 @@ NOT_IDNA = [
 ]
 
 
+@in_process_loop
 @pytest.mark.parametrize("url", NOT_IDNA)
-def test_a_webhook_host_that_is_not_idna_is_422_at_the_url(api: httpx.Client, url: str) -> None:
-    before = api.get("/api/v1/subscriptions").json()
-    created = api.post("/api/v1/subscriptions", json={"url": url})
+async def test_a_webhook_host_that_is_not_idna_is_422_at_the_url(
+    api: httpx.AsyncClient, url: str
+) -> None:
+    before = (await api.get("/api/v1/subscriptions")).json()
+    created = await api.post("/api/v1/subscriptions", json={"url": url})
     assert created.status_code == 422, created.text
     assert [e["loc"] for e in created.json()["detail"]] == [["body", "url"]]
-    assert api.get("/api/v1/subscriptions").json() == before
+    assert (await api.get("/api/v1/subscriptions")).json() == before
 
-    sub = api.post("/api/v1/subscriptions", json={"url": "http://127.0.0.1:9/hook"}).json()
-    patched = api.patch(f"/api/v1/subscriptions/{sub['id']}", json={"url": url})
+    sub = (await api.post("/api/v1/subscriptions",
+                          json={"url": "http://127.0.0.1:9/hook"})).json()
+    patched = await api.patch(f"/api/v1/subscriptions/{sub['id']}", json={"url": url})
     assert patched.status_code == 422, patched.text
     assert [e["loc"] for e in patched.json()["detail"]] == [["body", "url"]]
-    assert api.get(f"/api/v1/subscriptions/{sub['id']}").json()["url"] == sub["url"]
-    assert api.delete(f"/api/v1/subscriptions/{sub['id']}").status_code == 204
+    assert (await api.get(f"/api/v1/subscriptions/{sub['id']}")).json()["url"] == sub["url"]
+    assert (await api.delete(f"/api/v1/subscriptions/{sub['id']}")).status_code == 204

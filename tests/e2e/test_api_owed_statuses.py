@@ -1,26 +1,41 @@
 """Profiles, geofences and subscriptions through the REST API of a real gateway: read,
 replace and delete with their effect, a name or id taken twice (409), and a bad request
-(422) naming the field at fault and changing nothing."""
+(422) naming the field at fault and changing nothing. None needs a broker or a webhook
+that is delivered: the gateway runs in-process (support/inprocess.py), one per module and
+engine, shared by the tests as a gateway process would be."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 from sqlalchemy import func, select
 from support.common import wait_until
-from support.gateways import GatewayProcess, unique
+from support.gateways import STATE, unique
+from support.inprocess import InProcessApi, in_process_api
 
 from alerts.outbox import DELIVERIES
 from ingest.statedb import StateDb
 
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def in_process(tmp_path_factory: pytest.TempPathFactory, state_engine: str
+                     ) -> AsyncIterator[InProcessApi]:
+    workdir = Path(tmp_path_factory.mktemp("gateway"))
+    async with in_process_api(workdir, STATE.url_for(workdir)) as running:
+        yield running
+
 
 @pytest.fixture
-def api(sqlite_gateway: GatewayProcess) -> Iterator[httpx.Client]:
-    with sqlite_gateway.client() as client:
-        yield client
+def api(in_process: InProcessApi) -> httpx.AsyncClient:
+    """The admin's client of the module's in-process gateway."""
+    return in_process.client
 
 
 def locs(response: httpx.Response) -> list[list[str | int]]:
@@ -37,13 +52,13 @@ def created(response: httpx.Response) -> dict[str, Any]:
 # Profiles -----------------------------------------------------------------------------------
 
 
-def test_profiles_are_listed_read_replaced_and_deleted(api: httpx.Client) -> None:
+async def test_profiles_are_listed_read_replaced_and_deleted(api: httpx.AsyncClient) -> None:
     name = unique("p")
-    profile = created(api.post("/api/v1/profiles", json={
+    profile = created(await api.post("/api/v1/profiles", json={
         "name": name, "description": "frozen", "metrics": {"temp_c": {"max": -15}}}))
     assert profile["built_in"] is False and profile["metrics"]["temp_c"]["max"] == -15
 
-    listed = api.get("/api/v1/profiles")
+    listed = await api.get("/api/v1/profiles")
     assert listed.status_code == 200
     by_name = {p["name"]: p for p in listed.json()}
     assert by_name[name] == profile
@@ -51,10 +66,10 @@ def test_profiles_are_listed_read_replaced_and_deleted(api: httpx.Client) -> Non
     assert by_name["cold_chain"]["built_in"] is True
     assert by_name["cold_chain"]["metrics"]["temp_c"]["min"] == 2
 
-    read = api.get(f"/api/v1/profiles/{name}")
+    read = await api.get(f"/api/v1/profiles/{name}")
     assert read.status_code == 200 and read.json() == profile
 
-    replaced = api.put(f"/api/v1/profiles/{name}", json={
+    replaced = await api.put(f"/api/v1/profiles/{name}", json={
         "name": name, "metrics": {"temp_c": {"max": -18, "min_duration_s": 60}},
         "silent_after_s": 600})
     assert replaced.status_code == 200, replaced.text
@@ -62,40 +77,43 @@ def test_profiles_are_listed_read_replaced_and_deleted(api: httpx.Client) -> Non
                                                      "min_duration_s": 60, "hysteresis": 0}}
     assert replaced.json()["silent_after_s"] == 600
     assert replaced.json()["description"] == ""  # replaced whole, not merged
-    assert api.get(f"/api/v1/profiles/{name}").json() == replaced.json()
+    assert (await api.get(f"/api/v1/profiles/{name}")).json() == replaced.json()
 
-    deleted = api.delete(f"/api/v1/profiles/{name}")
+    deleted = await api.delete(f"/api/v1/profiles/{name}")
     assert deleted.status_code == 204 and deleted.content == b""
-    assert api.get(f"/api/v1/profiles/{name}").status_code == 404
-    assert name not in {p["name"] for p in api.get("/api/v1/profiles").json()}
-    assert api.delete(f"/api/v1/profiles/{name}").status_code == 404
+    assert (await api.get(f"/api/v1/profiles/{name}")).status_code == 404
+    assert name not in {p["name"] for p in (await api.get("/api/v1/profiles")).json()}
+    assert (await api.delete(f"/api/v1/profiles/{name}")).status_code == 404
     # The name is free again.
-    created(api.post("/api/v1/profiles", json={"name": name}))
+    created(await api.post("/api/v1/profiles", json={"name": name}))
 
 
-def test_a_profile_in_use_can_be_replaced_but_not_deleted(api: httpx.Client) -> None:
+async def test_a_profile_in_use_can_be_replaced_but_not_deleted(api: httpx.AsyncClient) -> None:
     name = unique("p")
-    created(api.post("/api/v1/profiles", json={"name": name}))
-    asset = created(api.post("/api/v1/assets", json={
+    created(await api.post("/api/v1/profiles", json={"name": name}))
+    asset = created(await api.post("/api/v1/assets", json={
         "id": unique("a"), "kind": "shipment", "flow": "customer_return", "profile": name}))
     # An asset uses it: it can be replaced, not deleted.
-    assert api.put(f"/api/v1/profiles/{name}", json={
-        "name": name, "battery_below_pct": 20}).json()["battery_below_pct"] == 20
-    refused = api.delete(f"/api/v1/profiles/{name}")
+    assert (await api.put(f"/api/v1/profiles/{name}", json={
+        "name": name, "battery_below_pct": 20})).json()["battery_below_pct"] == 20
+    refused = await api.delete(f"/api/v1/profiles/{name}")
     assert refused.status_code == 409 and asset["id"] in refused.json()["detail"]
-    assert api.get(f"/api/v1/profiles/{name}").status_code == 200
+    assert (await api.get(f"/api/v1/profiles/{name}")).status_code == 200
 
 
-def test_a_profile_name_taken_is_409_and_the_profile_unchanged(api: httpx.Client) -> None:
+async def test_a_profile_name_taken_is_409_and_the_profile_unchanged(
+    api: httpx.AsyncClient,
+) -> None:
     name = unique("p")
-    first = created(api.post("/api/v1/profiles", json={"name": name, "description": "first"}))
-    again = api.post("/api/v1/profiles", json={"name": name, "description": "second"})
+    first = created(await api.post("/api/v1/profiles",
+                                   json={"name": name, "description": "first"}))
+    again = await api.post("/api/v1/profiles", json={"name": name, "description": "second"})
     assert again.status_code == 409
     assert again.json()["detail"] == f"profile {name} exists"
-    assert api.get(f"/api/v1/profiles/{name}").json() == first
-    built_in = api.post("/api/v1/profiles", json={"name": "cold_chain"})
+    assert (await api.get(f"/api/v1/profiles/{name}")).json() == first
+    built_in = await api.post("/api/v1/profiles", json={"name": "cold_chain"})
     assert built_in.status_code == 409 and "cold_chain exists" in built_in.json()["detail"]
-    assert api.get("/api/v1/profiles/cold_chain").json()["built_in"] is True
+    assert (await api.get("/api/v1/profiles/cold_chain")).json()["built_in"] is True
 
 
 @pytest.mark.parametrize(("body", "loc"), [
@@ -109,13 +127,13 @@ def test_a_profile_name_taken_is_409_and_the_profile_unchanged(api: httpx.Client
     ({"battery_below_pct": 101}, ["body", "battery_below_pct"]),
     ({"colour": "red"}, ["body", "colour"]),
 ])
-def test_an_invalid_profile_is_422_naming_the_field_and_not_made(
-    api: httpx.Client, body: dict[str, Any], loc: list[str]
+async def test_an_invalid_profile_is_422_naming_the_field_and_not_made(
+    api: httpx.AsyncClient, body: dict[str, Any], loc: list[str]
 ) -> None:
     name = unique("p")
-    response = api.post("/api/v1/profiles", json={"name": name, **body})
+    response = await api.post("/api/v1/profiles", json={"name": name, **body})
     assert loc in locs(response)
-    assert api.get(f"/api/v1/profiles/{name}").status_code == 404
+    assert (await api.get(f"/api/v1/profiles/{name}")).status_code == 404
 
 
 # Geofences ----------------------------------------------------------------------------------
@@ -125,61 +143,63 @@ SQUARE = {"type": "Polygon",
           "coordinates": [[[8.0, 50.0], [8.1, 50.0], [8.1, 50.1], [8.0, 50.1], [8.0, 50.0]]]}
 
 
-def test_geofences_are_listed_and_read_as_made(api: httpx.Client) -> None:
-    circle = created(api.post("/api/v1/geofences", json={
+async def test_geofences_are_listed_and_read_as_made(api: httpx.AsyncClient) -> None:
+    circle = created(await api.post("/api/v1/geofences", json={
         "id": unique("hub"), "name": "Returns hub", "kind": "hub",
         "circle": {"lat": 50.1, "lon": 8.7, "radius_m": 500}}))
-    polygon = created(api.post("/api/v1/geofences", json={
+    polygon = created(await api.post("/api/v1/geofences", json={
         "name": "Depot", "kind": "depot", "geometry": SQUARE}))
     assert polygon["id"].startswith("geo_") and polygon["geometry"] == SQUARE
 
-    listed = api.get("/api/v1/geofences")
+    listed = await api.get("/api/v1/geofences")
     assert listed.status_code == 200
     by_id = {fence["id"]: fence for fence in listed.json()}
     assert by_id[circle["id"]] == circle and by_id[polygon["id"]] == polygon
 
     for fence in (circle, polygon):
-        read = api.get(f"/api/v1/geofences/{fence['id']}")
+        read = await api.get(f"/api/v1/geofences/{fence['id']}")
         assert read.status_code == 200 and read.json() == fence
 
-    assert api.delete(f"/api/v1/geofences/{polygon['id']}").status_code == 204
-    assert polygon["id"] not in {f["id"] for f in api.get("/api/v1/geofences").json()}
-    assert api.get(f"/api/v1/geofences/{polygon['id']}").status_code == 404
+    assert (await api.delete(f"/api/v1/geofences/{polygon['id']}")).status_code == 204
+    assert polygon["id"] not in {f["id"] for f in (await api.get("/api/v1/geofences")).json()}
+    assert (await api.get(f"/api/v1/geofences/{polygon['id']}")).status_code == 404
 
 
-def test_a_geofence_is_replaced_in_place_and_a_bad_replacement_changes_nothing(
-        api: httpx.Client) -> None:
-    fence = created(api.post("/api/v1/geofences", json={
+async def test_a_geofence_is_replaced_in_place_and_a_bad_replacement_changes_nothing(
+        api: httpx.AsyncClient) -> None:
+    fence = created(await api.post("/api/v1/geofences", json={
         "id": unique("depot"), "name": "Old depot", "kind": "depot",
         "circle": {"lat": 50.0, "lon": 8.0, "radius_m": 300}}))
     path = f"/api/v1/geofences/{fence['id']}"
-    moved = api.put(path, json={"name": "New depot", "kind": "depot", "geometry": SQUARE})
+    moved = await api.put(path, json={"name": "New depot", "kind": "depot", "geometry": SQUARE})
     assert moved.status_code == 200, moved.text
-    assert api.get(path).json() == {**fence, "name": "New depot", "circle": None,
-                                    "geometry": SQUARE}
+    assert (await api.get(path)).json() == {**fence, "name": "New depot", "circle": None,
+                                            "geometry": SQUARE}
     for body, loc in (({"id": "other", "name": "X", "kind": "hub", "geometry": SQUARE},
                        ["body", "id"]),
                       ({"name": "X", "kind": "hub",
                         "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [1, 1]]]}},
                        ["body", "geometry"]),
                       ({"name": "X", "kind": "moon", "geometry": SQUARE}, ["body", "kind"])):
-        assert loc in locs(api.put(path, json=body))
-    assert api.get(path).json()["name"] == "New depot"
-    missing = api.put("/api/v1/geofences/nowhere", json={"name": "X", "kind": "hub",
-                                                          "geometry": SQUARE})
+        assert loc in locs(await api.put(path, json=body))
+    assert (await api.get(path)).json()["name"] == "New depot"
+    missing = await api.put("/api/v1/geofences/nowhere", json={"name": "X", "kind": "hub",
+                                                                "geometry": SQUARE})
     assert missing.status_code == 404
 
 
-def test_a_geofence_id_taken_is_409_and_the_geofence_unchanged(api: httpx.Client) -> None:
+async def test_a_geofence_id_taken_is_409_and_the_geofence_unchanged(
+    api: httpx.AsyncClient,
+) -> None:
     fence_id = unique("hub")
-    first = created(api.post("/api/v1/geofences", json={
+    first = created(await api.post("/api/v1/geofences", json={
         "id": fence_id, "name": "North", "kind": "hub",
         "circle": {"lat": 50.0, "lon": 8.0, "radius_m": 100}}))
-    again = api.post("/api/v1/geofences", json={
+    again = await api.post("/api/v1/geofences", json={
         "id": fence_id, "name": "South", "kind": "depot", "geometry": SQUARE})
     assert again.status_code == 409
     assert again.json()["detail"] == f"geofence {fence_id} exists"
-    assert api.get(f"/api/v1/geofences/{fence_id}").json() == first
+    assert (await api.get(f"/api/v1/geofences/{fence_id}")).json() == first
 
 
 @pytest.mark.parametrize(("body", "loc"), [
@@ -195,19 +215,20 @@ def test_a_geofence_id_taken_is_409_and_the_geofence_unchanged(api: httpx.Client
     ({"geometry": {"type": "Polygon", "coordinates": [[[8, 50], [200, 50], [8, 51],
                                                        [8, 50]]]}}, ["body", "geometry"]),
 ])
-def test_an_invalid_geofence_is_422_naming_the_field_and_not_made(
-    api: httpx.Client, body: dict[str, Any], loc: list[str]
+async def test_an_invalid_geofence_is_422_naming_the_field_and_not_made(
+    api: httpx.AsyncClient, body: dict[str, Any], loc: list[str]
 ) -> None:
     fence_id = unique("fence")
-    response = api.post("/api/v1/geofences", json={
+    response = await api.post("/api/v1/geofences", json={
         "id": fence_id, "name": "Bad", "kind": "hub", **body})
     assert loc in locs(response)
-    assert api.get(f"/api/v1/geofences/{fence_id}").status_code == 404
+    assert (await api.get(f"/api/v1/geofences/{fence_id}")).status_code == 404
 
 
-def test_a_geofence_of_both_or_no_shape_is_422_saying_so(api: httpx.Client) -> None:
+async def test_a_geofence_of_both_or_no_shape_is_422_saying_so(api: httpx.AsyncClient) -> None:
     for shapes in ({}, {"circle": {"lat": 50, "lon": 8, "radius_m": 10}, "geometry": SQUARE}):
-        response = api.post("/api/v1/geofences", json={"name": "Bad", "kind": "hub", **shapes})
+        response = await api.post("/api/v1/geofences",
+                                  json={"name": "Bad", "kind": "hub", **shapes})
         assert locs(response) == [["body"]]  # the object as a whole: no one field is at fault
         assert "exactly one of circle and geometry" in response.json()["detail"][0]["msg"]
 
@@ -215,36 +236,40 @@ def test_a_geofence_of_both_or_no_shape_is_422_saying_so(api: httpx.Client) -> N
 # Subscriptions ------------------------------------------------------------------------------
 
 
-def subscribe(api: httpx.Client, **fields: Any) -> dict[str, Any]:
-    return created(api.post("/api/v1/subscriptions",
-                            json={"url": "http://127.0.0.1:9/hook", **fields}))
+async def subscribe(api: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
+    return created(await api.post("/api/v1/subscriptions",
+                                  json={"url": "http://127.0.0.1:9/hook", **fields}))
 
 
-def test_a_deleted_subscription_takes_its_waiting_deliveries_along(
-        api: httpx.Client, sqlite_gateway: GatewayProcess) -> None:
+async def test_a_deleted_subscription_takes_its_waiting_deliveries_along(
+        api: httpx.AsyncClient, in_process: InProcessApi) -> None:
     """Else they would wait forever: no worker sends for a deleted subscription, replay
-    answers 404 for it, and the outbox's pending gauge would count them for good."""
-    subscription = subscribe(api, description="nobody listens")  # port 9: refused
-    assert api.post(f"/api/v1/subscriptions/{subscription['id']}/test").status_code == 202
-    state = StateDb.open(sqlite_gateway.state_url)
+    answers 404 for it, and the outbox's pending gauge would count them for good. (No
+    dispatcher runs in-process: the test delivery waits, as it would for a receiver that
+    refuses it.)"""
+    subscription = await subscribe(api, description="nobody listens")  # port 9: refused
+    assert (await api.post(f"/api/v1/subscriptions/{subscription['id']}/test")
+            ).status_code == 202
+    state = StateDb.open(in_process.gateway.settings.state_database)
     count = select(func.count()).select_from(DELIVERIES).where(
         DELIVERIES.c.subscription_id == subscription["id"])
     wait_until(lambda: state.scalar(count) == 1, 10, "the test delivery queued")
-    assert api.delete(f"/api/v1/subscriptions/{subscription['id']}").status_code == 204
+    assert (await api.delete(f"/api/v1/subscriptions/{subscription['id']}")).status_code == 204
     assert state.scalar(count) == 0
     state.close()
 
 
-def test_a_deleted_subscription_is_gone(api: httpx.Client) -> None:
-    subscription = subscribe(api, description="to delete")
-    kept = subscribe(api, description="to keep")
-    deleted = api.delete(f"/api/v1/subscriptions/{subscription['id']}")
+async def test_a_deleted_subscription_is_gone(api: httpx.AsyncClient) -> None:
+    subscription = await subscribe(api, description="to delete")
+    kept = await subscribe(api, description="to keep")
+    deleted = await api.delete(f"/api/v1/subscriptions/{subscription['id']}")
     assert deleted.status_code == 204 and deleted.content == b""
-    assert api.get(f"/api/v1/subscriptions/{subscription['id']}").status_code == 404
-    assert api.get(f"/api/v1/subscriptions/{subscription['id']}/deliveries").status_code == 404
-    ids = {s["id"] for s in api.get("/api/v1/subscriptions").json()}
+    assert (await api.get(f"/api/v1/subscriptions/{subscription['id']}")).status_code == 404
+    assert (await api.get(f"/api/v1/subscriptions/{subscription['id']}/deliveries")
+            ).status_code == 404
+    ids = {s["id"] for s in (await api.get("/api/v1/subscriptions")).json()}
     assert subscription["id"] not in ids and kept["id"] in ids
-    assert api.delete(f"/api/v1/subscriptions/{subscription['id']}").status_code == 404
+    assert (await api.delete(f"/api/v1/subscriptions/{subscription['id']}")).status_code == 404
 
 
 @pytest.mark.parametrize(("body", "loc"), [
@@ -257,21 +282,22 @@ def test_a_deleted_subscription_is_gone(api: httpx.Client) -> None:
     ({"description": "x" * 501}, ["body", "description"]),
     ({"secret": "mine"}, ["body", "secret"]),
 ])
-def test_an_invalid_subscription_is_422_naming_the_field_and_not_made(
-    api: httpx.Client, body: dict[str, Any], loc: list[str | int]
+async def test_an_invalid_subscription_is_422_naming_the_field_and_not_made(
+    api: httpx.AsyncClient, body: dict[str, Any], loc: list[str | int]
 ) -> None:
-    before = api.get("/api/v1/subscriptions").json()
-    response = api.post("/api/v1/subscriptions", json={"url": "http://127.0.0.1:9/hook", **body})
+    before = (await api.get("/api/v1/subscriptions")).json()
+    response = await api.post("/api/v1/subscriptions",
+                              json={"url": "http://127.0.0.1:9/hook", **body})
     assert loc in locs(response)
-    assert api.get("/api/v1/subscriptions").json() == before
+    assert (await api.get("/api/v1/subscriptions")).json() == before
 
 
-def test_a_subscription_or_profile_without_what_it_needs_is_422_naming_it(
-    api: httpx.Client,
+async def test_a_subscription_or_profile_without_what_it_needs_is_422_naming_it(
+    api: httpx.AsyncClient,
 ) -> None:
-    assert locs(api.post("/api/v1/subscriptions", json={"description": "where?"})) == [
+    assert locs(await api.post("/api/v1/subscriptions", json={"description": "where?"})) == [
         ["body", "url"]]
-    assert locs(api.post("/api/v1/profiles", json={"description": "who?"})) == [
+    assert locs(await api.post("/api/v1/profiles", json={"description": "who?"})) == [
         ["body", "name"]]
 
 
@@ -281,16 +307,17 @@ def test_a_subscription_or_profile_without_what_it_needs_is_422_naming_it(
     ({"overlap_s": "a while"}, ["body", "overlap_s"]),
     ({"overlap": 60}, ["body", "overlap"]),
 ])
-def test_a_bad_secret_rotation_is_422_naming_the_field_and_rotates_nothing(
-    api: httpx.Client, body: dict[str, Any], loc: list[str]
+async def test_a_bad_secret_rotation_is_422_naming_the_field_and_rotates_nothing(
+    api: httpx.AsyncClient, body: dict[str, Any], loc: list[str]
 ) -> None:
-    subscription = subscribe(api)
-    response = api.post(f"/api/v1/subscriptions/{subscription['id']}/rotate-secret", json=body)
+    subscription = await subscribe(api)
+    response = await api.post(f"/api/v1/subscriptions/{subscription['id']}/rotate-secret",
+                              json=body)
     assert loc in locs(response)
-    assert api.get(f"/api/v1/subscriptions/{subscription['id']}").json()[
+    assert (await api.get(f"/api/v1/subscriptions/{subscription['id']}")).json()[
         "previous_secret_valid_until"] is None
-    rotated = api.post(f"/api/v1/subscriptions/{subscription['id']}/rotate-secret",
-                       json={"overlap_s": 60})
+    rotated = await api.post(f"/api/v1/subscriptions/{subscription['id']}/rotate-secret",
+                             json={"overlap_s": 60})
     assert rotated.status_code == 200 and rotated.json()["secret"] != subscription["secret"]
     assert rotated.json()["previous_secret_valid_until"] is not None
 
@@ -300,14 +327,15 @@ def test_a_bad_secret_rotation_is_422_naming_the_field_and_rotates_nothing(
     ({"limit": 1001}, ["query", "limit"]),
     ({"limit": "all"}, ["query", "limit"]),
 ])
-def test_a_bad_delivery_listing_is_422_naming_the_parameter(
-    api: httpx.Client, params: dict[str, Any], loc: list[str]
+async def test_a_bad_delivery_listing_is_422_naming_the_parameter(
+    api: httpx.AsyncClient, params: dict[str, Any], loc: list[str]
 ) -> None:
-    subscription = subscribe(api)
-    response = api.get(f"/api/v1/subscriptions/{subscription['id']}/deliveries", params=params)
+    subscription = await subscribe(api)
+    response = await api.get(f"/api/v1/subscriptions/{subscription['id']}/deliveries",
+                             params=params)
     assert locs(response) == [loc]
-    listed = api.get(f"/api/v1/subscriptions/{subscription['id']}/deliveries",
-                      params={"limit": 1000})
+    listed = await api.get(f"/api/v1/subscriptions/{subscription['id']}/deliveries",
+                           params={"limit": 1000})
     assert listed.status_code == 200 and listed.json() == []
 
 
@@ -316,9 +344,9 @@ def test_a_bad_delivery_listing_is_422_naming_the_parameter(
     ({"since": "2026-01-01T00:00:00"}, ["query", "since"]),  # no time zone
     ({"until": "yesterday"}, ["query", "until"]),
 ])
-def test_a_bad_replay_is_422_naming_the_parameter(
-    api: httpx.Client, params: dict[str, Any], loc: list[str]
+async def test_a_bad_replay_is_422_naming_the_parameter(
+    api: httpx.AsyncClient, params: dict[str, Any], loc: list[str]
 ) -> None:
-    subscription = subscribe(api)
-    response = api.post(f"/api/v1/subscriptions/{subscription['id']}/replay", params=params)
+    subscription = await subscribe(api)
+    response = await api.post(f"/api/v1/subscriptions/{subscription['id']}/replay", params=params)
     assert locs(response) == [loc]

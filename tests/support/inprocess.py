@@ -42,6 +42,7 @@ async def in_process_api(workdir: Path, state_url: str, **settings: object
     values: dict[str, object] = {"data_dir": workdir / "data", "state_url": state_url,
                                  "admin_key": ADMIN_KEY, "webhook_allow_private": True,
                                  **settings}
+    _release_request_metrics()
     async with Gateway.open(Settings(**values)) as gateway:  # type: ignore[arg-type]
         app = create_api(gateway)
         # The app's one dependency on the gateway, pointed at this one explicitly.
@@ -51,7 +52,23 @@ async def in_process_api(workdir: Path, state_url: str, **settings: object
             try:
                 yield InProcessApi(gateway, client)
             finally:
-                _record_in_process_responses()
+                _release_request_metrics()
+
+
+# The request metrics of gateway.api (prometheus_fastapi_instrumentator's, "boomerang_http_*").
+REQUEST_METRICS = "boomerang_http_"
+
+
+def _release_request_metrics() -> None:
+    """What the request metrics counted, recorded; then the metrics taken out of the default
+    registry. The instrumentator registers them there when its app answers first, and an app
+    that finds them already registered counts nothing at all: without this, only the first
+    app of the process would count. So each in-process gateway counts in metrics of its own,
+    one at a time (the answers of one still open when another opens are not all counted)."""
+    _record_in_process_responses()
+    for collector, names in list(REGISTRY._collector_to_names.items()):
+        if any(name.startswith(REQUEST_METRICS) for name in names):
+            REGISTRY.unregister(collector)
 
 
 def _record_in_process_responses() -> None:
