@@ -4,10 +4,14 @@ telemetry sinks, the embedded demo)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
+import httpx
 import pytest
+import pytest_asyncio
 from support.gateways import STATE
+from support.inprocess import InProcessApi, in_process_api
 from support.postgres import Postgres
 
 BOTH = ("sqlite", "postgresql")
@@ -31,3 +35,19 @@ def state_engine(request: pytest.FixtureRequest) -> Iterator[str]:
     finally:
         STATE.name, STATE.new_database = "sqlite", None
         STATE.urls.clear()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def in_process(tmp_path_factory: pytest.TempPathFactory, state_engine: str
+                     ) -> AsyncIterator[InProcessApi]:
+    """The module's gateway in this process (support/inprocess.py), on its state engine; its
+    tests run in the module's event loop (`pytest.mark.asyncio(loop_scope="module")`)."""
+    workdir = Path(tmp_path_factory.mktemp("gateway"))
+    async with in_process_api(workdir, STATE.url_for(workdir)) as running:
+        yield running
+
+
+@pytest.fixture
+def api(in_process: InProcessApi) -> httpx.AsyncClient:
+    """The admin's client of the module's in-process gateway."""
+    return in_process.client

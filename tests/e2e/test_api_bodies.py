@@ -11,15 +11,12 @@ from __future__ import annotations
 import http.client
 import json
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import pytest_asyncio
-from support.gateways import ADMIN_KEY, STATE, GatewayProcess, unique
-from support.inprocess import InProcessApi, in_process_api
+from support.gateways import ADMIN_KEY, GatewayProcess, unique
 
 MIB = 1024 * 1024
 # The contract: bodies that may carry a recall's 100,000 serials (the CSV imports, a recall's
@@ -35,20 +32,6 @@ def limit_of(method: str, path: str) -> int:
 @pytest.fixture(scope="module")
 def gateway(sqlite_gateway: GatewayProcess) -> GatewayProcess:
     return sqlite_gateway
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def in_process(tmp_path_factory: pytest.TempPathFactory, state_engine: str
-                     ) -> AsyncIterator[InProcessApi]:
-    workdir = Path(tmp_path_factory.mktemp("gateway"))
-    async with in_process_api(workdir, STATE.url_for(workdir)) as running:
-        yield running
-
-
-@pytest.fixture
-def api(in_process: InProcessApi) -> httpx.AsyncClient:
-    """The admin's client of the module's in-process gateway."""
-    return in_process.client
 
 
 # The tests on the in-process gateway: in the event loop it was opened in.

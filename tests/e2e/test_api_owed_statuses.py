@@ -6,36 +6,19 @@ engine, shared by the tests as a gateway process would be."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 from sqlalchemy import func, select
 from support.common import wait_until
-from support.gateways import STATE, unique
-from support.inprocess import InProcessApi, in_process_api
+from support.gateways import unique
+from support.inprocess import InProcessApi
 
 from alerts.outbox import DELIVERIES
 from ingest.statedb import StateDb
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def in_process(tmp_path_factory: pytest.TempPathFactory, state_engine: str
-                     ) -> AsyncIterator[InProcessApi]:
-    workdir = Path(tmp_path_factory.mktemp("gateway"))
-    async with in_process_api(workdir, STATE.url_for(workdir)) as running:
-        yield running
-
-
-@pytest.fixture
-def api(in_process: InProcessApi) -> httpx.AsyncClient:
-    """The admin's client of the module's in-process gateway."""
-    return in_process.client
 
 
 def locs(response: httpx.Response) -> list[list[str | int]]:

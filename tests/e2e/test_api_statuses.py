@@ -7,30 +7,11 @@ by the tests as a gateway process would be."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
-import pytest_asyncio
-from support.gateways import STATE
-from support.inprocess import InProcessApi, in_process_api
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def in_process(tmp_path_factory: pytest.TempPathFactory, state_engine: str
-                     ) -> AsyncIterator[InProcessApi]:
-    workdir = Path(tmp_path_factory.mktemp("gateway"))
-    async with in_process_api(workdir, STATE.url_for(workdir)) as running:
-        yield running
-
-
-@pytest.fixture
-def api(in_process: InProcessApi) -> httpx.AsyncClient:
-    """The admin's client of the module's in-process gateway."""
-    return in_process.client
 
 
 async def test_an_alert_is_acknowledged_then_resolved_by_hand_and_no_further(

@@ -4,10 +4,10 @@ composition root (device_sim's own rule is tests/unit/device_sim/test_sim_bounda
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
+from support.imports import imported_roots
 
 ROOT = Path(__file__).resolve().parents[2]
 ALLOWED = {
@@ -16,17 +16,6 @@ ALLOWED = {
     "dashboards": set(),
 }
 OURS = {"gateway", "ingest", "alerts", "device_sim", "dashboards"}
-
-
-def imported_roots(source: Path) -> set[str]:
-    """Every top-level package imported, lazily inside functions too."""
-    roots: set[str] = set()
-    for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            roots |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            roots.add(node.module.split(".")[0])
-    return roots
 
 
 @pytest.mark.parametrize("package", sorted(ALLOWED))

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
+
+from support.imports import imported_roots
 
 import device_sim
 
 FORBIDDEN = {"gateway", "ingest", "alerts"}
-
-
-def imported_roots(source: Path) -> set[str]:
-    roots: set[str] = set()
-    for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            roots |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            roots.add(node.module.split(".")[0])
-    return roots
 
 
 def test_device_sim_imports_nothing_from_gateway_ingest_or_alerts() -> None:
