@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Coroutine, Iterator
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
@@ -149,6 +150,7 @@ class StateDb:
         self._async_conn: AsyncConnection | None = None
         self._conn: Connection | None = None
         self._lock: asyncio.Lock | None = None
+        self._succeeded_at: float | None = None
 
     @classmethod
     def open(cls, url: str | URL, **options: Any) -> StateDb:
@@ -218,15 +220,26 @@ class StateDb:
             self._lock = asyncio.Lock()
         async with self._lock:
             if self._async_engine is None:
-                return fn(*args, **kwargs)
-            if self._async_conn is None or self._async_conn.closed:
-                self._async_conn = await self._async_engine.connect()
-            try:
-                return await self._async_conn.run_sync(self._with_conn, fn, *args, **kwargs)
-            except exc.DBAPIError as error:
-                if error.connection_invalidated:
-                    await self._reconnect()
-                raise
+                result = fn(*args, **kwargs)
+            else:
+                if self._async_conn is None or self._async_conn.closed:
+                    self._async_conn = await self._async_engine.connect()
+                try:
+                    result = await self._async_conn.run_sync(self._with_conn, fn, *args,
+                                                             **kwargs)
+                except exc.DBAPIError as error:
+                    if error.connection_invalidated:
+                        await self._reconnect()
+                    raise
+            self._succeeded_at = time.monotonic()
+            return result
+
+    def busy_and_working(self, within_s: float) -> bool:
+        """Whether a call is under way now and one succeeded within `within_s`: a store
+        that busy is evidently working, and a readiness probe need not queue behind it."""
+        return (self._lock is not None and self._lock.locked()
+                and self._succeeded_at is not None
+                and time.monotonic() - self._succeeded_at <= within_s)
 
     def _with_conn(self, conn: Connection, fn: Callable[P, T], /, *args: P.args,
                    **kwargs: P.kwargs) -> T:

@@ -335,7 +335,7 @@ def test_hostile_messages_cost_nothing_but_themselves(target: Target,
     time.sleep(0.3)  # the last write's points become visible
 
     assert target.gateway.process.poll() is None, "the gateway stopped"
-    ready = httpx.get(f"{api}/readyz").json()
+    ready = httpx.get(f"{api}/readyz", timeout=30).json()
     assert ready["ready"], ready
     expected = Counter({(tag, seq): 1 for tag, count in target.sentinels.items()
                         for seq in range(1, count + 1)})

@@ -45,7 +45,8 @@ def unique(prefix: str) -> str:
 def metric(api: str, name: str) -> float:
     """A sample of the gateway's /metrics, summed over its labels; 0 if it has none yet."""
     total = 0.0
-    for line in httpx.get(f"{api}/metrics", headers=ADMIN).text.splitlines():
+    # Generous: under a burst the gateway answers behind the state work it queues.
+    for line in httpx.get(f"{api}/metrics", headers=ADMIN, timeout=30).text.splitlines():
         if line.startswith((f"{name} ", f"{name}{{")):
             total += float(line.rsplit(maxsplit=1)[1])
     return total
