@@ -6,6 +6,7 @@ from alerts.engine import (
     ArrivalEvent,
     EngineEvent,
     RuleEngine,
+    TripChanged,
     alert_data,
 )
 from alerts.events import Event
@@ -35,6 +36,7 @@ __all__ = [
     "RuleEngine",
     "Subscription",
     "SubscriptionStore",
+    "TripChanged",
     "UnsafeWebhookUrl",
     "UrlPolicy",
     "WebhookDispatcher",

@@ -81,6 +81,15 @@ class Geofence:
     kind: GeofenceKind
     circle: Circle | None = None
     geometry: dict[str, Any] | None = None
+    # What a hub, depot or quarantine geofence handles, for routing (docs/lifecycle.md);
+    # an empty tuple: anything.
+    flows: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
+    handling_cost: float = 0.0
+    """Per item."""
+    daily_capacity: int | None = None
+    """Trips routed to it per UTC day; None: unlimited."""
 
 
 @dataclass(slots=True)
@@ -101,6 +110,16 @@ class Asset:
     """Geofence id: leaving it raises a `geofence` alert."""
     state: AssetState = AssetState.IN_TRANSIT
     created_at: datetime | None = None
+    category: str | None = None
+    acquired_at: datetime | None = None
+    """When the item was made or bought: its age, for the disposition policy."""
+    # The open trip (docs/lifecycle.md): flow, customer, due_at, destination and
+    # allowed_area above are its, or the last trip's when none is open.
+    trip_id: str | None = None
+    trip_status: str | None = None
+    """A TripStatus; None when no trip is open."""
+    origin_lat: float | None = None
+    origin_lon: float | None = None
 
     def binding(self) -> TagBinding:
         return TagBinding(asset_id=self.id, asset_kind=str(self.kind), flow=str(self.flow))
@@ -149,3 +168,5 @@ class Alert:
     updated_at: datetime | None = None
     resolved_at: datetime | None = None
     location: Location | None = None
+    trip_id: str | None = None
+    """The asset's trip it was raised during."""

@@ -45,11 +45,22 @@ from alerts.events import Event
 from alerts.geo import Zone
 from alerts.outbox import WebhookOutbox
 from alerts.profiles import BUILT_IN_PROFILES, Profile
+from alerts.routing import can_quarantine
 from alerts.rules import RULES, Action, EnginePolicy, Rule, RuleContext, Transition, arrival
 from alerts.rules._state import decode, encode
 from alerts.rules.arrival import Arrival, TripState
 from alerts.store import AlertFilter, AlertStore
 from alerts.subscriptions import Subscription, SubscriptionStore
+from alerts.trips import (
+    Recommendation,
+    Sighting,
+    StatusChange,
+    Trip,
+    TripLedger,
+    TripStatus,
+    machine_of,
+    trip_event_data,
+)
 from ingest.readings import Reading
 from ingest.statedb import STORE_FAILURES
 
@@ -76,7 +87,19 @@ class ArrivalEvent:
     type: str = "asset.arrived"
 
 
-EngineEvent = AlertEvent | ArrivalEvent
+@dataclass(frozen=True, slots=True)
+class TripChanged:
+    """`trip.status_changed` or `trip.rerouted`, after it is committed."""
+
+    type: str
+    asset_id: str
+    data: dict[str, Any]
+
+
+EngineEvent = AlertEvent | ArrivalEvent | TripChanged
+
+# What an asset's judgement may change of it in memory, and is put back should a rule raise.
+_UNDONE_FIELDS = ("state", "trip_status", "destination", "due_at", "allowed_area")
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +226,9 @@ class _RuleContext:
     def arrived(self, arrival: Arrival) -> None:
         self._engine._arrival = arrival
 
+    def sighted(self, sighting: Sighting, location: Location) -> None:
+        self._engine._sightings.append((sighting, location))
+
 
 class RuleEngine:
     def __init__(
@@ -215,10 +241,14 @@ class RuleEngine:
         policy: EnginePolicy | None = None,
         rules: Sequence[Rule] = RULES,
         bindings: TagBindings | None = None,
+        trips: TripLedger | None = None,
     ) -> None:
         """`rules`: what judges, in order (alerts.rules.RULES, or more or fewer).
         `bindings`: the asset registry's index of tags (the engine then only reads it); none,
-        and the engine keeps its own from the assets it is given."""
+        and the engine keeps its own from the assets it is given.
+        `trips`: where trips are kept (the gateway's trip store); none, and telemetry moves
+        no trip."""
+        self.trips = trips
         self._store = store
         self._outbox = outbox
         self._subscriptions = subscriptions
@@ -236,13 +266,14 @@ class RuleEngine:
         # While one reading or asset is judged: how to put back what it changed, should a
         # rule raise (ingest's poison isolation); and whether it opened a savepoint.
         self._undo: list[tuple[tuple[str, str, str], object | None]] | None = None
-        self._undo_assets: list[tuple[Asset, AssetState]] = []
+        self._undo_assets: list[tuple[Asset, tuple[Any, ...]]] = []
         self._savepoint: NestedTransaction | None = None
         # (keys ever raised, keys still live) of recall alerts per asset: asked for every
         # reading while recalls exist, so kept here rather than queried.
         self._recall_keys: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
         self._subscribers: list[Subscription] | None = None
         self._state_types = _state_types(rules)
+        self._per_trip = frozenset(rule.name for rule in rules if rule.per_trip)
         # Each hook of the rules, in their order, with the rule's context: only those a rule
         # implements (most judge on one or two of them; readings and ticks are many).
         contexts = [(rule, _RuleContext(self, rule.name)) for rule in rules]
@@ -262,6 +293,7 @@ class RuleEngine:
         self._location_now: Location | None = None
         self._location_known = True
         self._arrival: Arrival | None = None
+        self._sightings: list[tuple[Sighting, Location]] = []
         self.listeners: list[Callable[[EngineEvent], None]] = []
         self.outbox_written: Callable[[], None] = lambda: None
         """Called after a commit that added deliveries: wakes the webhook dispatcher."""
@@ -392,8 +424,9 @@ class RuleEngine:
             else:
                 self._states[where] = before
         while len(undo_assets) > mark[1]:
-            changed, state = undo_assets.pop()
-            changed.state = state
+            changed, fields = undo_assets.pop()
+            for name, value in zip(_UNDONE_FIELDS, fields, strict=True):
+                setattr(changed, name, value)
         if self._savepoint is not None:
             savepoint, self._savepoint = self._savepoint, None
             # A store that already rolled the transaction back has no savepoint left: the
@@ -467,7 +500,10 @@ class RuleEngine:
         """New or changed assets, in order (a bulk import's), judged against the active
         recalls in one transaction (unless another gateway judges: `judge` false)."""
         for asset in assets:
-            self._unbind(self._assets.get(asset.id))
+            before = self._assets.get(asset.id)
+            self._unbind(before)
+            if before is not None and before.trip_id != asset.trip_id:
+                self._new_trip(asset.id)
             self._assets[asset.id] = asset
             if self._keeps_bindings:
                 self.bindings.bind(asset)
@@ -477,6 +513,13 @@ class RuleEngine:
 
     def asset(self, asset_id: str) -> Asset | None:
         return self._assets.get(asset_id)
+
+    def _new_trip(self, asset_id: str) -> None:
+        """The asset's trip changed: the state of the rules that keep it per trip starts
+        afresh (the arrival rule's trip summary, overdue's escalation)."""
+        for where, state in list(self._states.items()):
+            if where[0] == asset_id and where[1] in self._per_trip:
+                self._put(asset_id, where[1], where[2], type(state)())
 
     def forget_asset(self, asset_id: str) -> None:
         """A deleted asset, in memory only: the gateway that judges resolves its alerts and
@@ -685,6 +728,7 @@ class RuleEngine:
         self._location_now = location if newest_located else None
         self._location_known = newest_located
         self._arrival = None
+        self._sightings.clear()
 
         transitions: list[Transition] = []
         for on_reading, context in self._on_reading:
@@ -699,34 +743,117 @@ class RuleEngine:
         self._location_now = None
         self._location_known = False  # made from `seen` if a rule asks
         self._arrival = None
+        self._sightings.clear()
 
     def _settle(self, asset: Asset, transitions: list[Transition]) -> list[EngineEvent]:
         """Records one asset's judgement: its transitions, then the arrival a rule reported."""
         events = self._apply(asset, transitions)
+        if self._sightings:
+            for sighting, location in self._sightings:
+                events += self._move_on(asset, sighting, location)
+            self._sightings.clear()
         arrived = self._arrival
         if arrived is not None:
             self._arrival = None
             events += self._record_arrival(asset, arrived)
         return events
 
+    def _remember(self, asset: Asset) -> None:
+        """Before a judgement changes the asset in memory: how to put it back."""
+        if self._undo is not None:
+            self._undo_assets.append((asset, tuple(getattr(asset, f) for f in _UNDONE_FIELDS)))
+
+    def _move_on(self, asset: Asset, sighting: Sighting, location: Location,
+                 recommendation: Recommendation | None = None) -> list[EngineEvent]:
+        """Telemetry's move of the asset's open trip, if its machine makes one."""
+        if self.trips is None or asset.trip_id is None or asset.trip_status is None:
+            return []
+        machine = machine_of(asset.flow)
+        to = machine.after(TripStatus(asset.trip_status), sighting)
+        if to is None:
+            return []
+        return self.move_trip(asset, to, location.ts, location=location,
+                              reason=str(sighting), recommendation=recommendation)
+
+    def move_trip(self, asset: Asset, to: TripStatus, at: datetime, *,
+                  location: Location | None = None, reason: str = "",
+                  recommendation: Recommendation | None = None) -> list[EngineEvent]:
+        """The asset's open trip moves to `to` (the caller checked the machine allows it):
+        stored through the ledger, in memory, and announced as `trip.status_changed`. In the
+        caller's transaction; the events are announced by the caller (`announce`)."""
+        assert self.trips is not None and asset.trip_id is not None
+        self._writing()
+        self._remember(asset)
+        previous = TripStatus(asset.trip_status) if asset.trip_status else None
+        change = StatusChange(asset.trip_id, to, previous, at, location, reason)
+        trip = self.trips.moved(asset, change, recommendation)
+        asset.trip_status = str(to)
+        machine = machine_of(asset.flow)
+        asset.state = machine.asset_state(to)
+        if to in machine.final:
+            asset.due_at = asset.allowed_area = None
+        return self.opened_trip(asset, trip, change)
+
+    def opened_trip(self, asset: Asset, trip: Trip, change: StatusChange
+                    ) -> list[EngineEvent]:
+        """`trip.status_changed` for a change of `trip` (its opening, `previous_status`
+        None, too), into the outbox in the caller's transaction; announce the events after
+        it commits (`announce`)."""
+        data = {"trip": trip_event_data(trip, change, asset.tag_id)}
+        self._outbox.enqueue(Event("trip.status_changed", self._clock(), data,
+                                   asset_kind=str(asset.kind), flow=str(trip.flow)),
+                             self._subscriptions_now())
+        return [TripChanged("trip.status_changed", asset.id, data)]
+
+    def _reroute_recalled(self, asset: Asset) -> list[EngineEvent]:
+        """A recall hit an asset on its way somewhere that cannot quarantine: routed again,
+        with service quarantine, from its last known position."""
+        if self.trips is None or asset.trip_id is None or asset.trip_status is None:
+            return []
+        if TripStatus(asset.trip_status) not in machine_of(asset.flow).on_the_way:
+            return []
+        if can_quarantine(self.zones.get(asset.destination or "")):
+            return []
+        rerouted = self.trips.reroute(asset, self.seen(asset.id).location, self._clock(),
+                                      self.zones)
+        if rerouted is None:
+            return []
+        trip, previous_destination = rerouted
+        self._remember(asset)
+        asset.destination = trip.destination
+        change = StatusChange(trip.id, trip.status, trip.status, self._clock(),
+                              self.seen(asset.id).location, "recall")
+        data = {"trip": {**trip_event_data(trip, change, asset.tag_id),
+                         "previous_destination": previous_destination,
+                         "routing": trip.routing}}
+        self._outbox.enqueue(Event("trip.rerouted", self._clock(), data,
+                                   asset_kind=str(asset.kind), flow=str(asset.flow)),
+                             self._subscriptions_now())
+        return [TripChanged("trip.rerouted", asset.id, data)]
+
     def _record_arrival(self, asset: Asset, arrived: Arrival) -> list[EngineEvent]:
         """The asset's new state (in the asset registry too: `asset_state_changed`), what
         each rule resolves at arrival (`on_arrival`), and `asset.arrived`, which sums up the
         trip with all of its alerts."""
         self._writing()
-        self._undo_assets.append((asset, asset.state))
+        self._remember(asset)
         asset.state = arrived.state
         self.asset_state_changed(asset.id, arrived.state)
         closing: list[Transition] = []
         for on_arrival, context in self._on_arrival:
             closing += on_arrival(context, asset, arrived)
         events = self._apply(asset, closing)
-        trip_alerts = self._store.list(AlertFilter(asset_id=asset.id), limit=1000)
-        data = arrived.report(asset, trip_alerts, self.policy)
+        # The trip's alerts (those of an asset without trips: all of its own).
+        trip_alerts = self._store.list(
+            AlertFilter(asset_id=asset.id, trip_id=asset.trip_id), limit=1000)
+        rule = arrived.recommend(asset, trip_alerts, self.policy)
+        data = arrived.report(asset, trip_alerts, rule)
         self._outbox.enqueue(Event("asset.arrived", self._clock(), data,
                                    asset_kind=str(asset.kind), flow=str(asset.flow)),
                              self._subscriptions_now())
         events.append(ArrivalEvent(asset.id, data))
+        events += self._move_on(asset, Sighting.ARRIVED, arrived.location,
+                                Recommendation(rule.disposition, rule.name, arrived.at))
         return events
 
     # The clock --------------------------------------------------------------------------
@@ -777,9 +904,12 @@ class RuleEngine:
                     details=transition.details,
                     updated_at=transition.at,
                     location=transition.location,
+                    trip_id=asset.trip_id,
                 )
                 if self._store.insert_live(alert):
                     events.append(self._record(AlertEvent("alert.opened", alert), saved=True))
+                    if alert.kind is AlertKind.RECALL:
+                        events += self._reroute_recalled(asset)
                     continue
                 # Opened meanwhile by another writer: that alert is the one, brought up to
                 # date below like any alert found open.
@@ -836,6 +966,10 @@ class RuleEngine:
         )
         return event
 
+    def announce(self, events: list[EngineEvent]) -> None:
+        """After the transaction that recorded `events` (of `move_trip`) has committed."""
+        self._announce(events)
+
     def _announce(self, events: list[EngineEvent]) -> None:
         """After the transaction that recorded `events` has committed."""
         if events:
@@ -845,9 +979,13 @@ class RuleEngine:
                 _metrics.TRANSITIONS.labels(event.type, str(event.alert.kind)).inc()
                 log.info("%s %s %s: %s", event.type, event.alert.kind, event.alert.asset_id,
                          event.alert.details.get("resolution", event.alert.summary))
-            else:
+            elif isinstance(event, ArrivalEvent):
                 log.info("asset.arrived %s: %s, disposition %s", event.asset_id,
                          event.data["state"], event.data["disposition"])
+            else:
+                trip = event.data["trip"]
+                log.info("%s %s: %s -> %s (%s)", event.type, trip["id"],
+                         trip["previous_status"], trip["status"], trip["destination"])
             for listener in self.listeners:
                 try:
                     listener(event)

@@ -46,6 +46,7 @@ ALERTS = Table(
     Column("updated_at", Utc),
     Column("resolved_at", Utc),
     Column("location", Json),
+    Column("trip_id", Text),  # release 0.2: the trip it was raised during
     # At most one live (open or acknowledged) alert per key, whoever writes: the engine, a
     # person through the API of any gateway on the same database.
     Index("one_live_alert_per_key", "asset_id", "kind", "key", unique=True,
@@ -93,6 +94,7 @@ def _alert(row: Row[Any]) -> Alert:
         updated_at=row.updated_at,
         resolved_at=row.resolved_at,
         location=_location(row.location),
+        trip_id=row.trip_id,
     )
 
 
@@ -103,6 +105,7 @@ def _values(alert: Alert) -> dict[str, Any]:
         "state": str(alert.state), "summary": alert.summary, "value": alert.value,
         "details": alert.details, "opened_at": alert.opened_at, "updated_at": alert.updated_at,
         "resolved_at": alert.resolved_at, "location": _location_json(alert.location),
+        "trip_id": alert.trip_id,
     }
 
 
@@ -115,6 +118,7 @@ class AlertFilter:
     state: str | None = None
     severity: str | None = None
     asset_id: str | None = None
+    trip_id: str | None = None
     since: datetime | None = None
     until: datetime | None = None
 
@@ -213,7 +217,7 @@ class AlertStore:
         last alert of the previous page: a keyset, so alerts opened meanwhile neither shift
         nor repeat a page."""
         query = select(ALERTS)
-        for column in ("kind", "state", "severity", "asset_id"):
+        for column in ("kind", "state", "severity", "asset_id", "trip_id"):
             value = getattr(where, column)
             if value is not None:
                 query = query.where(ALERTS.c[column] == value)

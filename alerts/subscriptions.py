@@ -54,6 +54,8 @@ EVENT_TYPES = (
     "alert.resolved",
     "asset.arrived",
     "webhook.test",
+    "trip.status_changed",
+    "trip.rerouted",
 )
 
 

@@ -29,10 +29,12 @@ from alerts import (
     WebhookOutbox,
 )
 from alerts import _metrics as alert_metrics
+from alerts.routing import Costs
 from gateway.api import create_api
 from gateway.migrations import upgrade
 from gateway.registry import AssetRegistry, KeyStore, PlaceRegistry
 from gateway.registry.changes import RegistryRevision
+from gateway.registry.trips import TripStore
 from gateway.services import (
     AlertService,
     AssetService,
@@ -46,6 +48,7 @@ from gateway.services import (
     SpeakerService,
     SubscriptionService,
 )
+from gateway.services.trips import Router, StoredTrips, TripService
 from gateway.settings import Settings
 from gateway.snapshots import Snapshots
 from ingest import DeadLetterStore, IngestPipeline, MqttConsumer
@@ -272,9 +275,15 @@ class Gateway:
             overdue_escalate_after=timedelta(seconds=settings.overdue_escalate_after_s),
             disposition_quarantine_on=settings.disposition_quarantine_on,
             disposition_inspect_on=settings.disposition_inspect_on,
+            departure_radius_m=settings.departure_radius_m,
         )
+        trip_store = TripStore(db)
+        policy = policy.with_disposition_rules(trip_store.disposition_rules())
         engine = RuleEngine(alert_store, outbox, subscriptions, clock, policy=policy,
                             bindings=registry.bindings)
+        router = Router(trip_store, engine, Costs(per_km=settings.routing_cost_per_km,
+                                                  road_factor=settings.routing_road_factor))
+        engine.trips = StoredTrips(trip_store, router)
         engine.asset_state_changed = registry.set_state
         fixed_profiles = {**engine.profiles, **{p.name: p for p in extra_profiles}}
         for profile in [*extra_profiles, *places.profiles()]:
@@ -345,9 +354,17 @@ class Gateway:
         admin = settings.admin_key.get_secret_value() if settings.admin_key else None
         keys = KeyStore(db, admin)
         writer = RegistryWriter(db, engine, RegistryRevision(db), registry, places, speakers,
-                                fixed_profiles, judges=settings.ingest)
+                                fixed_profiles, judges=settings.ingest, trips=trip_store)
+
+        def rules_now() -> datetime:
+            if settings.clock == "event" and engine.watermark is not None:
+                return engine.watermark
+            return engine.now()
+
+        trips = TripService(db, trip_store, registry, writer, router, rules_now)
         services = Services(
-            assets=AssetService(db, registry, writer),
+            trips=trips,
+            assets=AssetService(db, registry, writer, trips),
             recalls=RecallService(db, registry, writer),
             profiles=ProfileService(db, places, registry, writer),
             geofences=GeofenceService(db, places, writer),

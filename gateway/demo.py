@@ -25,7 +25,7 @@ from rich.text import Text
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 import device_sim
-from alerts import ArrivalEvent, EngineEvent, MetricSpec, Profile
+from alerts import ArrivalEvent, EngineEvent, MetricSpec, Profile, TripChanged
 from device_sim._register import register_timeline
 from device_sim.player import PlayStats, play
 from device_sim.scenario import load_scenario
@@ -159,7 +159,16 @@ async def _run(options: DemoOptions, console: Console, data_dir: Path) -> int:
         if isinstance(event, ArrivalEvent):
             console.print(f"[blue]asset.arrived[/] {event.asset_id}: {event.data['state']} at "
                           f"{event.data['destination']['name']}, disposition "
-                          f"[bold]{event.data['disposition']}[/]")
+                          f"[bold]{event.data['disposition']}[/] "
+                          f"({event.data.get('disposition_rule')})")
+            return
+        if isinstance(event, TripChanged):
+            trip = event.data["trip"]
+            where = (f" to {trip['destination']}" if event.type == "trip.rerouted"
+                     else "")
+            console.print(f"[magenta]{event.type}[/] {trip['id']} ({trip['flow']}): "
+                          f"{trip['previous_status'] or '-'} -> [bold]{trip['status']}[/]"
+                          f"{where}")
             return
         colour = {"alert.opened": "red", "alert.updated": "yellow"}.get(event.type, "green")
         console.print(f"[{colour}]{event.type}[/] [bold]{event.alert.kind}[/] "

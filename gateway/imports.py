@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -93,10 +93,12 @@ def _missing(changes: dict[str, Any], required: tuple[str, ...], what: str) -> l
 
 
 def import_asset_chunk(
-    registry: AssetRegistry, engine: RuleEngine, rows: list[ImportRow], *, create_only: bool
+    registry: AssetRegistry, engine: RuleEngine, rows: list[ImportRow], *, create_only: bool,
+    after_saving: Callable[[list[Asset], list[Asset]], None] = lambda _new, _changed: None,
 ) -> tuple[list[RowOutcome], list[Asset]]:
     """Each row's outcome, in order, and the assets saved (in one transaction: the
-    caller's), for the rule engine."""
+    caller's), for the rule engine. `after_saving` is given the assets saved, new and
+    changed, in that transaction."""
     stored = registry.get_assets(row.id for row in rows if row.id and not row.problems)
     outcomes: dict[int, RowOutcome] = {}
     latest: dict[str, Asset] = {}  # an id named again further down builds on the row above
@@ -122,6 +124,8 @@ def import_asset_chunk(
         staged.append((row, asset))
     conflicts = registry.save_assets([asset for _, asset in staged])
     saved: list[Asset] = []
+    new: list[Asset] = []
+    changed: list[Asset] = []
     saved_ids: set[str] = set()
     for (row, asset), conflict in zip(staged, conflicts, strict=True):
         if conflict is not None:
@@ -131,8 +135,10 @@ def import_asset_chunk(
         existed = asset.id in stored or asset.id in saved_ids
         outcomes[row.row] = RowOutcome(row.row, asset.id,
                                        Outcome.UPDATED if existed else Outcome.CREATED)
+        (changed if existed else new).append(asset)
         saved.append(asset)
         saved_ids.add(asset.id)
+    after_saving(new, changed)
     return [outcomes[row.row] for row in rows], saved
 
 

@@ -131,6 +131,12 @@ class Settings(BaseSettings):
     replay) the newest reading time seen, a watermark."""
     disposition_quarantine_on: Annotated[tuple[str, ...], NoDecode] = ("recall",)
     disposition_inspect_on: Annotated[tuple[str, ...], NoDecode] = ("out_of_spec",)
+    departure_radius_m: float = Field(default=1000, gt=0, le=1_000_000)
+    """A trip departs with its first located reading this far from its origin."""
+    routing_cost_per_km: float = Field(default=0.5, ge=0, le=1e6)
+    """Transport cost per road km, in the unit of the hubs' handling costs."""
+    routing_road_factor: float = Field(default=1.3, ge=1, le=10)
+    """Road distance over great-circle distance."""
 
     spool_max_points: int = Field(default=5_000_000, ge=0)
     """Points kept on disk while InfluxDB does not take writes; 0 turns the spool off."""

@@ -5,11 +5,12 @@ Rules do no I/O and read no clock."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from alerts.dispositions import DispositionPolicy, DispositionRule, default_rules
 from alerts.domain import AlertKind, Asset, Location, Recall, Severity
 from alerts.geo import Zone
 from alerts.profiles import Profile
@@ -17,6 +18,7 @@ from ingest.readings import Reading
 
 if TYPE_CHECKING:
     from alerts.rules.arrival import Arrival
+    from alerts.trips import Sighting
 
 S = TypeVar("S")
 
@@ -55,6 +57,16 @@ class EnginePolicy:
     overdue_escalate_after: timedelta = timedelta(days=3)
     disposition_quarantine_on: tuple[str, ...] = ("recall",)
     disposition_inspect_on: tuple[str, ...] = ("out_of_spec",)
+    departure_radius_m: float = 1000.0
+    """A trip departs with its first located reading this far from its origin."""
+    dispositions: DispositionPolicy = field(default_factory=DispositionPolicy)
+    """The operator's disposition rules before the defaults (made from the two settings
+    above by `with_disposition_rules`)."""
+
+    def with_disposition_rules(self, rules: Sequence[DispositionRule]) -> EnginePolicy:
+        return replace(self, dispositions=DispositionPolicy(
+            tuple(rules), default_rules(self.disposition_quarantine_on,
+                                        self.disposition_inspect_on)))
 
 
 class RuleContext(Protocol):
@@ -112,7 +124,13 @@ class RuleContext(Protocol):
     def arrived(self, arrival: Arrival) -> None:
         """The asset reached its destination: once this judgement's transitions are recorded,
         the engine records the arrival (the asset's new state, every rule's `on_arrival`,
-        `asset.arrived`)."""
+        `asset.arrived`, the trip's move)."""
+        ...
+
+    def sighted(self, sighting: Sighting, location: Location) -> None:
+        """Telemetry located the asset, or saw it depart: the engine moves its open trip if
+        the trip's machine moves on that sighting (alerts.trips), after this judgement's
+        transitions."""
         ...
 
 
@@ -125,6 +143,8 @@ class Rule(Protocol):
     """The rule's name: where its state is stored (the `rule` column of `rule_state`)."""
     state_type: type | None
     """The dataclass of its per-asset (and per key) state, None when it keeps none."""
+    per_trip: bool = False
+    """Its state is of the asset's open trip: a new trip starts it afresh."""
 
     def on_reading(self, context: RuleContext, asset: Asset, reading: Reading,
                    location: Location | None) -> Sequence[Transition]:

@@ -1,17 +1,21 @@
 """Arrival: a shipment entering its destination is `received`, a rental entering its return
-depot `returned`; the trip it ends is summed up and a disposition recommended."""
+depot `returned`; the trip it ends is summed up and a disposition recommended. On the way,
+the trip's first located reading and its departure from its origin are reported too: the
+trip's status machine moves on them (alerts.trips)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from alerts.dispositions import DispositionRule, TripFacts
 from alerts.domain import Alert, Asset, AssetKind, AssetState, Location
 from alerts.geo import Zone, distance_m
 from alerts.rules._base import NOTHING, EnginePolicy, Rule, RuleContext, Transition
 from alerts.rules._state import evolve
+from alerts.trips import Sighting
 from ingest.readings import Reading
 
 NAME = "trip"
@@ -38,6 +42,15 @@ class TripState:
     tilt_deg_max: float | None = None
     light_lux_max: float | None = None
     battery_pct_min: float | None = None
+    departed: bool = False
+    """A located reading was farther than the departure radius from the trip's origin."""
+    left: bool = False
+    """A located reading of the trip was outside its destination. A rental arrives only
+    then: one checked out at the depot it returns to is not back on its first reading
+    there. (A return starts at the customer; one first seen at its hub has arrived.)"""
+
+    def worst(self) -> dict[str, float | None]:
+        return {name: getattr(self, name) for _, _, name in WORST_OF}
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +63,19 @@ class Arrival:
     trip: TripState
     destination: Zone
 
-    def report(self, asset: Asset, alerts: Sequence[Alert], policy: EnginePolicy
+    def recommend(self, asset: Asset, alerts: Sequence[Alert], policy: EnginePolicy
+                  ) -> DispositionRule:
+        """The disposition policy's rule for this trip, given its alerts."""
+        return policy.dispositions.recommend(
+            TripFacts.of(asset, alerts, self.trip.worst(), self.at))
+
+    def report(self, asset: Asset, alerts: Sequence[Alert], rule: DispositionRule
                ) -> dict[str, Any]:
-        """`data` of `asset.arrived`, given the trip's alerts."""
-        disposition = recommend_disposition(alerts, policy.disposition_quarantine_on,
-                                            policy.disposition_inspect_on)
-        return summary(asset, self, self.destination, alerts, disposition)
+        """`data` of `asset.arrived`, given the trip's alerts and the recommendation."""
+        data = summary(asset, self, self.destination, alerts, str(rule.disposition))
+        data["disposition_rule"] = rule.name
+        data["trip_id"] = asset.trip_id
+        return data
 
 
 def follow(state: TripState, reading: Reading, location: Location | None) -> TripState:
@@ -80,6 +100,16 @@ def follow(state: TripState, reading: Reading, location: Location | None) -> Tri
     return evolve(state, **changes) if changes else state
 
 
+def departed(asset: Asset, trip: TripState, location: Location, radius_m: float) -> bool:
+    """Farther than `radius_m` from the trip's origin: its own, else its first position."""
+    lat, lon = asset.origin_lat, asset.origin_lon
+    if lat is None or lon is None:
+        lat, lon = trip.start_lat, trip.start_lon
+    if lat is None or lon is None:
+        return False
+    return distance_m(lat, lon, location.lat, location.lon) > radius_m
+
+
 def judge(
     asset: Asset, destination: Zone, trip: TripState, location: Location
 ) -> Arrival | None:
@@ -89,21 +119,6 @@ def judge(
     state = AssetState.RETURNED if asset.kind == AssetKind.RENTAL else AssetState.RECEIVED
     return Arrival(state=state, at=location.ts, location=location, trip=trip,
                    destination=destination)
-
-
-def recommend_disposition(
-    alerts: Iterable[Alert], quarantine_on: Sequence[str], inspect_on: Sequence[str]
-) -> str:
-    """`quarantine_on` and `inspect_on` hold alert kinds, or `kind:key` (`out_of_spec:shock_g`)."""
-    raised = set()
-    for alert in alerts:
-        raised.add(str(alert.kind))
-        raised.add(f"{alert.kind}:{alert.key}")
-    if raised & set(quarantine_on):
-        return "quarantine"
-    if raised & set(inspect_on):
-        return "inspect"
-    return "restock"
 
 
 def summary(asset: Asset, arrival: Arrival, destination: Zone, alerts: Sequence[Alert],
@@ -145,20 +160,33 @@ class ArrivalRule(Rule):
 
     name = NAME
     state_type = TripState
+    per_trip = True
 
     def on_reading(self, context: RuleContext, asset: Asset, reading: Reading,
                    location: Location | None) -> Sequence[Transition]:
         if not context.newer:
             return NOTHING
-        trip = follow(context.state(asset.id, "", TripState), reading, location)
-        context.put(asset.id, "", trip)
+        before = context.state(asset.id, "", TripState)
+        trip = follow(before, reading, location)
         if location is None:
+            context.put(asset.id, "", trip)
             return NOTHING
+        if before.start_lat is None:
+            context.sighted(Sighting.LOCATED, location)
+        if not trip.departed and departed(asset, trip, location,
+                                          context.policy.departure_radius_m):
+            trip = evolve(trip, departed=True)
+            context.sighted(Sighting.DEPARTED, location)
         destination = context.zones.get(asset.destination or "")
         if destination is not None:
-            arrived = judge(asset, destination, trip, location)
-            if arrived is not None:
-                context.arrived(arrived)
+            if not destination.contains(location.lat, location.lon):
+                if not trip.left:
+                    trip = evolve(trip, left=True)
+            elif trip.left or asset.kind != AssetKind.RENTAL:
+                arrived = judge(asset, destination, trip, location)
+                if arrived is not None:
+                    context.arrived(arrived)
+        context.put(asset.id, "", trip)
         return NOTHING
 
 

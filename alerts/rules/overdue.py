@@ -61,6 +61,7 @@ def judge_clock(
 class OverdueRule(Rule):
     name = NAME
     state_type = OverdueState
+    per_trip = True
 
     def on_clock(self, context: RuleContext, asset: Asset, now: datetime
                  ) -> Sequence[Transition]:

@@ -21,6 +21,7 @@ from gateway.api import (
     recalls,
     speakers,
     subscriptions,
+    trips,
 )
 from gateway.api._bodies import BodySizeLimit, body_limit, too_large_detail, validation_error
 from gateway.api._docs import add_docs
@@ -31,8 +32,8 @@ if TYPE_CHECKING:
 
 
 ROUTERS = tuple(module.router for module in (
-    assets, recalls, profiles, geofences, alerts, subscriptions, dead_letters, keys, speakers,
-    operations, history))
+    assets, trips, recalls, profiles, geofences, alerts, subscriptions, dead_letters, keys,
+    speakers, operations, history))
 """Every router of the API, in the order their routes are matched."""
 
 # Scraped or polled every few seconds: counting them would drown the requests that matter.

@@ -23,7 +23,7 @@ GeoJSON, fits some 25,000 vertices in it."""
 
 # A recall may list 100,000 serials (schemas.RecallIn): megabytes as JSON as in a CSV cell,
 # so its JSON operations take the CSV imports' limit too.
-LARGE_BODY_PATHS = re.compile(r"/api/v1/(assets:import|recalls(:import|/[^/]+)?)")
+LARGE_BODY_PATHS = re.compile(r"/api/v1/(assets:import|trips:import|recalls(:import|/[^/]+)?)")
 
 
 def body_limit(path: str) -> int:

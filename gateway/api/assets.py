@@ -38,8 +38,11 @@ def asset_out(asset: Asset) -> AssetOut:
              responses={409: {"description": "id exists, or the tag is bound to another asset"},
                         422: {"description": "a field is invalid"}})
 async def create_asset(body: AssetIn, services: ServicesDep, _: WriteKey) -> AssetOut:
-    asset = Asset(**body.model_dump(exclude={"id"}), id=body.id or f"ast_{uuid.uuid4().hex[:16]}")
-    return asset_out(await services.assets.create(asset))
+    """Registers an asset and, unless `open_trip` is false, opens its first trip from its
+    flow, customer, due_at, destination and allowed_area (docs/lifecycle.md)."""
+    asset = Asset(**body.model_dump(exclude={"id", "open_trip"}),
+                  id=body.id or f"ast_{uuid.uuid4().hex[:16]}")
+    return asset_out(await services.assets.create(asset, open_trip=body.open_trip))
 
 
 @router.get("", response_model=Page[AssetOut],

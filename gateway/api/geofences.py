@@ -9,20 +9,32 @@ from fastapi import APIRouter, Response, status
 
 from alerts.domain import Circle, Geofence
 from gateway.api._deps import ReadKey, ServicesDep, WriteKey
-from gateway.api.schemas import GeofenceIn, GeofenceOut
+from gateway.api.schemas import CircleIn, GeofenceIn, GeofenceOut, HandlesIn
 
 router = APIRouter(prefix="/api/v1/geofences", tags=["geofences"])
 
 
 def geofence_out(fence: Geofence) -> GeofenceOut:
-    return GeofenceOut.model_validate(asdict(fence))
+    return GeofenceOut(
+        id=fence.id, name=fence.name, kind=fence.kind,
+        circle=CircleIn.model_validate(asdict(fence.circle)) if fence.circle else None,
+        geometry=fence.geometry,
+        handles=HandlesIn.model_validate({"flows": list(fence.flows),
+                                          "categories": list(fence.categories),
+                                          "services": list(fence.services)}),
+        handling_cost=fence.handling_cost, daily_capacity=fence.daily_capacity)
 
 
 def _geofence(fence_id: str, body: GeofenceIn) -> Geofence:
+    handles = body.handles or HandlesIn()
     return Geofence(
         id=fence_id, name=body.name, kind=body.kind,
         circle=Circle(**body.circle.model_dump()) if body.circle else None,
         geometry=body.geometry,
+        flows=tuple(str(flow) for flow in handles.flows),
+        categories=tuple(handles.categories),
+        services=tuple(str(service) for service in handles.services),
+        handling_cost=body.handling_cost, daily_capacity=body.daily_capacity,
     )
 
 

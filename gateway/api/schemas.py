@@ -39,8 +39,17 @@ def _finite_everywhere(value: Any) -> bool:
 
 EventType = Literal[
     "alert.opened", "alert.updated", "alert.acknowledged", "alert.resolved",
-    "asset.arrived", "webhook.test",
+    "asset.arrived", "webhook.test", "trip.status_changed", "trip.rerouted",
 ]
+Service = Literal["restock", "refurbish", "repair", "recycle", "quarantine", "redeploy",
+                  "return_to_vendor", "dispose"]
+"""What a hub can carry out: every disposition but `inspect`."""
+DispositionName = Literal["restock", "refurbish", "repair", "recycle", "quarantine", "redeploy",
+                          "return_to_vendor", "dispose", "inspect"]
+TripStatusName = Literal[
+    "authorized", "in_transit", "arrived", "inspected", "dispositioned", "closed",
+    "checked_out", "returned", "available", "identified", "located", "received", "remedied",
+    "destroyed"]
 
 
 class AssetIn(BodyModel):
@@ -59,6 +68,15 @@ class AssetIn(BodyModel):
                                     description="Geofence id where it is received or returned")
     allowed_area: str | None = Field(default=None, max_length=64,
                                      description="Geofence id it must stay inside")
+    category: str | None = Field(default=None, max_length=128,
+                                 description="For routing and the disposition policy")
+    acquired_at: AwareDatetime | None = Field(
+        default=None, description="When it was made or bought: its age, for the disposition "
+        "policy (absent: its registration)")
+    open_trip: bool = Field(
+        default=True, description="Open its first trip from flow, customer, due_at, "
+        "destination and allowed_area (v1: an asset is on its way when registered); false: "
+        "registered without one (a rental waiting in the depot)")
 
 
 class AssetOut(BaseModel):
@@ -76,6 +94,10 @@ class AssetOut(BaseModel):
     allowed_area: str | None
     state: str
     created_at: datetime | None
+    category: str | None = None
+    acquired_at: datetime | None = None
+    trip_id: str | None = Field(default=None, description="Its open trip, or its last")
+    trip_status: str | None = Field(default=None, description="Its open (or last) trip's status")
 
 
 class AssetPatch(BodyModel):
@@ -93,6 +115,8 @@ class AssetPatch(BodyModel):
     due_at: AwareDatetime | None = None
     destination: str | None = Field(default=None, max_length=64)
     allowed_area: str | None = Field(default=None, max_length=64)
+    category: str | None = Field(default=None, max_length=128)
+    acquired_at: AwareDatetime | None = None
 
     @field_validator("kind", "flow")
     @classmethod
@@ -359,6 +383,17 @@ class CircleIn(BodyModel):
     radius_m: float = Field(gt=0, le=1_000_000)
 
 
+class HandlesIn(BodyModel):
+    """What a hub, depot or quarantine geofence takes (docs/lifecycle.md, "Routing"); an
+    empty list: anything."""
+
+    flows: list[Flow] = Field(default_factory=list, max_length=20)
+    categories: list[str] = Field(default_factory=list, max_length=1000)
+    services: list[Service] = Field(
+        default_factory=list, max_length=20,
+        description="Dispositions it carries out; a quarantine geofence always quarantines")
+
+
 class GeofenceIn(BodyModel):
     id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
                            description="Generated when left out")
@@ -367,6 +402,12 @@ class GeofenceIn(BodyModel):
     circle: CircleIn | None = None
     geometry: dict[str, Any] | None = Field(
         default=None, description="GeoJSON Polygon or MultiPolygon, or a Feature of one")
+    handles: HandlesIn | None = Field(default=None, description="For routing; absent: anything")
+    handling_cost: float = Field(default=0.0, ge=0, le=1e9,
+                                 description="Per item, in the unit of the cost per km")
+    daily_capacity: int | None = Field(
+        default=None, ge=0, le=10_000_000,
+        description="Trips routing may send to it per UTC day; absent: unlimited")
 
     @field_validator("geometry")
     @classmethod
@@ -389,8 +430,13 @@ class GeofenceOut(BaseModel):
     kind: GeofenceKind
     circle: CircleIn | None
     geometry: dict[str, Any] | None
+    handles: HandlesIn
+    handling_cost: float
+    daily_capacity: int | None
 
 
+WorstMetric = Literal["temp_c_max", "temp_c_min", "humidity_pct_max", "shock_g_max",
+                      "tilt_deg_max", "light_lux_max", "battery_pct_min"]
 Measurement = Literal[
     "lat", "lon", "accuracy_m", "speed_kmh", "temp_c", "humidity_pct", "shock_g", "tilt_deg",
     "light_lux", "battery_pct",
@@ -450,3 +496,196 @@ class TagLatestOut(BaseModel):
     position: LocationOut | None = Field(
         description="The newest known position and its time: the newest reading's own, or "
         "an older reading's when the newest has none")
+
+
+# Trips (docs/lifecycle.md) -------------------------------------------------------------------
+
+class OriginIn(BodyModel):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    name: str | None = Field(default=None, max_length=200)
+
+
+class TripFieldsIn(BodyModel):
+    """What a trip carries beside its asset, flow and status."""
+
+    customer: str | None = Field(default=None, max_length=256)
+    reason: str | None = Field(default=None, max_length=64, description=(
+        "A return reason: wrong_size, defective, changed_mind, damaged, not_as_described, "
+        "other, or a short code of your own"))
+    fault: str | None = Field(default=None, max_length=2000,
+                              description="A warranty fault description")
+    reference: str | None = Field(default=None, max_length=128,
+                                  description="RMA or order number")
+    origin: OriginIn | None = Field(default=None, description="Where the trip starts")
+    destination: str | None = Field(default=None, max_length=64, description=(
+        "Geofence id of the hub or depot; left out: the cheapest able to take it is chosen "
+        "(`routing` says how)"))
+    allowed_area: str | None = Field(default=None, max_length=64)
+    due_at: AwareDatetime | None = None
+    carrier: str | None = Field(default=None, max_length=128)
+    packaging: str | None = Field(default=None, max_length=128)
+
+
+class TripIn(TripFieldsIn):
+    id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
+                           description="Generated when left out")
+    asset_id: str = Field(min_length=1, max_length=64)
+    flow: Flow | None = Field(default=None, description="Left out: the asset's")
+
+
+class TripPatch(TripFieldsIn):
+    """The fields to change; left out: unchanged; null: cleared. `status` moves the trip
+    (only as its machine allows: 409 names the allowed moves)."""
+
+    flow: Flow | None = None
+    status: TripStatusName | None = None
+    status_reason: str | None = Field(default=None, max_length=500,
+                                      description="Why, for the status change")
+
+    @field_validator("flow")
+    @classmethod
+    def _not_cleared(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("needs a value: every trip has one")
+        return value
+
+
+class TripCsvRow(BodyModel):
+    """A row of `POST /api/v1/trips:import`: a new trip; origin as three columns."""
+
+    id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    asset_id: str | None = Field(default=None, max_length=64)
+    flow: Flow | None = None
+    customer: str | None = Field(default=None, max_length=256)
+    reason: str | None = Field(default=None, max_length=64)
+    fault: str | None = Field(default=None, max_length=2000)
+    reference: str | None = Field(default=None, max_length=128)
+    origin_lat: float | None = Field(default=None, ge=-90, le=90)
+    origin_lon: float | None = Field(default=None, ge=-180, le=180)
+    origin_name: str | None = Field(default=None, max_length=200)
+    destination: str | None = Field(default=None, max_length=64)
+    allowed_area: str | None = Field(default=None, max_length=64)
+    due_at: AwareDatetime | None = None
+    carrier: str | None = Field(default=None, max_length=128)
+    packaging: str | None = Field(default=None, max_length=128)
+
+    @model_validator(mode="after")
+    def _origin_whole(self) -> TripCsvRow:
+        if (self.origin_lat is None) != (self.origin_lon is None):
+            raise ValueError("origin_lat and origin_lon come together")
+        return self
+
+
+class InspectionIn(BodyModel):
+    disposition: DispositionName = Field(description=(
+        "What is done with it; a disposition other than inspect moves the trip on "
+        "(docs/lifecycle.md)"))
+    grade: str | None = Field(default=None, max_length=32)
+    notes: str | None = Field(default=None, max_length=4000)
+    inspector: str | None = Field(default=None, max_length=200)
+
+
+class StatusChangeOut(BaseModel):
+    status: str
+    previous_status: str | None
+    at: datetime
+    location: LocationOut | None
+    reason: str
+
+
+class RecommendationOut(BaseModel):
+    disposition: str
+    rule: str
+    at: datetime
+
+
+class InspectionOut(BaseModel):
+    disposition: str
+    grade: str | None
+    notes: str | None
+    inspector: str | None
+    at: datetime
+
+
+class TripOut(BaseModel):
+    id: str
+    asset_id: str
+    flow: Flow
+    status: str
+    customer: str | None
+    reason: str | None
+    fault: str | None
+    reference: str | None
+    origin: OriginIn | None
+    destination: str | None
+    allowed_area: str | None
+    due_at: datetime | None
+    carrier: str | None
+    packaging: str | None
+    routing: dict[str, Any] | None = Field(
+        description="How the destination was chosen: from where, the service needed, every "
+        "candidate's cost and why the winner won; null when it was given")
+    recommendation: RecommendationOut | None
+    inspection: InspectionOut | None
+    created_at: datetime | None
+    updated_at: datetime | None
+    closed_at: datetime | None
+    history: list[StatusChangeOut] | None = Field(
+        default=None, description="Every status change, oldest first (a single trip's read)")
+
+
+class DispositionRuleIn(BodyModel):
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[^:]+$",
+                      description="Yours; `default:` names the built-in rules")
+    disposition: DispositionName
+    flows: list[Flow] = Field(default_factory=list, max_length=20)
+    skus: list[str] = Field(default_factory=list, max_length=10_000)
+    categories: list[str] = Field(default_factory=list, max_length=1000)
+    alert_kinds: list[str] = Field(default_factory=list, max_length=50, description=(
+        "Alert kinds, or kind:key (out_of_spec:shock_g), raised during the trip"))
+    worst_above: dict[WorstMetric, float] = Field(default_factory=dict)
+    worst_below: dict[WorstMetric, float] = Field(default_factory=dict)
+    min_age_days: float | None = Field(default=None, ge=0)
+    max_age_days: float | None = Field(default=None, ge=0)
+
+
+class DispositionRulesIn(BodyModel):
+    rules: list[DispositionRuleIn] = Field(max_length=1000, description="In order: the first "
+                                           "that matches recommends")
+
+
+class DispositionRuleOut(BaseModel):
+    name: str
+    disposition: str
+    flows: list[Flow] = Field(default_factory=list)
+    skus: list[str] = Field(default_factory=list)
+    categories: list[str] = Field(default_factory=list)
+    alert_kinds: list[str] = Field(default_factory=list)
+    worst_above: dict[str, float] = Field(default_factory=dict)
+    worst_below: dict[str, float] = Field(default_factory=dict)
+    min_age_days: float | None = None
+    max_age_days: float | None = None
+
+
+class DispositionRulesOut(BaseModel):
+    rules: list[DispositionRuleOut]
+    defaults: list[DispositionRuleOut] = Field(description="After yours, in order")
+
+
+class UtilizationRowOut(BaseModel):
+    asset_id: str
+    trips: int
+    out_s: float
+    utilization: float = Field(description="Share of the window out with customers")
+    turnaround_h_mean: float | None = Field(description="Returned to available, hours")
+    turnaround_h_p90: float | None
+
+
+class UtilizationOut(BaseModel):
+    from_: datetime = Field(alias="from")
+    to: datetime
+    fleet: UtilizationRowOut
+    assets: list[UtilizationRowOut]
+
+    model_config = ConfigDict(populate_by_name=True)

@@ -3,7 +3,7 @@ key its last row ends a page at, from which the next page starts exactly."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
@@ -141,3 +141,21 @@ def fetch_page(
         next_key = tuple(None if value is None else str(value)
                          for value in rows[-1][len(columns):])
     return rows, next_key
+
+
+def equal_to(table: Table, filterable: frozenset[str], what: str, equal: Mapping[str, Any]
+             ) -> list[ColumnElement[bool]]:
+    """The conditions `column = value` of a listing's filters (None: not filtered)."""
+    where: list[ColumnElement[bool]] = []
+    for column, value in equal.items():
+        if value is not None:
+            if column not in filterable:
+                raise ValueError(f"cannot filter {what} by {column}")
+            where.append(table.c[column] == str(value))
+    return where
+
+
+def in_chunks(items: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
+    """Both engines limit the parameters of one statement."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

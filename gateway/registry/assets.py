@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     Column,
     ColumnElement,
+    Float,
     Index,
     Integer,
     Row,
@@ -24,7 +25,15 @@ from sqlalchemy.sql.expression import Grouping
 
 from alerts.bindings import TagBindings
 from alerts.domain import Asset, AssetKind, AssetState, Flow, Recall
-from gateway.registry._keyset import SortKey, SortOrder, SortTerms, fetch_page, last_when_null
+from gateway.registry._keyset import (
+    SortKey,
+    SortOrder,
+    SortTerms,
+    equal_to,
+    fetch_page,
+    in_chunks,
+    last_when_null,
+)
 from ingest.readings import TagBinding
 from ingest.statedb import METADATA, Json, SortedText, StateDb, Utc, upsert
 
@@ -43,6 +52,13 @@ ASSETS = Table(
     Column("allowed_area", Text),
     Column("state", SortedText, nullable=False),
     Column("created_at", Utc, nullable=False),
+    # Release 0.2: the item's category and age, and its open trip (gateway.registry.trips).
+    Column("category", Text),
+    Column("acquired_at", Utc),
+    Column("trip_id", Text),
+    Column("trip_status", Text),
+    Column("origin_lat", Float),
+    Column("origin_lon", Float),
     # Filters by sku, serial, lot and customer, and the page by creation, without a scan.
     Index("assets_by_sku", "sku"),
     Index("assets_by_serial", "serial"),
@@ -67,7 +83,7 @@ _BY_DUE = last_when_null(ASSETS.c.due_at)
 Index("assets_by_due", *(Grouping(term) for term in _BY_DUE), ASSETS.c.id)
 
 _FILTERABLE = frozenset(("tag_id", "kind", "flow", "sku", "serial", "lot", "customer", "state",
-                         "profile", "destination"))
+                         "profile", "destination", "category", "trip_status"))
 _KEPT_ON_UPDATE = frozenset(("id", "created_at"))
 
 
@@ -118,6 +134,9 @@ def _asset_values(asset: Asset) -> dict[str, Any]:
         "profile": asset.profile, "customer": asset.customer, "due_at": asset.due_at,
         "destination": asset.destination, "allowed_area": asset.allowed_area,
         "state": str(asset.state), "created_at": asset.created_at,
+        "category": asset.category, "acquired_at": asset.acquired_at,
+        "trip_id": asset.trip_id, "trip_status": asset.trip_status,
+        "origin_lat": asset.origin_lat, "origin_lon": asset.origin_lon,
     }
 
 
@@ -130,18 +149,14 @@ def _recall_values(recall: Recall) -> dict[str, Any]:
     }
 
 
-def _chunks(items: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
-    """Both engines limit the parameters of one statement."""
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
 def _asset(row: Row[Any]) -> Asset:
     return Asset(
         id=row.id, tag_id=row.tag_id, kind=AssetKind(row.kind), flow=Flow(row.flow),
         sku=row.sku, serial=row.serial, lot=row.lot, profile=row.profile,
         customer=row.customer, due_at=row.due_at, destination=row.destination,
         allowed_area=row.allowed_area, state=AssetState(row.state), created_at=row.created_at,
+        category=row.category, acquired_at=row.acquired_at, trip_id=row.trip_id,
+        trip_status=row.trip_status, origin_lat=row.origin_lat, origin_lon=row.origin_lon,
     )
 
 
@@ -239,7 +254,7 @@ class AssetRegistry:
     def _tags_of(self, asset_ids: Sequence[str]) -> dict[str, str | None]:
         """The stored tag of each of these assets that exists."""
         tags: dict[str, str | None] = {}
-        for chunk in _chunks(list(dict.fromkeys(asset_ids))):
+        for chunk in in_chunks(list(dict.fromkeys(asset_ids))):
             rows = self.db.rows(select(ASSETS.c.id, ASSETS.c.tag_id)
                                 .where(ASSETS.c.id.in_(chunk)))
             tags.update((row.id, row.tag_id) for row in rows)
@@ -256,7 +271,7 @@ class AssetRegistry:
     def get_assets(self, asset_ids: Iterable[str]) -> dict[str, Asset]:
         """Those of these assets that exist, by id."""
         found: dict[str, Asset] = {}
-        for chunk in _chunks(list(dict.fromkeys(asset_ids))):
+        for chunk in in_chunks(list(dict.fromkeys(asset_ids))):
             rows = self.db.rows(select(ASSETS).where(ASSETS.c.id.in_(chunk)))
             found.update((row.id, _asset(row)) for row in rows)
         return found
@@ -275,12 +290,7 @@ class AssetRegistry:
     ) -> tuple[list[Asset], SortKey | None]:
         """Up to `limit` assets in `order` after the key `after` (a previous page's), and the
         key to pass for the next page, None on the last. `equal` filters columns by equality."""
-        where: list[ColumnElement[bool]] = []
-        for column, value in equal.items():
-            if value is not None:
-                if column not in _FILTERABLE:
-                    raise ValueError(f"cannot filter assets by {column}")
-                where.append(ASSETS.c[column] == str(value))
+        where = equal_to(ASSETS, _FILTERABLE, "assets", equal)
         rows, next_key = fetch_page(self.db, ASSETS, list(ASSETS.c), order, limit=limit,
                                     after=after, where=where)
         return [_asset(row) for row in rows], next_key
@@ -335,7 +345,7 @@ class AssetRegistry:
     def get_recalls(self, recall_ids: Iterable[str]) -> dict[str, Recall]:
         """Those of these recalls that exist, by id."""
         found: dict[str, Recall] = {}
-        for chunk in _chunks(list(dict.fromkeys(recall_ids))):
+        for chunk in in_chunks(list(dict.fromkeys(recall_ids))):
             rows = self.db.rows(select(RECALLS).where(RECALLS.c.id.in_(chunk)))
             found.update((row.id, _recall(row)) for row in rows)
         return found

@@ -32,8 +32,14 @@ def profile_from_json(data: dict[str, Any]) -> Profile:
 
 def geofence_from_json(data: dict[str, Any]) -> Geofence:
     circle = Circle(**data["circle"]) if data.get("circle") else None
+    # What it handles came with trips (release 0.2): older bodies handle anything.
     return Geofence(id=data["id"], name=data["name"], kind=GeofenceKind(data["kind"]),
-                    circle=circle, geometry=data.get("geometry"))
+                    circle=circle, geometry=data.get("geometry"),
+                    flows=tuple(data.get("flows", ())),
+                    categories=tuple(data.get("categories", ())),
+                    services=tuple(data.get("services", ())),
+                    handling_cost=float(data.get("handling_cost", 0.0)),
+                    daily_capacity=data.get("daily_capacity"))
 
 
 class PlaceRegistry:

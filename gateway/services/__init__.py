@@ -13,6 +13,7 @@ from gateway.services.assets import AssetService, RecallService, RegistryWriter
 from gateway.services.errors import Conflict, Invalid, NotFound, ServiceError
 from gateway.services.intake import DeadLetterService, SpeakerService
 from gateway.services.places import GeofenceService, ProfileService
+from gateway.services.trips import TripService
 from gateway.services.webhooks import SubscriptionService
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "Services",
     "SpeakerService",
     "SubscriptionService",
+    "TripService",
 ]
 
 
@@ -45,3 +47,4 @@ class Services:
     keys: KeyService
     dead_letters: DeadLetterService
     speakers: SpeakerService
+    trips: TripService

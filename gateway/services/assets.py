@@ -7,10 +7,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alerts import Profile, RuleEngine
-from alerts.domain import Asset, Recall
+from alerts import EngineEvent, Profile, RuleEngine
+from alerts.domain import Asset, AssetKind, AssetState, Recall
 from gateway.imports import (
     ImportRow,
     RowOutcome,
@@ -28,8 +28,12 @@ from gateway.registry import (
     TagAlreadyBound,
 )
 from gateway.registry.changes import RegistryRevision
+from gateway.registry.trips import TripStore
 from gateway.services.errors import Conflict, Invalid, NotFound
 from ingest.speakers import TagSpeakers
+
+if TYPE_CHECKING:
+    from gateway.services.trips import TripService
 from ingest.statedb import StateDb, is_unique_violation
 
 
@@ -41,8 +45,10 @@ class RegistryWriter:
 
     def __init__(self, db: StateDb, engine: RuleEngine, revision: RegistryRevision,
                  registry: AssetRegistry, places: PlaceRegistry, speakers: TagSpeakers,
-                 fixed_profiles: Mapping[str, Profile], *, judges: bool) -> None:
+                 fixed_profiles: Mapping[str, Profile], *, judges: bool,
+                 trips: TripStore | None = None) -> None:
         self.db, self.engine, self.revision, self.judges = db, engine, revision, judges
+        self._trips = trips
         self._registry, self._places, self._speakers = registry, places, speakers
         self._fixed_profiles = dict(fixed_profiles)
         self.loaded_revision = revision.current()
@@ -90,6 +96,9 @@ class RegistryWriter:
         for fence in fences.values():
             if (zone := engine.zones.get(fence.id)) is None or zone.fence != fence:
                 engine.upsert_geofence(fence)
+        if self._trips is not None:
+            engine.policy = engine.policy.with_disposition_rules(
+                self._trips.disposition_rules())
         self._registry.reload_bindings()
         self._speakers.reload()
         self.loaded_revision = current
@@ -106,9 +115,11 @@ class RegistryWriter:
 
 
 class AssetService:
-    def __init__(self, db: StateDb, registry: AssetRegistry, writer: RegistryWriter) -> None:
+    def __init__(self, db: StateDb, registry: AssetRegistry, writer: RegistryWriter,
+                 trips: TripService) -> None:
         self._db, self._registry, self._writer = db, registry, writer
         self._engine = writer.engine
+        self._trips = trips
 
     async def page(self, order: AssetOrder, *, limit: int, after: SortKey | None,
                    **equal: str | None) -> tuple[list[Asset], SortKey | None]:
@@ -125,14 +136,24 @@ class AssetService:
         found = await self._db.run(self._registry.assets, tag_id=tag_id, limit=1)
         return found[0] if found else None
 
-    async def create(self, asset: Asset) -> Asset:
-        return await self._db.run(self._create, asset)
+    async def create(self, asset: Asset, *, open_trip: bool = True) -> Asset:
+        """`open_trip`: its first trip from its own fields (v1); else it waits, arrived."""
+        created, events = await self._db.run(self._create, asset, open_trip)
+        self._engine.announce(events)
+        return created
 
-    def _create(self, asset: Asset) -> Asset:
+    def _create(self, asset: Asset, open_trip: bool) -> tuple[Asset, list[EngineEvent]]:
         self._check_references(asset)
+        events: list[EngineEvent] = []
+        if not open_trip:
+            # Home, waiting for its first trip.
+            asset.state = (AssetState.RETURNED if asset.kind == AssetKind.RENTAL
+                           else AssetState.RECEIVED)
         try:
             with self._writing():
                 created = self._registry.create_asset(asset)
+                if open_trip:
+                    events = self._trips.open_for_assets([created])
                 self._writer.changed()
         except TagAlreadyBound as exc:
             raise Conflict(str(exc)) from None
@@ -144,12 +165,15 @@ class AssetService:
             # Bound by another gateway on the same database since ours loaded its bindings.
             raise Conflict(f"tag {asset.tag_id} is already bound to another asset") from None
         self._writer.upsert_assets([created])
-        return created
+        return created, events
 
     async def update(self, asset_id: str, changes: Mapping[str, Any]) -> Asset:
-        return await self._db.run(self._update, asset_id, changes)
+        asset, events = await self._db.run(self._update, asset_id, changes)
+        self._engine.announce(events)
+        return asset
 
-    def _update(self, asset_id: str, changes: Mapping[str, Any]) -> Asset:
+    def _update(self, asset_id: str, changes: Mapping[str, Any]
+                ) -> tuple[Asset, list[EngineEvent]]:
         current = self._registry.get_asset(asset_id)
         if current is None:
             raise NotFound("asset", asset_id)
@@ -158,12 +182,13 @@ class AssetService:
         try:
             with self._writing():
                 self._registry.update_asset(asset)
+                events = self._trips.follow_assets([asset])
                 self._writer.changed()
         except TagAlreadyBound as exc:
             raise Conflict(f"asset {asset_id} cannot take tag {exc.tag_id}: it is bound to "
                            f"asset {exc.asset_id}") from None
         self._writer.upsert_assets([asset])
-        return asset
+        return asset, events
 
     async def delete(self, asset_id: str, by: str = "") -> None:
         await self._db.run(self._delete, asset_id, by)
@@ -177,6 +202,7 @@ class AssetService:
             self._engine.remove_asset(asset_id, by)
         with self._writing():
             deleted = self._registry.delete_asset(asset_id)
+            self._trips.forget_asset(asset_id)
             self._writer.changed()
         if not deleted:
             raise NotFound("asset", asset_id)
@@ -188,17 +214,29 @@ class AssetService:
         """Each row's outcome, in order; a chunk at a time (gateway.imports says why)."""
         outcomes: list[RowOutcome] = []
         async for chunk in chunks(rows):
-            outcomes += await self._db.run(self._import_chunk, chunk, create_only)
+            done, events = await self._db.run(self._import_chunk, chunk, create_only)
+            outcomes += done
+            self._engine.announce(events)
         return outcomes
 
-    def _import_chunk(self, rows: list[ImportRow], create_only: bool) -> list[RowOutcome]:
+    def _import_chunk(self, rows: list[ImportRow], create_only: bool
+                      ) -> tuple[list[RowOutcome], list[EngineEvent]]:
+        """New assets open their first trip, as through `create`; changed ones change their
+        open trip's fields."""
+        events: list[EngineEvent] = []
+
+        def after_saving(new: list[Asset], changed: list[Asset]) -> None:
+            events.extend(self._trips.open_for_assets(new))
+            events.extend(self._trips.follow_assets(changed))
+
         with self._writing():
             outcomes, saved = import_asset_chunk(self._registry, self._engine, rows,
-                                                 create_only=create_only)
+                                                 create_only=create_only,
+                                                 after_saving=after_saving)
             if saved:
                 self._writer.changed()
         self._writer.upsert_assets(saved)
-        return outcomes
+        return outcomes, events
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:

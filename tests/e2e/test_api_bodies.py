@@ -22,6 +22,7 @@ MIB = 1024 * 1024
 # The contract: bodies that may carry a recall's 100,000 serials (the CSV imports, a recall's
 # JSON) may have 20 MiB; every other body 1 MiB.
 LARGE_BODIES = {("POST", "/api/v1/assets:import"), ("POST", "/api/v1/recalls:import"),
+                ("POST", "/api/v1/trips:import"),
                 ("POST", "/api/v1/recalls"), ("PATCH", "/api/v1/recalls/{recall_id}")}
 
 

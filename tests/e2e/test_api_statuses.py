@@ -85,6 +85,7 @@ BODIES = {
     ("PUT", "/api/v1/profiles/{name}"): {"name": "no-such-name"},
     ("PUT", "/api/v1/geofences/{fence_id}"): {
         "name": "Nowhere", "kind": "hub", "circle": {"lat": 0, "lon": 0, "radius_m": 1}},
+    ("POST", "/api/v1/trips/{trip_id}/inspection"): {"disposition": "restock"},
 }
 
 

@@ -7,9 +7,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from alerts.domain import (
-    Alert,
-    AlertKind,
-    AlertState,
     Asset,
     AssetKind,
     AssetState,
@@ -18,10 +15,9 @@ from alerts.domain import (
     Geofence,
     GeofenceKind,
     Location,
-    Severity,
 )
 from alerts.geo import Zone
-from alerts.rules.arrival import TripState, follow, judge, recommend_disposition
+from alerts.rules.arrival import TripState, follow, judge
 from ingest.readings import Reading
 
 T0 = datetime(2026, 11, 29, tzinfo=UTC)
@@ -65,21 +61,3 @@ def test_a_rental_entering_its_depot_is_returned_and_arrives_once() -> None:
     assert judge(rental, HUB, TripState(), Location(50.0, 8.0, T0)) is None
 
 
-def alert(kind: AlertKind, key: str = "") -> Alert:
-    return Alert("x", "a", None, kind, key, Severity.WARNING, AlertState.RESOLVED, "", T0)
-
-
-@pytest.mark.parametrize(("alerts", "expected"), [
-    ([], "restock"),
-    ([alert(AlertKind.LOW_BATTERY)], "restock"),
-    ([alert(AlertKind.OUT_OF_SPEC, "temp_c")], "inspect"),
-    ([alert(AlertKind.OUT_OF_SPEC, "shock_g"), alert(AlertKind.RECALL, "r1")], "quarantine"),
-])
-def test_disposition(alerts: list[Alert], expected: str) -> None:
-    assert recommend_disposition(alerts, ("recall",), ("out_of_spec",)) == expected
-
-
-def test_disposition_rules_can_name_a_metric() -> None:
-    shock, heat = alert(AlertKind.OUT_OF_SPEC, "shock_g"), alert(AlertKind.OUT_OF_SPEC, "temp_c")
-    assert recommend_disposition([shock], ("recall",), ("out_of_spec:shock_g",)) == "inspect"
-    assert recommend_disposition([heat], ("recall",), ("out_of_spec:shock_g",)) == "restock"

@@ -101,6 +101,7 @@ def test_a_rule_raising_after_alerts_were_written_leaves_none_of_them(
     harness.engine.upsert_asset(cold_asset())
     harness.engine.tick(T0)
     assert harness.all_alerts() == [("r1", "overdue", AlertState.OPEN)]
+    harness.engine.judge_readings([reading("rt", 3, lat=50.5, lon=8.0)])  # on its way back
     deliveries = len(harness.outbox_types())
     harness.feed("t1", 0, temp_c=12)
 

@@ -318,7 +318,7 @@ def test_low_battery_through_the_profile(harness: Harness) -> None:
 
 def shipment_home(harness: Harness, **extra: Any) -> Asset:
     fields: dict[str, Any] = {"due_at": T0 - timedelta(days=2), **extra}
-    asset = Asset(id="s1", kind=AssetKind.SHIPMENT, flow=Flow.WARRANTY_REPAIR, tag_id="t7",
+    asset = Asset(id="s1", kind=AssetKind.SHIPMENT, flow=Flow.CUSTOMER_RETURN, tag_id="t7",
                   sku="PHONE", lot="L7", profile="fragile", destination="hub", **fields)
     harness.subscriptions.create("http://wms.example/hook")
     harness.engine.upsert_asset(asset)
@@ -338,6 +338,7 @@ def test_arrival_receives_the_shipment_resolves_overdue_and_reports_the_trip(
                                       "alert.resolved", "asset.arrived"]
     arrived = harness.outbox_bodies()[-1]["data"]
     assert arrived["state"] == "received" and arrived["disposition"] == "inspect"
+    assert arrived["disposition_rule"] == "default:out-of-spec"
     assert arrived["destination"]["name"] == "Returns hub"
     assert arrived["trip"]["distance_km"] == pytest.approx(71.5, rel=0.01)
     assert arrived["trip"]["worst"]["shock_g_max"] == 6.0

@@ -20,6 +20,7 @@ from alerts.store import AlertFilter
 from gateway.app import open_state_db
 from gateway.migrations import SchemaTooNew, current_revision, head, target_metadata, upgrade
 from gateway.registry import AssetRegistry, KeyStore, PlaceRegistry
+from gateway.registry.trips import TripStore
 from gateway.settings import Settings
 from ingest.deadletters import DeadLetterStore
 from ingest.speakers import TagSpeakers
@@ -53,6 +54,19 @@ def test_a_state_db_of_release_0_1_0_is_upgraded_in_place_with_every_row(
     (letter,) = DeadLetterStore(db).list()
     assert letter.letter.payload == b"{not json" and letter.letter.cause == "invalid_json"
     assert TagSpeakers(db).speaker_of("tag-1") == "user:tag-1"
+    # Each asset made one trip, open, with its flow, customer, due date and destination;
+    # its alerts belong to it.
+    trips = TripStore(db)
+    for asset in registry.assets():
+        trip = trips.open_trip_of(asset.id)
+        assert trip is not None and asset.trip_id == trip.id == f"trp_{asset.id}"
+        assert (trip.flow, trip.customer, trip.due_at, trip.destination) == (
+            asset.flow, asset.customer, asset.due_at, asset.destination)
+        assert asset.trip_status == trip.status
+        assert trip.status is trip.machine.initial or trip.status in trip.machine.statuses
+        assert [change.status for change in trips.history(trip.id)] == [trip.status]
+    assert {alert.trip_id for alert in alerts} <= {"trp_a1", "trp_a2"}
+    assert all(alert.trip_id == f"trp_{alert.asset_id}" for alert in alerts)
     db.close()
     again = open_state_db(Settings(data_dir=tmp_path))  # nothing left to do
     assert current_revision(again.conn) == head()
