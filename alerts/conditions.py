@@ -46,6 +46,10 @@ class AssetCondition:
     """(metric, min, max) of the asset's profile, battery_pct's min its low threshold."""
     trip_duration_s: float | None = None
     """At arrival: the trip's duration, from its first reading to the arrival reading."""
+    actual: str | None = None
+    """The inspection's disposition, where this is the condition at the inspection."""
+    turnaround_h: float | None = None
+    """A rental made available again: hours from its return."""
 
     @property
     def transit_s(self) -> float | None:

@@ -36,6 +36,7 @@ from alerts.domain import (
     AlertKind,
     AlertState,
     Asset,
+    AssetKind,
     AssetState,
     Geofence,
     Location,
@@ -94,6 +95,8 @@ class TripChanged:
     type: str
     asset_id: str
     data: dict[str, Any]
+    trip: Trip | None = None
+    """The trip as it now is; with its history when the change closed it."""
 
 
 EngineEvent = AlertEvent | ArrivalEvent | TripChanged
@@ -470,9 +473,19 @@ class RuleEngine:
             found.update(self._store.open_kinds(wanted[start:start + 500]))
         return found
 
+    def followed(self) -> list[str]:
+        """The assets the dashboards follow over time: those on their way, those whose trip
+        is still open (awaiting inspection, say), and every rental (out or available)."""
+        return [a.id for a in self._assets.values()
+                if not a.state.arrived or a.kind is AssetKind.RENTAL
+                or (a.trip_status is not None
+                    and TripStatus(a.trip_status) not in machine_of(a.flow).final)]
+
     def conditions(self, now: datetime, asset_ids: Collection[str],
                    *, disposition: str | None = None, trip_duration_s: float | None = None,
-                   open_kinds: dict[str, set[str]] | None = None) -> list[AssetCondition]:
+                   open_kinds: dict[str, set[str]] | None = None,
+                   actual: str | None = None, turnaround_h: float | None = None,
+                   ) -> list[AssetCondition]:
         """The condition of the given assets at `now`, with the position last seen.
         `open_kinds`: open_alert_kinds(), when the caller asks for many assets in parts."""
         assets = [a for a in map(self._assets.get, asset_ids) if a is not None]
@@ -488,7 +501,8 @@ class RuleEngine:
                 asset=asset, at=now, condition=condition_of(asset, kinds), open_kinds=kinds,
                 lat=seen.lat, lon=seen.lon,
                 trip_started_at=trip.started_at or asset.created_at, disposition=disposition,
-                limits=limits_of(self._profile_of(asset)), trip_duration_s=trip_duration_s))
+                limits=limits_of(self._profile_of(asset)), trip_duration_s=trip_duration_s,
+                actual=actual, turnaround_h=turnaround_h))
         return found
 
     # Registry changes -----------------------------------------------------------------
@@ -803,7 +817,7 @@ class RuleEngine:
         self._outbox.enqueue(Event("trip.status_changed", self._clock(), data,
                                    asset_kind=str(asset.kind), flow=str(trip.flow)),
                              self._subscriptions_now())
-        return [TripChanged("trip.status_changed", asset.id, data)]
+        return [TripChanged("trip.status_changed", asset.id, data, trip)]
 
     def _reroute_recalled(self, asset: Asset) -> list[EngineEvent]:
         """A recall hit an asset on its way somewhere that cannot quarantine: routed again,
@@ -829,7 +843,7 @@ class RuleEngine:
         self._outbox.enqueue(Event("trip.rerouted", self._clock(), data,
                                    asset_kind=str(asset.kind), flow=str(asset.flow)),
                              self._subscriptions_now())
-        return [TripChanged("trip.rerouted", asset.id, data)]
+        return [TripChanged("trip.rerouted", asset.id, data, trip)]
 
     def _record_arrival(self, asset: Asset, arrived: Arrival) -> list[EngineEvent]:
         """The asset's new state (in the asset registry too: `asset_state_changed`), what

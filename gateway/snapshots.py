@@ -2,9 +2,11 @@
 CONTRACT.md allows; docs/dashboards.md describes them):
 
 - `asset_states`: an asset's condition (in transit, overdue, out of spec, recalled, received,
-  returned) with its last position, due date and trip time: at every alert transition and
-  arrival, and every BOOMERANG_SNAPSHOT_INTERVAL_S for each asset still on its way, so that
-  "where is everything now" is one InfluxQL query over any time range, with no join.
+  returned) with its last position, due date and trip time, and its trip's status and
+  dispositions: at every alert transition, arrival and trip status change, and every
+  BOOMERANG_SNAPSHOT_INTERVAL_S for each asset still on its way, in an open trip, or a
+  rental, so that "where is everything now" is one InfluxQL query over any time range,
+  with no join.
 - `gateway_stats` and `gateway_dead_letters`: the gateway's own counters, every
   BOOMERANG_STATS_INTERVAL_S, for the health dashboard (Grafana reads no Prometheus here).
 """
@@ -18,8 +20,9 @@ from datetime import datetime
 
 from prometheus_client import REGISTRY
 
-from alerts import AlertEvent, ArrivalEvent, AssetCondition, EngineEvent, RuleEngine
-from alerts.domain import AlertKind
+from alerts import AlertEvent, ArrivalEvent, AssetCondition, EngineEvent, RuleEngine, TripChanged
+from alerts.domain import AlertKind, AssetKind
+from alerts.trips import TripStatus
 from ingest.readings import DEAD_LETTER_CAUSES
 from ingest.sinks import Point
 from ingest.sinks._points import FieldValue
@@ -79,6 +82,19 @@ def asset_state_point(found: AssetCondition) -> Point:
         fields["days_overdue"] = max(0.0, -due_in_s / 86_400) if fields["overdue"] else 0.0
     if found.disposition:
         fields["disposition"] = found.disposition
+        fields["disposition_recommended"] = found.disposition
+    if found.actual:
+        fields["disposition_actual"] = found.actual
+    if asset.trip_id:
+        fields["trip_id"] = asset.trip_id
+    if asset.trip_status:
+        fields["trip_status"] = asset.trip_status
+    if asset.kind is AssetKind.RENTAL:
+        # 0/1 each point: their mean over a time range is the share of it out (utilization).
+        fields["out_with_customer"] = float(asset.trip_status == TripStatus.CHECKED_OUT)
+        fields["available"] = float(asset.trip_status in (None, TripStatus.AVAILABLE))
+    if found.turnaround_h is not None:
+        fields["turnaround_h"] = found.turnaround_h
     for metric, low, high in found.limits:
         if low is not None:
             fields[f"{metric}_min"] = float(low)
@@ -117,11 +133,30 @@ class _Change:
     at: datetime
     disposition: str | None = None
     trip_duration_s: float | None = None
+    actual: str | None = None
+    turnaround_h: float | None = None
 
     def merge(self, later: _Change) -> _Change:
         return _Change(
             max(self.at, later.at), later.disposition or self.disposition,
-            later.trip_duration_s if later.trip_duration_s is not None else self.trip_duration_s)
+            later.trip_duration_s if later.trip_duration_s is not None else self.trip_duration_s,
+            later.actual or self.actual,
+            later.turnaround_h if later.turnaround_h is not None else self.turnaround_h)
+
+
+def _trip_change(at: datetime, event: TripChanged) -> _Change:
+    """The figures a trip's change gives its asset's point: the recommendation and the
+    inspection's disposition, and a rental's turnaround when it is available again."""
+    trip = event.data["trip"]
+    recommended = (trip.get("recommendation") or {}).get("disposition")
+    actual = (trip.get("inspection") or {}).get("disposition")
+    turnaround = None
+    if event.trip is not None and trip["status"] == TripStatus.AVAILABLE:
+        times = {change.status: change.at for change in event.trip.history}
+        back, ready = times.get(TripStatus.RETURNED), times.get(TripStatus.AVAILABLE)
+        if back is not None and ready is not None:
+            turnaround = round((ready - back).total_seconds() / 3600, 3)
+    return _Change(at, recommended, actual=actual, turnaround_h=turnaround)
 
 
 class Snapshots:
@@ -168,7 +203,8 @@ class Snapshots:
             change = _Change(at, event.data.get("disposition"),
                              event.data.get("trip", {}).get("duration_s"))
         else:
-            return
+            asset_id = event.asset_id
+            change = _trip_change(at, event)
         before = self._changed.get(asset_id)
         self._changed[asset_id] = before.merge(change) if before else change
         if before is None and len(self._changed) == 1:
@@ -186,7 +222,8 @@ class Snapshots:
         for asset_id, change in changed.items():
             points += [asset_state_point(found) for found in self._engine.conditions(
                 change.at, [asset_id], disposition=change.disposition,
-                trip_duration_s=change.trip_duration_s, open_kinds=open_kinds)]
+                trip_duration_s=change.trip_duration_s, open_kinds=open_kinds,
+                actual=change.actual, turnaround_h=change.turnaround_h)]
         if self._fresh is not None:
             self._fresh.update(changed)
         if points:
@@ -204,7 +241,7 @@ class Snapshots:
         open_kinds = await self._run(self._engine.open_alert_kinds)
         # Arrived assets too while an alert of theirs is open: a recall that reached an item
         # already received must stay on the dashboards until it is dealt with.
-        assets = list(dict.fromkeys([*await self._run(self._engine.on_the_way), *open_kinds]))
+        assets = list(dict.fromkeys([*await self._run(self._engine.followed), *open_kinds]))
         self._fresh = set()
         try:
             for start in range(0, len(assets), SNAPSHOT_PART):

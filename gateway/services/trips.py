@@ -96,6 +96,8 @@ class StoredTrips:
         if change.status in machine.final:
             trip.closed_at = change.at
         self._store.moved(trip, change)
+        if trip.closed_at is not None:  # its turnaround, for the dashboards
+            trip.history = self._store.history(trip.id)
         mirror(self._store.db, asset.id, _mirrored(trip),
                str(machine.asset_state(change.status)))
         return trip
