@@ -56,9 +56,11 @@ class Router:
         self._store, self._engine, self.costs = store, engine, costs
 
     def route(self, asset: Asset, trip: Trip, at: datetime, zones: Mapping[str, Zone],
-              service: Disposition | None = None,
-              position: Location | None = None) -> Route | None:
-        """None when there is no position to route from."""
+              service: Disposition | None = None, position: Location | None = None,
+              routed: dict[str, dict[str, int]] | None = None) -> Route | None:
+        """None when there is no position to route from. `routed`: the trips routed per
+        day and hub, kept by the caller across many routings (an import's), counting the
+        one chosen here; else read from the store."""
         seen = position or self._engine.seen(asset.id).location
         if seen is not None:
             lat, lon, source = seen.lat, seen.lon, "last_position"
@@ -72,7 +74,15 @@ class Router:
         day = at.date().isoformat()
         request = RouteRequest(lat=lat, lon=lon, source=source, flow=str(trip.flow),
                                category=asset.category, service=service, day=day)
-        return route(request, zones.values(), self._store.routed_counts(day), self.costs)
+        if routed is None:
+            return route(request, zones.values(), self._store.routed_counts(day), self.costs)
+        counts = routed.get(day)
+        if counts is None:
+            counts = routed[day] = self._store.routed_counts(day)
+        found = route(request, zones.values(), counts, self.costs)
+        if found.chosen is not None:
+            counts[found.chosen.geofence] = counts.get(found.chosen.geofence, 0) + 1
+        return found
 
 
 class StoredTrips:
@@ -177,9 +187,9 @@ class TripService:
     def _create_one(self, trip_id: str, fields: Mapping[str, Any]
                     ) -> tuple[Trip, list[EngineEvent]]:
         with self._db.transaction():
-            trip = trip_from_fields(trip_id, fields,
-                                    self._registry.get_asset(fields["asset_id"]))
-            problems, asset = self._check_new(trip)
+            asset = self._registry.get_asset(fields["asset_id"])
+            trip = trip_from_fields(trip_id, fields, asset)
+            problems, asset = self._check_new(trip, asset)
             if problems:
                 raise Invalid("body", problems)
             assert asset is not None
@@ -199,10 +209,11 @@ class TripService:
             return f"trip {trip.id} exists"
         return f"asset {trip.asset_id} has an open trip: close it first"
 
-    def _check_new(self, trip: Trip) -> tuple[list[Problem], Asset | None]:
-        """What is wrong with a new trip, and its asset; routes it when it has no
-        destination."""
-        asset = self._registry.get_asset(trip.asset_id)
+    def _check_new(self, trip: Trip, asset: Asset | None,
+                   routed: dict[str, dict[str, int]] | None = None
+                   ) -> tuple[list[Problem], Asset | None]:
+        """What is wrong with a new trip of `asset`, and its asset; routes it when it has no
+        destination (`routed`: see Router.route)."""
         if asset is None:
             return [Problem("asset_id", f"no asset with id {trip.asset_id!r}")], None
         if asset.trip_id is not None and asset.trip_status is not None:
@@ -223,7 +234,7 @@ class TripService:
         trip.updated_at = now
         trip.status = machine_of(trip.flow).initial
         if trip.destination is None:
-            found = self._router.route(asset, trip, now, zones)
+            found = self._router.route(asset, trip, now, zones, routed=routed)
             if found is None:
                 return [Problem("destination", "none given, and the asset has no known "
                                 "position nor the trip an origin to route from")], asset
@@ -411,7 +422,10 @@ class TripService:
         outcomes: list[RowOutcome] = []
         events: list[EngineEvent] = []
         opened: list[Asset] = []
+        routed: dict[str, dict[str, int]] = {}
         with self._db.transaction():
+            assets = self._registry.get_assets(
+                row.changes["asset_id"] for row in rows if row.changes.get("asset_id"))
             for row in rows:
                 if row.problems:
                     outcomes.append(RowOutcome(row.row, row.id, Outcome.REJECTED,
@@ -423,11 +437,13 @@ class TripService:
                     outcomes.append(RowOutcome(row.row, row.id, Outcome.REJECTED,
                                                tuple(missing)))
                     continue
-                trip = trip_from_fields(row.id or new_trip_id(), row.changes,
-                                        self._registry.get_asset(row.changes["asset_id"]))
+                asset = assets.get(row.changes["asset_id"])
+                trip = trip_from_fields(row.id or new_trip_id(), row.changes, asset)
                 try:
-                    with self._db.transaction():  # a savepoint: the row alone, should it fail
-                        problems, asset = self._check_new(trip)
+                    # A savepoint: the row alone, should it fail (an id or an open trip another
+                    # gateway wrote meanwhile; the checks find the others first).
+                    with self._db.conn.begin_nested():
+                        problems, asset = self._check_new(trip, asset, routed)
                         if not problems:
                             assert asset is not None
                             events += self._open(asset, trip)
