@@ -298,6 +298,10 @@ class RuleEngine:
         self._arrival: Arrival | None = None
         self._sightings: list[tuple[Sighting, Location]] = []
         self.listeners: list[Callable[[EngineEvent], None]] = []
+        self.rules_now: Callable[[], datetime] = clock
+        """The rules' now for what no reading dates (a trip re-routed by a recall, a move
+        made through the API): the clock, or on event time the newest reading time (set by
+        the gateway)."""
         self.outbox_written: Callable[[], None] = lambda: None
         """Called after a commit that added deliveries: wakes the webhook dispatcher."""
         self.asset_state_changed: Callable[[str, AssetState], None] = lambda _id, _state: None
@@ -828,14 +832,14 @@ class RuleEngine:
             return []
         if can_quarantine(self.zones.get(asset.destination or "")):
             return []
-        rerouted = self.trips.reroute(asset, self.seen(asset.id).location, self._clock(),
-                                      self.zones)
+        now = self.rules_now()
+        rerouted = self.trips.reroute(asset, self.seen(asset.id).location, now, self.zones)
         if rerouted is None:
             return []
         trip, previous_destination = rerouted
         self._remember(asset)
         asset.destination = trip.destination
-        change = StatusChange(trip.id, trip.status, trip.status, self._clock(),
+        change = StatusChange(trip.id, trip.status, trip.status, now,
                               self.seen(asset.id).location, "recall")
         data = {"trip": {**trip_event_data(trip, change, asset.tag_id),
                          "previous_destination": previous_destination,

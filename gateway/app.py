@@ -361,6 +361,7 @@ class Gateway:
                 return engine.watermark
             return engine.now()
 
+        engine.rules_now = rules_now
         trips = TripService(db, trip_store, registry, writer, router, rules_now)
         services = Services(
             trips=trips,
