@@ -20,7 +20,15 @@ from gateway.api._csv import (
 )
 from gateway.api._deps import ReadKey, ServicesDep, WriteKey
 from gateway.api._paging import PageRequest, page_request
-from gateway.api.schemas import AssetCsvRow, AssetIn, AssetOut, AssetPatch, ImportReport, Page
+from gateway.api.schemas import (
+    AssetCsvRow,
+    AssetIn,
+    AssetOut,
+    AssetPatch,
+    ImportReport,
+    Page,
+    TripStatusName,
+)
 from gateway.registry import AssetOrder
 
 router = APIRouter(prefix="/api/v1/assets", tags=["assets"])
@@ -60,11 +68,13 @@ async def list_assets(
     customer: str | None = None,
     state: AssetState | None = None,
     destination: str | None = None,
+    category: str | None = None,
+    trip_status: TripStatusName | None = None,
 ) -> Page[AssetOut]:
     assets, next_key = await services.assets.page(
         paging.order, limit=paging.limit, after=paging.after, tag_id=tag_id, kind=kind,
         flow=flow, sku=sku, serial=serial, lot=lot, customer=customer, state=state,
-        destination=destination,
+        destination=destination, category=category, trip_status=trip_status,
     )
     return paging.page([asset_out(a) for a in assets], next_key)
 

@@ -257,6 +257,9 @@ async def test_a_rental_goes_out_comes_back_and_goes_out_again(
         trips.append(trip["id"])
     listed = (await api.get(f"/api/v1/assets/{asset_id}/trips")).json()["items"]
     assert [t["id"] for t in listed] == trips
+    available = (await api.get("/api/v1/assets", params={
+        "trip_status": "available", "kind": "rental", "limit": 1000})).json()["items"]
+    assert asset_id in {a["id"] for a in available}
     assert (await api.get("/api/v1/trips", params={"asset_id": asset_id, "open": "false"})
             ).json()["items"][0]["id"] == trips[0]
     end = later(hubs)
