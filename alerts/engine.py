@@ -299,9 +299,9 @@ class RuleEngine:
         self._sightings: list[tuple[Sighting, Location]] = []
         self.listeners: list[Callable[[EngineEvent], None]] = []
         self.rules_now: Callable[[], datetime] = clock
-        """The rules' now for what no reading dates (a trip re-routed by a recall, a move
-        made through the API): the clock, or on event time the newest reading time (set by
-        the gateway)."""
+        """The rules' now for what no reading dates (an asset or recall registered, a trip
+        re-routed by a recall, a move made through the API): the clock, or on event time the
+        newest reading time (set by the gateway)."""
         self.outbox_written: Callable[[], None] = lambda: None
         """Called after a commit that added deliveries: wakes the webhook dispatcher."""
         self.asset_state_changed: Callable[[str, AssetState], None] = lambda _id, _state: None
@@ -527,7 +527,7 @@ class RuleEngine:
                 self.bindings.bind(asset)
         if judge:
             changed = {asset.id: self._assets[asset.id] for asset in assets}
-            self._judge_registry(changed.values(), self._clock())
+            self._judge_registry(changed.values(), self.rules_now())
 
     def asset(self, asset_id: str) -> Asset | None:
         return self._assets.get(asset_id)
@@ -597,7 +597,7 @@ class RuleEngine:
         """These assets (those of them still registered) judged against the active recalls,
         in one transaction."""
         assets = [asset for asset in map(self._assets.get, asset_ids) if asset is not None]
-        self._judge_registry(assets, self._clock())
+        self._judge_registry(assets, self.rules_now())
 
     def remove_recall(self, recall_id: str) -> None:
         """Its open alerts stay open until the asset arrives or someone resolves them."""

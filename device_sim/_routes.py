@@ -14,6 +14,8 @@ _KM_PER_DEG_LAT = 110.574
 _KM_PER_WAYPOINT = 40.0
 # Each segment is driven at the vehicle's speed times a factor in this range.
 SEGMENT_SPEED_FACTORS = (0.9, 1.08)
+# Each tag's cruising speed is its group's times a factor in this range.
+TAG_SPEED_FACTORS = (0.93, 1.05)
 
 
 def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -96,8 +98,38 @@ class TrackBuilder:
             self.t, self.lat, self.lon = t1, wlat, wlon
         return self.t
 
+    def stop_at(self, t: float) -> None:
+        """Forget everything planned from `t` on: the vehicle is wherever it was at `t`,
+        ready for a new leg (a trip re-routed on its way)."""
+        if t >= self.t:
+            self.park_until(t)
+            return
+        kept = []
+        for segment in self.segments:
+            if segment.t1 <= t:
+                kept.append(segment)
+            elif segment.t0 < t:
+                f = (t - segment.t0) / (segment.t1 - segment.t0)
+                lat = segment.lat0 + f * (segment.lat1 - segment.lat0)
+                lon = segment.lon0 + f * (segment.lon1 - segment.lon0)
+                kept.append(Segment(segment.t0, t, segment.lat0, segment.lon0, lat, lon,
+                                    segment.speed_kmh))
+        self.segments = kept
+        last = kept[-1] if kept else None
+        if last is not None:
+            self.lat, self.lon = last.lat1, last.lon1
+        self.t = t
+
     def build(self) -> Track:
         return Track(list(self.segments), self.lat, self.lon)
+
+
+def spot_inside(lat: float, lon: float, radius_m: float,
+                rng: random.Random) -> tuple[float, float]:
+    """A parking spot well inside a circular geofence: within a quarter of its radius of the
+    centre, each way."""
+    reach_km = 0.25 * radius_m / 1000
+    return offset(lat, lon, rng.uniform(-reach_km, reach_km), rng.uniform(-reach_km, reach_km))
 
 
 def road_waypoints(lat0: float, lon0: float, lat1: float, lon1: float,

@@ -1,5 +1,5 @@
-"""The live display of a scenario being played: messages sent, rate, faults injected, and
-simulated time elapsed and remaining."""
+"""The live display of a scenario being played: messages sent, rate, faults injected, REST
+calls made, and simulated time elapsed and remaining."""
 
 from __future__ import annotations
 
@@ -32,6 +32,9 @@ class PlayProgress:
         table.add_row("rate", f"{(stats.sent + stats.refused) / elapsed:,.0f} msg/s")
         faults = ", ".join(f"{name} {n}" for name, n in sorted(stats.faults.items()))
         table.add_row("faults", faults or "none yet")
+        if self._timeline.actions:
+            table.add_row("API calls", f"{stats.api_calls + stats.api_failed} of "
+                          f"{len(self._timeline.actions)} ({stats.api_failed} failed)")
         table.add_row("simulated", f"{_span(stats.simulated_s)} elapsed, "
                       f"{_span(max(0.0, stats.span_s - stats.simulated_s))} to go")
         return table

@@ -50,6 +50,12 @@ Every fault takes `group`+`count` or `tags`; the other fields depend on the faul
 `_FAULT_MODELS`): `at`, `duration`, `value`, `messages` (how many messages), `target`
 (impersonation), `sku`/`lot`/`reason` (recalled_lot), `radius_m` (geofence_exit).
 
+Trips (docs/lifecycle.md): a place may say what it `handles` (flows, categories, services), its
+`handling_cost` and `daily_capacity`, for routing; a group with a `lifecycle` section has its
+trips opened, inspected and closed by the simulator through the REST API (its assets are
+registered without a trip), returns routed by the gateway when the group has no
+`destination`, rentals checked out `cycles` times. docs/simulator.md, "Trips", has the details.
+
 A bad file raises ScenarioError naming the file and the field: `rentals.yaml:
 faults[2].duration: ...`.
 """
@@ -98,9 +104,24 @@ Format = Literal["native", "native_batch", "owntracks", "things_stack"]
 Metric = Literal["temp_c", "humidity_pct", "shock_g", "tilt_deg", "light_lux", "battery_pct"]
 Flow = Literal["customer_return", "warranty_repair", "recall", "trade_in", "rental_return",
                "b2b_return", "end_of_life"]
+Service = Literal["restock", "refurbish", "repair", "recycle", "quarantine", "redeploy",
+                  "return_to_vendor", "dispose"]
+"""What a hub carries out: every disposition but `inspect` (docs/lifecycle.md, "Routing")."""
+Disposition = Literal["restock", "refurbish", "repair", "recycle", "quarantine", "redeploy",
+                      "return_to_vendor", "dispose", "inspect"]
 FORMATS: tuple[str, ...] = get_args(Format)
 METRICS: tuple[str, ...] = get_args(Metric)
 FLOWS: tuple[str, ...] = get_args(Flow)
+SERVICES: tuple[str, ...] = get_args(Service)
+DISPOSITIONS: tuple[str, ...] = get_args(Disposition)
+ROUTABLE_KINDS = frozenset({"hub", "depot", "quarantine"})
+# Faults a lifecycle group may take: those that change what a reading says or add messages,
+# never when or where its tag reports (its trips are planned around its readings), and a
+# recall announced during the run.
+LIFECYCLE_FAULTS = frozenset({
+    "temp_excursion", "humidity_excursion", "drop", "opened", "tilt", "dying_battery",
+    "duplicates", "malformed", "oversized", "recalled_lot",
+})
 # What each format carries: OwnTracks knows only position, speed and battery.
 FORMAT_METRICS: dict[str, frozenset[str]] = {
     "native": frozenset(METRICS),
@@ -125,6 +146,9 @@ FAULT_METRIC: dict[str, str] = {
     "opened": "light_lux",
     "tilt": "tilt_deg",
 }
+# Faults that change readings in a window (which a lifecycle group may tie to a trip).
+READING_FAULT_NAMES = frozenset({
+    "temp_excursion", "humidity_excursion", "drop", "opened", "tilt", "dying_battery"})
 MAX_FUTURE = timedelta(minutes=5)
 _TAG_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _UNITS_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
@@ -177,7 +201,8 @@ class ProfileSpec:
 
 @dataclass(frozen=True, slots=True)
 class PlaceSpec:
-    """A hub, depot, quarantine or area: registered as a circular geofence."""
+    """A hub, depot, quarantine or area: registered as a circular geofence. What it handles,
+    its cost and capacity matter for routing only (docs/lifecycle.md); empty tuples: any."""
 
     key: str
     geofence_id: str
@@ -186,12 +211,52 @@ class PlaceSpec:
     lat: float
     lon: float
     radius_m: float
+    flows: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
+    handling_cost: float = 0.0
+    daily_capacity: int | None = None
+    for_routing: bool = False
+    """The scenario gave `handles`, `handling_cost` or `daily_capacity`: its geofence body
+    carries them (a scenario without them registers exactly what it did before trips)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Stop:
     place: str
     dwell: tuple[timedelta, timedelta]
+
+
+@dataclass(frozen=True, slots=True)
+class LifecycleSpec:
+    """How the simulator drives a group's trips through the API (docs/lifecycle.md). Ranges
+    draw per trip; lists go round robin over the group's tags."""
+
+    start_after: tuple[timedelta, timedelta]
+    """From the run's start to the first trip: a return's authorization (its tag's first
+    reading follows), a rental's first check-out."""
+    inspect_after: tuple[timedelta, timedelta]
+    """From the arrival reading to the inspection."""
+    dispositions: tuple[str, ...]
+    """What the inspector decides; () for the recommendation (`on_inspect` when that is
+    `inspect`)."""
+    on_inspect: str
+    close_after: tuple[timedelta, timedelta] | None
+    """Returns: closed (PATCH) this long after being dispositioned; None: left open."""
+    route: bool
+    """Rentals: check-outs leave the destination out, for the gateway to route. (Returns are
+    routed when the group has no `destination`.)"""
+    cycles: int
+    """Rentals: how many times each is checked out."""
+    out_for: tuple[timedelta, timedelta]
+    """Rentals: how long it stays with its customer."""
+    idle: tuple[timedelta, timedelta]
+    """Rentals: from being available to the next check-out."""
+    repair_for: tuple[timedelta, timedelta]
+    """Rentals: an inspection that does not redeploy leaves it `inspected`; it is made
+    available (PATCH) this long after."""
+    reasons: tuple[str, ...]
+    """Returns: the return reason of each trip."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +275,8 @@ class FleetGroup:
     tts_tenant: str
     report_every: timedelta
     origins: tuple[Place, ...]
-    destination: str
+    destination: str | None
+    """A place key; None for a lifecycle group of returns, which the gateway routes."""
     stops: tuple[Stop, ...]
     speed_kmh: float
     depart_after: tuple[timedelta, timedelta]
@@ -218,6 +284,15 @@ class FleetGroup:
     return_lead: timedelta
     skus: tuple[str, ...]
     customers: tuple[str, ...]
+    categories: tuple[str, ...] = ()
+    lifecycle: LifecycleSpec | None = None
+
+    @property
+    def home(self) -> str:
+        """The destination of a group that has one (every group but routed returns)."""
+        if self.destination is None:
+            raise ValueError(f"group {self.prefix} is routed: it has no destination")
+        return self.destination
 
     def tag_ids(self) -> tuple[str, ...]:
         return tuple(self.tag_id(n) for n in range(1, self.count + 1))
@@ -256,6 +331,11 @@ class FaultSpec:
     lot: str | None = None
     reason: str = ""
     radius_m: float | None = None
+    trip: int | None = None
+    """Lifecycle groups: `at` counts from the start of the tag's trip of this number."""
+    during_run: bool = False
+    """recalled_lot with `at`: the recall is created through the API at `at`, while the
+    items travel, not registered before the run."""
 
     @property
     def where(self) -> str:
@@ -277,6 +357,9 @@ class Scenario:
     fleet: tuple[FleetGroup, ...]
     faults: tuple[FaultSpec, ...]
     source: str = "<string>"
+    align_start: str = "minute"
+    """"day": the run starts at a UTC midnight, so that the routing days (daily capacities)
+    fall the same way whenever it is played; "minute": at a whole minute."""
 
     def profile(self, name: str | None) -> ProfileSpec | None:
         return next((p for p in self.profiles if p.name == name), None)
@@ -387,6 +470,13 @@ class _ProfileIn(_Model):
         return self
 
 
+class _HandlesIn(_Model):
+    flows: list[Flow] = Field(default_factory=list)
+    categories: list[Annotated[str, StringConstraints(min_length=1, max_length=128)]] = Field(
+        default_factory=list)
+    services: list[Service] = Field(default_factory=list)
+
+
 class _PlaceIn(_Model):
     kind: Literal["hub", "depot", "quarantine", "area"]
     place: str | None = Field(default=None, description="A name from device_sim/_places.py")
@@ -395,6 +485,9 @@ class _PlaceIn(_Model):
     lon: float | None = Field(default=None, ge=-180, le=180)
     radius_m: float = Field(default=2000.0, gt=0, le=100_000)
     id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")] | None = None
+    handles: _HandlesIn | None = None
+    handling_cost: float | None = Field(default=None, ge=0, le=1e6)
+    daily_capacity: int | None = Field(default=None, ge=0, le=1_000_000)
 
     @model_validator(mode="after")
     def _named_or_located(self) -> _PlaceIn:
@@ -403,6 +496,10 @@ class _PlaceIn(_Model):
                 raise ValueError("give `place` (a known name) or `name`, `lat` and `lon`")
         elif self.lat is not None or self.lon is not None:
             raise ValueError("give `place` or `lat`/`lon`, not both")
+        routing = {"handles", "handling_cost", "daily_capacity"} & self.model_fields_set
+        if routing and self.kind == "area":
+            raise ValueError(f"{', '.join(sorted(routing))}: an area is never routed to; "
+                             "only a hub, depot or quarantine is")
         return self
 
 
@@ -415,6 +512,25 @@ class _OriginIn(_Model):
 class _StopIn(_Model):
     place: str
     dwell: DurationRange = (timedelta(0), timedelta(0))
+
+
+class _LifecycleIn(_Model):
+    start_after: DurationRange = (timedelta(hours=1), timedelta(hours=1))
+    inspect_after: DurationRange = (timedelta(hours=1), timedelta(hours=2))
+    disposition: Disposition | list[Disposition] | None = None
+    on_inspect: Service | None = None
+    close_after: DurationRange | None = None
+    route: bool = False
+    cycles: int = Field(default=1, ge=1, le=50)
+    out_for: DurationRange = (timedelta(hours=4), timedelta(hours=6))
+    idle: DurationRange = (timedelta(hours=1), timedelta(hours=2))
+    repair_for: DurationRange = (timedelta(hours=2), timedelta(hours=3))
+    reason: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,32}$")] | list[
+        Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,32}$")]] | None = None
+
+
+_RENTAL_ONLY = ("route", "cycles", "out_for", "idle", "repair_for")
+_RETURN_ONLY = ("close_after", "reason")
 
 
 class _GroupIn(_Model):
@@ -432,7 +548,7 @@ class _GroupIn(_Model):
     tts_tenant: Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{2,36}$")] | None = None
     report_every: Duration = timedelta(minutes=10)
     origins: list[str | _OriginIn] = Field(min_length=1)
-    destination: str
+    destination: str | None = None
     stops: list[_StopIn] = Field(default_factory=list)
     speed_kmh: float = Field(default=70.0, ge=5, le=200)
     depart_after: DurationRange = (timedelta(0), timedelta(0))
@@ -440,6 +556,9 @@ class _GroupIn(_Model):
     return_lead: Duration = timedelta(hours=2)
     sku: str | list[str] | None = None
     customer: str | list[str] | None = None
+    category: Annotated[str, StringConstraints(min_length=1, max_length=128)] | list[
+        Annotated[str, StringConstraints(min_length=1, max_length=128)]] | None = None
+    lifecycle: _LifecycleIn | None = None
 
     @model_validator(mode="after")
     def _format_options_match_the_format(self) -> _GroupIn:
@@ -453,11 +572,37 @@ class _GroupIn(_Model):
             raise ValueError("report_every must be at least 10s")
         return self
 
+    @model_validator(mode="after")
+    def _lifecycle_fits_the_kind(self) -> _GroupIn:
+        life = self.lifecycle
+        if life is None:
+            if self.destination is None:
+                raise ValueError("give a `destination` (only a lifecycle group of returns "
+                                 "leaves it out, to be routed)")
+            return self
+        if self.stops:
+            raise ValueError("stops: a lifecycle group's tags go straight to their destination")
+        wrong = _RENTAL_ONLY if self.kind == "shipment" else _RETURN_ONLY
+        given = [option for option in wrong if option in life.model_fields_set]
+        if given:
+            raise ValueError(f"lifecycle.{given[0]} applies to "
+                             f"{'rentals' if self.kind == 'shipment' else 'returns'} only")
+        if self.kind == "rental" and self.destination is None:
+            raise ValueError("a rental group's `destination` is its home depot, where its "
+                             "rentals start (`lifecycle.route: true` routes each check-out)")
+        if self.kind == "rental" and self.flow not in (None, "rental_return"):
+            raise ValueError("a lifecycle rental's flow is rental_return")
+        if self.kind == "shipment" and self.flow == "rental_return":
+            raise ValueError("rental_return is the flow of rentals (kind: rental)")
+        return self
+
 
 class _Targets(_Model):
     group: str | None = None
     tags: list[str] = Field(default_factory=list)
     count: int = Field(default=1, ge=1)
+    trip: int | None = Field(default=None, ge=1, description=(
+        "Lifecycle groups: `at` counts from the start of the tag's trip of this number"))
 
     @model_validator(mode="after")
     def _group_or_tags(self) -> _Targets:
@@ -519,6 +664,8 @@ class _Overdue(_Targets):
 
 class _RecalledLot(_Targets):
     fault: Literal["recalled_lot"]
+    at: Duration | None = Field(default=None, description=(
+        "When the recall is created through the API; absent: registered before the run"))
     sku: str | None = Field(default=None, min_length=1, max_length=128)
     lot: str | None = Field(default=None, min_length=1, max_length=128)
     reason: str = Field(default="Safety recall: return for inspection", max_length=2000)
@@ -588,6 +735,7 @@ class _ScenarioIn(_Model):
     duration: Duration
     time_scale: float = Field(default=360.0, gt=0, le=1_000_000)
     overdue_grace: Duration = timedelta(hours=1)
+    align_start: Literal["minute", "day"] = "minute"
     profiles: dict[Name, _ProfileIn] = Field(default_factory=dict)
     places: dict[Key, _PlaceIn] = Field(min_length=1)
     fleet: list[_GroupIn] = Field(min_length=1)
@@ -717,6 +865,12 @@ class _Builder:
                                 f"geofence id {place.geofence_id!r} is used twice")
         self.profiles = {p.name: p for p in profiles}
         self.places = {p.key: p for p in places}
+        if m.align_start != "day":
+            for place in places:
+                if place.daily_capacity is not None:
+                    raise self.fail(f"places.{place.key}.daily_capacity", (
+                        "a daily capacity counts trips per UTC day: give `align_start: day`, "
+                        "so that the run's days do not depend on when it is played"))
         fleet = tuple(self._group(i, g) for i, g in enumerate(m.fleet))
         prefixes = [g.prefix for g in fleet]
         for i, group in enumerate(fleet):
@@ -735,6 +889,7 @@ class _Builder:
             fleet=fleet,
             faults=(),
             source=self.source,
+            align_start=m.align_start,
         )
         self.scenario = scenario
         faults = tuple(self._fault(i, f) for i, f in enumerate(m.faults))
@@ -758,7 +913,13 @@ class _Builder:
             assert p.lat is not None and p.lon is not None and p.name is not None
             name, lat, lon = p.name, p.lat, p.lon
         slug = re.sub(r"[^a-z0-9]+", "-", f"{self.model.name}-{key}".lower()).strip("-")
-        return PlaceSpec(key, p.id or f"sim-{slug}"[:64], name, p.kind, lat, lon, p.radius_m)
+        handles = p.handles or _HandlesIn()
+        return PlaceSpec(
+            key, p.id or f"sim-{slug}"[:64], name, p.kind, lat, lon, p.radius_m,
+            flows=tuple(handles.flows), categories=tuple(handles.categories),
+            services=tuple(handles.services), handling_cost=p.handling_cost or 0.0,
+            daily_capacity=p.daily_capacity,
+            for_routing=bool({"handles", "handling_cost", "daily_capacity"} & p.model_fields_set))
 
     def _group(self, i: int, g: _GroupIn) -> FleetGroup:
         where = f"fleet[{i}]"
@@ -768,10 +929,10 @@ class _Builder:
             if profile is None:
                 raise self.fail(f"{where}.profile", f"no profile {g.profile!r} in `profiles`"
                                 f" (known: {', '.join(self.profiles) or 'none'})")
-        destination = self.places.get(g.destination)
-        if destination is None:
+        destination = self.places.get(g.destination) if g.destination is not None else None
+        if g.destination is not None and destination is None:
             raise self.fail(f"{where}.destination", f"no place {g.destination!r} in `places`")
-        if destination.kind == "area":
+        if destination is not None and destination.kind == "area":
             raise self.fail(f"{where}.destination",
                             "a destination is a hub, depot or quarantine, not an area")
         for j, stop in enumerate(g.stops):
@@ -787,11 +948,15 @@ class _Builder:
                                     f"{', '.join(c.name for c in CITIES)}")
             else:
                 known = Place(origin.name, origin.lat, origin.lon)
-            room_km = destination.radius_m / 1000 + SITE_SPREAD_KM + 5
-            if distance_km(known, Place("", destination.lat, destination.lon)) < room_km:
-                raise self.fail(f"{where}.origins[{j}]", f"{known.name} is within "
-                                f"{room_km:.0f} km of destination {g.destination}: a customer "
-                                "site must lie outside its destination's geofence")
+            # A routed return may go to any hub; a rental comes back to any depot.
+            near = [destination] if destination is not None and g.lifecycle is None else [
+                p for p in self.places.values() if p.kind in ROUTABLE_KINDS]
+            for place in near:
+                room_km = place.radius_m / 1000 + SITE_SPREAD_KM + 5
+                if distance_km(known, Place("", place.lat, place.lon)) < room_km:
+                    raise self.fail(f"{where}.origins[{j}]", f"{known.name} is within "
+                                    f"{room_km:.0f} km of {place.kind} {place.key}: a customer "
+                                    "site must lie outside every geofence it may travel to")
             origins.append(known)
         batch_size = g.batch_size or (5 if g.format == "native_batch" else 1)
         if profile is not None and profile.silent_after is not None:
@@ -805,6 +970,11 @@ class _Builder:
         customers = (g.customer,) if isinstance(g.customer, str) else tuple(g.customer or ())
         if not skus:
             raise self.fail(f"{where}.sku", "give at least one sku")
+        categories = ((g.category,) if isinstance(g.category, str)
+                      else tuple(g.category or ()))
+        lifecycle = None
+        if g.lifecycle is not None:
+            lifecycle = self._lifecycle(where, g, profile)
         return FleetGroup(
             prefix=g.group,
             count=g.count,
@@ -827,6 +997,43 @@ class _Builder:
             return_lead=g.return_lead,
             skus=skus,
             customers=customers,
+            categories=categories,
+            lifecycle=lifecycle,
+        )
+
+    def _lifecycle(self, where: str, g: _GroupIn, profile: ProfileSpec | None) -> LifecycleSpec:
+        life = g.lifecycle
+        assert life is not None
+        if profile is not None and profile.silent_after is not None:
+            raise self.fail(f"{where}.profile", (
+                f"profile {profile.name} has silent_after, but a lifecycle group's tags sleep "
+                "between trips (a rental parked in its depot): give it a profile without"))
+        if g.kind == "shipment" and g.depart_after[0] < 2 * g.report_every:
+            raise self.fail(f"{where}.depart_after", (
+                "a lifecycle return waits at its customer for two readings or more after its "
+                f"authorization: at least {_human(2 * g.report_every)}"))
+        dispositions: tuple[str, ...] = ()
+        if life.disposition is not None:
+            dispositions = ((life.disposition,) if isinstance(life.disposition, str)
+                            else tuple(life.disposition))
+        if g.kind == "rental":
+            on_inspect = life.on_inspect or "repair"
+        else:
+            on_inspect = life.on_inspect or (
+                "quarantine" if g.flow == "recall" else "refurbish")
+        reasons = (life.reason,) if isinstance(life.reason, str) else tuple(life.reason or ())
+        return LifecycleSpec(
+            start_after=life.start_after,
+            inspect_after=life.inspect_after,
+            dispositions=dispositions,
+            on_inspect=on_inspect,
+            close_after=life.close_after,
+            route=life.route,
+            cycles=life.cycles if g.kind == "rental" else 1,
+            out_for=life.out_for,
+            idle=life.idle,
+            repair_for=life.repair_for,
+            reasons=reasons,
         )
 
     def _fault(self, i: int, f: Any) -> FaultSpec:
@@ -848,7 +1055,8 @@ class _Builder:
                 raise self.fail(f"{where}.tags[{j}]", f"no tag {tag_id!r} in the fleet (tag ids "
                                 "are {group}-0001, {group}-0002, ...)")
             groups.append((found[0], f"tags[{j}]"))
-        at: timedelta = getattr(f, "at", timedelta(0))
+        # recalled_lot takes `at` only when the recall is created during the run.
+        at: timedelta = getattr(f, "at", None) or timedelta(0)
         duration: timedelta | None = getattr(f, "duration", None)
         if at >= self.scenario.duration:
             raise self.fail(f"{where}.at", f"{_human(at)} is not within the run's "
@@ -866,6 +1074,7 @@ class _Builder:
             value = skew.total_seconds()
         for group, field in groups:
             value = self._check_target(where, field, name, group, value, f)
+            self._check_lifecycle_target(where, field, name, group, f)
         return FaultSpec(
             index=i,
             name=name,
@@ -881,7 +1090,43 @@ class _Builder:
             lot=getattr(f, "lot", None),
             reason=getattr(f, "reason", ""),
             radius_m=getattr(f, "radius_m", None),
+            trip=f.trip,
+            during_run=name == "recalled_lot" and f.at is not None,
         )
+
+    def _check_lifecycle_target(self, where: str, field: str, name: str, group: FleetGroup,
+                                f: Any) -> None:
+        """What a fault may do to a lifecycle group, whose trips are planned around its tags'
+        readings, and what `trip` and a recall's `at` need."""
+        whose = f"group {group.prefix}"
+        life = group.lifecycle
+        if life is None:
+            if f.trip is not None:
+                raise self.fail(f"{where}.trip", f"{whose} has no lifecycle: no trips to count")
+            if name == "recalled_lot" and f.at is not None:
+                raise self.fail(f"{where}.at", (
+                    f"a recall during the run re-routes trips: {whose} needs a lifecycle "
+                    "section (leave `at` out to register the recall before the run)"))
+            return
+        if name not in LIFECYCLE_FAULTS:
+            raise self.fail(f"{where}.{field}", (
+                f"{name} changes when or where a tag reports, around which {whose}'s trips "
+                f"are planned; lifecycle groups take {', '.join(sorted(LIFECYCLE_FAULTS))}"))
+        if name == "recalled_lot":
+            if f.at is None:
+                raise self.fail(f"{where}.at", (
+                    f"{whose} opens its trips during the run: say `at`, when the recall is "
+                    "announced (a recall registered first would predate every trip)"))
+            if group.kind != "shipment":
+                raise self.fail(f"{where}.{field}", (
+                    "a recall during the run re-routes returns on their way; rentals are not "
+                    "modelled"))
+        if f.trip is not None:
+            if name not in READING_FAULT_NAMES:
+                raise self.fail(f"{where}.trip", f"{name} is not tied to a trip")
+            if f.trip > life.cycles:
+                raise self.fail(f"{where}.trip", (
+                    f"{whose} makes {life.cycles} trip{'s' if life.cycles > 1 else ''} per tag"))
 
     def _check_target(self, where: str, field: str, name: str, group: FleetGroup,
                       value: float | None, f: Any) -> float | None:

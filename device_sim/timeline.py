@@ -11,6 +11,10 @@ through to the gateway are judged by a model of the contract's rules (device_sim
 Its timer-driven expectations (silent, overdue) assume the gateway runs on event time
 (BOOMERANG_CLOCK=event) with a timer interval of a second or two (BOOMERANG_TIMER_INTERVAL_S),
 so that one timer tick spans a few simulated minutes at the scenario's time_scale.
+
+Lifecycle groups (docs/lifecycle.md) add API calls to the timeline (`actions`: trips opened,
+inspected, closed; recalls announced during the run), planned by device_sim._trip_plan, and
+a ground truth of trips (`trips`, `trip_changes`) from the model in device_sim._lifecycle.
 """
 
 from __future__ import annotations
@@ -33,13 +37,24 @@ from device_sim._faults import (
     TagRun,
 )
 from device_sim._formats import TagWire
+from device_sim._lifecycle import ApiAction, ExpectedStatus, ExpectedTrip
 from device_sim._readings import rfc3339
-from device_sim._routes import SEGMENT_SPEED_FACTORS, Track, TrackBuilder, distance_m, offset
+from device_sim._routes import (
+    SEGMENT_SPEED_FACTORS,
+    TAG_SPEED_FACTORS,
+    Track,
+    TrackBuilder,
+    distance_m,
+    offset,
+    spot_inside,
+)
+from device_sim._trip_plan import LifeTag, TripPlanner, absolute
 from device_sim._truth import (
     AmbiguousTruth,
     Circle,
     Clocks,
     Delivery,
+    Finding,
     WatchedAsset,
     judge_asset,
 )
@@ -54,8 +69,6 @@ from device_sim.scenario import (
     ScenarioError,
 )
 
-# Per-tag cruising speed around the group's, on top of the per-segment factors.
-TAG_SPEED_FACTORS = (0.93, 1.05)
 MAX_SPEED_FACTOR = TAG_SPEED_FACTORS[1] * SEGMENT_SPEED_FACTORS[1]
 """The fastest any asset moves, as a multiple of its group's speed_kmh."""
 # How long the gateway's timer may lag in wall-clock seconds (its interval, plus a tick's
@@ -115,6 +128,13 @@ class Timeline:
     logins: dict[str, str]
     """MQTT username -> the tag id it is; "" for a The Things Stack application's login
     (`{app}@{tenant}`), which speaks for every device of the application."""
+    actions: list[ApiAction] = field(default_factory=list)
+    """REST calls made during the run (lifecycle groups, recalls announced during it),
+    sorted by `at`; the player makes each after the emissions due before it."""
+    trips: list[ExpectedTrip] = field(default_factory=list)
+    """The ground truth of every trip the simulator opens."""
+    trip_changes: list[ExpectedStatus] = field(default_factory=list)
+    """Every status change those trips should go through, sorted by `at`."""
 
 
 def compile_scenario(scenario: Scenario, *, now: datetime, seed: int | None = None) -> Timeline:
@@ -148,6 +168,9 @@ class _Tag:
     detour: tuple[int, int, float] | None = None
     """(from, to, km): taken this far off its site between these times (geofence_exit)."""
     faults: list[FaultSpec] = field(default_factory=list)
+    category: str | None = None
+    life: LifeTag | None = None
+    """The trips planned for a tag of a lifecycle group."""
 
     @property
     def tag_id(self) -> str:
@@ -165,6 +188,8 @@ class _Compiler:
         self.seed = seed
         # Whole minutes: timestamps a person can read, and `end` still no later than now.
         self.start = (now + scenario.start).replace(second=0, microsecond=0)
+        if scenario.align_start == "day":
+            self.start = self.start.replace(hour=0, minute=0)
         self.run_s = int(scenario.duration.total_seconds())
         self.end = self.start + scenario.duration
         self.slug = re.sub(r"[^a-z0-9]+", "-", scenario.name.lower()).strip("-")
@@ -173,6 +198,12 @@ class _Compiler:
         self.recalls: list[dict[str, Any]] = []
         self.tags: list[_Tag] = []
         """The planned tags, with the faults each was given (kept for tests and tools)."""
+        slowest = max(g.report_every for g in scenario.fleet)
+        # How far off the gateway's event clock may be from a call's simulated time, and so
+        # a timer rule's or an API-made status change's tolerance.
+        self.tolerance = slowest + CLOCK_SKEW_SLACK + timedelta(
+            seconds=scenario.time_scale * TIMER_LAG_WALL_S)
+        self.trips = TripPlanner(scenario, self.start, self.run_s, self.tolerance, self.rng)
 
     def rng(self, *purpose: object) -> random.Random:
         return random.Random("/".join(str(p) for p in (self.seed, *purpose)))
@@ -190,6 +221,7 @@ class _Compiler:
                 tag.faults.append(fault)
         for fault in self.scenario.faults:
             self._plan_fault(fault, [t for t in tags if fault in t.faults])
+        self._plan_trips(tags)
         runs = {t.tag_id: self._readings(t) for t in tags}
         fleet = Fleet(runs)
         for tag in tags:
@@ -199,6 +231,12 @@ class _Compiler:
                 if fault.name in MESSAGE_FAULTS:
                     self._count(fault, MESSAGE_FAULTS[fault.name](runs[tag.tag_id], fault, fleet))
         emissions = self._emissions(tags, runs)
+        self._check_calls_follow_a_reading(emissions)
+        expected, findings, deliveries = self._expected(tags, runs)
+        try:
+            trips, trip_changes = self.trips.truth(deliveries, findings)
+        except AmbiguousTruth as exc:
+            raise ScenarioError(f"{self.scenario.source}: {exc}") from None
         return Timeline(
             scenario=self.scenario.name,
             seed=self.seed,
@@ -210,10 +248,25 @@ class _Compiler:
             assets=[self._asset_body(t) for t in tags],
             recalls=self.recalls,
             emissions=emissions,
-            expected=self._expected(tags, runs),
+            expected=expected,
             faults=dict(sorted(self.fault_counts.items())),
             logins=self._logins(emissions, by_id),
+            actions=list(self.trips.actions),
+            trips=trips,
+            trip_changes=trip_changes,
         )
+
+    def _check_calls_follow_a_reading(self, emissions: list[Emission]) -> None:
+        """On event time the gateway's clock is the newest reading it has seen: a call made
+        before any tag has reported would be stamped with its wall clock instead."""
+        if not self.trips.actions:
+            return
+        first_call = self.trips.actions[0].at
+        if not emissions or emissions[0].at >= first_call:
+            raise self.fail("fleet", (
+                f"the first REST call, at {first_call:%Y-%m-%d %H:%M}, comes before any tag "
+                "reports: the gateway's event clock would have nothing to go by; let a group "
+                "report from the start (a long-term rental) or open the first trip later"))
 
     def _count(self, fault: FaultSpec, times: int) -> None:
         self.fault_counts[fault.name] = self.fault_counts.get(fault.name, 0) + times
@@ -224,6 +277,10 @@ class _Compiler:
         wire = TagWire.of(group, number)
         rng = self.rng(wire.tag_id, "plan")
         city = group.origins[rng.randrange(len(group.origins))]
+        if group.lifecycle is not None:
+            # In turn, so that a lifecycle scenario's shape (who is routed where) holds
+            # whatever the seed.
+            city = group.origins[(number - 1) % len(group.origins)]
         spread = SITE_SPREAD_KM / math.sqrt(2)
         site = offset(city.lat, city.lon, rng.uniform(-spread, spread),
                       rng.uniform(-spread, spread))
@@ -247,6 +304,8 @@ class _Compiler:
             due_s=due_s,
             # A few minutes apart even when the group leaves "at once", as trucks do.
             depart_s=_draw(rng, group.depart_after) + rng.randrange(600),
+            category=(group.categories[(number - 1) % len(group.categories)]
+                      if group.categories else None),
         )
 
     def _targets(self, fault: FaultSpec, tags: list[_Tag], by_id: dict[str, _Tag]) -> list[_Tag]:
@@ -297,12 +356,35 @@ class _Compiler:
         sku = fault.sku or tags[0].sku
         # "R" lots: never one of the "L" lots the other assets carry.
         lot = fault.lot or f"R{rng.randint(24, 26)}{rng.randint(1, 52):02d}{rng.choice('WXYZ')}"
+        body = {"sku": sku, "lots": [lot], "serials": [], "reason": fault.reason}
         for tag in tags:
             tag.sku, tag.lot = sku, lot
-            if tag.group.kind == "shipment":
+            # Announced during the run, it finds the items on returns of their own flows.
+            if tag.group.kind == "shipment" and not fault.during_run:
                 tag.flow = "recall"
-        self.recalls.append({"sku": sku, "lots": [lot], "serials": [], "reason": fault.reason})
+        if fault.during_run:
+            self.trips.add_recall(fault, body, [t.asset_id for t in tags])
+        else:
+            self.recalls.append(body)
         self._count(fault, len(tags))
+
+    def _plan_trips(self, tags: list[_Tag]) -> None:
+        """The trips of the lifecycle groups' tags, their API calls and their tracks."""
+        for tag in tags:
+            if tag.group.lifecycle is None:
+                continue
+            matching = [r for r in self.recalls if r["sku"] == tag.sku and tag.lot in r["lots"]]
+            if matching:
+                raise self.fail(f"fleet group {tag.group.prefix}", (
+                    f"{tag.asset_id} matches a recall registered before the run, before any "
+                    "of its trips: give the recall an `at`"))
+            tag.life = LifeTag(tag.tag_id, tag.asset_id, tag.group, tag.number, tag.flow,
+                               tag.category, tag.site, tag.customer, list(tag.faults))
+            self.trips.add(tag.life)
+        try:
+            self.trips.plan()
+        except AmbiguousTruth as exc:
+            raise ScenarioError(f"{self.scenario.source}: {exc}") from None
 
     def _track(self, tag: _Tag) -> Track:
         group = tag.group
@@ -327,7 +409,7 @@ class _Compiler:
             place = self.scenario.place(stop.place)
             builder.drive_to(*_inside(place, rng))
             builder.park_until(builder.t + _draw(rng, stop.dwell))
-        builder.drive_to(*_inside(self.scenario.place(group.destination), rng))
+        builder.drive_to(*_inside(self.scenario.place(group.home), rng))
         return builder.build()
 
     def _departure(self, tag: _Tag, speed_kmh: float) -> int | None:
@@ -337,7 +419,7 @@ class _Compiler:
         if tag.stays or tag.due_s is None:
             return None
         # A returned rental sets off to arrive return_lead before it is due.
-        destination = self.scenario.place(tag.group.destination)
+        destination = self.scenario.place(tag.group.home)
         points = [tag.site] + [
             (p.lat, p.lon) for p in (self.scenario.place(s.place) for s in tag.group.stops)]
         points.append((destination.lat, destination.lon))
@@ -354,6 +436,31 @@ class _Compiler:
     def _readings(self, tag: _Tag) -> TagRun:
         run = TagRun(tag.tag_id, tag.asset_id, tag.group, tag.profile, tag.wire, self.start,
                      self.run_s, self.rng(tag.tag_id, "faults"))
+        if tag.life is not None:
+            self._lifecycle_samples(tag, tag.life, run)
+        else:
+            self._samples(tag, run)
+        overdue_from = tag.due_s if tag.stays and tag.detour is None else None
+        if overdue_from is not None:
+            for sample in run.samples:
+                if sample.t >= overdue_from:
+                    sample.fault = "overdue"
+        for fault in tag.faults:
+            if fault.name in READING_FAULTS:
+                self._count(fault, READING_FAULTS[fault.name](run, self._timed(tag, fault),
+                                                              Fleet({})))
+        if tag.detour is not None:
+            area = tag.allowed_area
+            assert area is not None
+            for sample in run.samples:
+                if distance_m(area.lat, area.lon, sample.values["lat"],
+                              sample.values["lon"]) > area.radius_m:
+                    sample.fault = sample.fault or "geofence_exit"
+        for seq, sample in enumerate(run.samples):
+            sample.seq = seq
+        return run
+
+    def _samples(self, tag: _Tag, run: TagRun) -> None:
         track = self._track(tag)
         rng = self.rng(tag.tag_id, "readings")
         measure = _Instruments(tag, self.run_s, rng)
@@ -367,24 +474,25 @@ class _Compiler:
                 run.samples.append(Sample(taken, measure.read(taken, lat, lon, speed)))
                 previous = taken
             t += interval
-        overdue_from = tag.due_s if tag.stays and tag.detour is None else None
-        if overdue_from is not None:
-            for sample in run.samples:
-                if sample.t >= overdue_from:
-                    sample.fault = "overdue"
-        for fault in tag.faults:
-            if fault.name in READING_FAULTS:
-                self._count(fault, READING_FAULTS[fault.name](run, fault, Fleet({})))
-        if tag.detour is not None:
-            area = tag.allowed_area
-            assert area is not None
-            for sample in run.samples:
-                if distance_m(area.lat, area.lon, sample.values["lat"],
-                              sample.values["lon"]) > area.radius_m:
-                    sample.fault = sample.fault or "geofence_exit"
-        for seq, sample in enumerate(run.samples):
-            sample.seq = seq
-        return run
+
+    def _lifecycle_samples(self, tag: _Tag, life: LifeTag, run: TagRun) -> None:
+        """Readings at the times the trip plan keeps the tag awake, where its track says."""
+        track = life.track()
+        measure = _Instruments(tag, self.run_s, self.rng(tag.tag_id, "readings"))
+        for taken in life.reading_times():
+            lat, lon, speed = track.at(taken)
+            run.samples.append(Sample(taken, measure.read(taken, lat, lon, speed)))
+
+    def _timed(self, tag: _Tag, fault: FaultSpec) -> FaultSpec:
+        """The fault with `at` from the run's start (a lifecycle fault may count from a
+        trip's)."""
+        if tag.life is None or fault.trip is None:
+            return fault
+        timed = absolute(tag.life, fault)
+        if timed is None:
+            raise self.fail(f"{fault.where}.trip", (
+                f"{tag.tag_id} makes only {len(tag.life.trips)} trip(s) within the run"))
+        return timed
 
     def _deliver(self, tag: _Tag, run: TagRun, fleet: Fleet) -> None:
         """When each reading goes out (batches wait for their last reading), then the
@@ -432,24 +540,30 @@ class _Compiler:
 
     # Ground truth ------------------------------------------------------------------------
 
-    def _expected(self, tags: list[_Tag], runs: dict[str, TagRun]) -> list[Expected]:
-        slowest = max(g.report_every for g in self.scenario.fleet)
+    def _expected(self, tags: list[_Tag], runs: dict[str, TagRun]) -> tuple[
+            list[Expected], dict[str, list[Finding]], dict[str, list[Delivery]]]:
+        """The alerts (and arrivals) to expect; per asset the same as findings, and per tag
+        the messages that reach the gateway, for the trips' ground truth."""
         clocks = Clocks(
             end=self.end,
             now=self.now,
             overdue_grace=self.scenario.overdue_grace,
-            timer_tolerance=slowest + CLOCK_SKEW_SLACK + timedelta(
-                seconds=self.scenario.time_scale * TIMER_LAG_WALL_S),
+            timer_tolerance=self.tolerance,
         )
         expected = []
+        by_asset: dict[str, list[Finding]] = {}
+        by_tag: dict[str, list[Delivery]] = {}
         for tag in tags:
-            destination = self.scenario.place(tag.group.destination)
             area = tag.allowed_area
+            # A lifecycle asset's destination belongs to each trip: its trips' truth says
+            # when it arrives where; and its tag sleeps between rentals, so no due date.
+            destination = (self.scenario.place(tag.group.home) if tag.life is None else None)
             watched = WatchedAsset(
                 asset_id=tag.asset_id,
                 profile=tag.profile,
-                due_at=self._due_at(tag),
-                destination=Circle(destination.lat, destination.lon, destination.radius_m),
+                due_at=self._due_at(tag) if tag.life is None else None,
+                destination=(Circle(destination.lat, destination.lon, destination.radius_m)
+                             if destination else None),
                 allowed_area=Circle(area.lat, area.lon, area.radius_m) if area else None,
                 recalls=sum(1 for r in self.recalls
                             if r["sku"] == tag.sku and tag.lot in r["lots"]),
@@ -462,9 +576,16 @@ class _Compiler:
             except AmbiguousTruth as exc:
                 where = ", ".join(f.where for f in tag.faults) or f"fleet group {tag.group.prefix}"
                 raise self.fail(where, str(exc)) from None
+            # A recall announced during the run opens its alert when it is created.
+            findings += [Finding("recall", self.start + timedelta(seconds=r.at_s),
+                                 self.tolerance) for r in self.trips.recalls
+                         if tag.asset_id in r.asset_ids]
+            by_asset[tag.asset_id] = findings
+            by_tag[tag.tag_id] = deliveries
             expected += [Expected(f.kind, tag.asset_id, f.at, f.tolerance, f.key)
                          for f in findings]
-        return sorted(expected, key=lambda e: (e.at, e.asset_id, e.kind, e.key))
+        expected.sort(key=lambda e: (e.at, e.asset_id, e.kind, e.key))
+        return expected, by_asset, by_tag
 
     def _due_at(self, tag: _Tag) -> datetime | None:
         return None if tag.due_s is None else self.start + timedelta(seconds=tag.due_s)
@@ -472,6 +593,16 @@ class _Compiler:
     # REST bodies and logins --------------------------------------------------------------
 
     def _asset_body(self, tag: _Tag) -> dict[str, Any]:
+        if tag.life is not None:
+            # Registered without a trip: the simulator opens each one through the API.
+            lifecycle: dict[str, Any] = {
+                "id": tag.asset_id, "tag_id": tag.tag_id, "kind": tag.group.kind,
+                "flow": tag.flow, "sku": tag.sku, "serial": tag.serial, "lot": tag.lot,
+                "profile": tag.group.profile, "open_trip": False,
+            }
+            if tag.category is not None:
+                lifecycle["category"] = tag.category
+            return lifecycle
         due_at = self._due_at(tag)
         body: dict[str, Any] = {
             "id": tag.asset_id,
@@ -484,10 +615,12 @@ class _Compiler:
             "profile": tag.group.profile,
             "customer": tag.customer,
             "due_at": rfc3339(due_at) if due_at is not None else None,
-            "destination": self.scenario.place(tag.group.destination).geofence_id,
+            "destination": self.scenario.place(tag.group.home).geofence_id,
         }
         if tag.allowed_area is not None:
             body["allowed_area"] = tag.allowed_area.geofence_id
+        if tag.category is not None:
+            body["category"] = tag.category
         return body
 
     @staticmethod
@@ -579,9 +712,7 @@ def _minute(seconds: int) -> int:
 
 def _inside(place: PlaceSpec, rng: random.Random) -> tuple[float, float]:
     """A parking spot well inside a place's geofence."""
-    reach_km = 0.25 * place.radius_m / 1000
-    return offset(place.lat, place.lon, rng.uniform(-reach_km, reach_km),
-                  rng.uniform(-reach_km, reach_km))
+    return spot_inside(place.lat, place.lon, place.radius_m, rng)
 
 
 def _profile_body(profile: ProfileSpec) -> dict[str, Any]:
@@ -606,9 +737,16 @@ def _profile_body(profile: ProfileSpec) -> dict[str, Any]:
 
 
 def _geofence_body(place: PlaceSpec) -> dict[str, Any]:
-    return {
+    body: dict[str, Any] = {
         "id": place.geofence_id,
         "name": place.name,
         "kind": place.kind,
         "circle": {"lat": place.lat, "lon": place.lon, "radius_m": place.radius_m},
     }
+    if place.for_routing:
+        body["handles"] = {"flows": list(place.flows), "categories": list(place.categories),
+                           "services": list(place.services)}
+        body["handling_cost"] = place.handling_cost
+        if place.daily_capacity is not None:
+            body["daily_capacity"] = place.daily_capacity
+    return body

@@ -10,10 +10,11 @@ import secrets
 import socket
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
@@ -30,7 +31,7 @@ from device_sim._register import register_timeline
 from device_sim.player import PlayStats, play
 from device_sim.scenario import load_scenario
 from device_sim.timeline import Timeline, compile_scenario
-from device_sim.verify import GroundTruth, fetch, judge, render
+from device_sim.verify import GroundTruth, fetch, fetch_trips, judge, render
 from gateway.app import EmbeddedApiServer, Gateway, stop_on_signals
 from gateway.settings import Settings
 from ingest.waiting import wait_event
@@ -50,6 +51,11 @@ DEMO_TIME_SCALE = 200.0
 # A scenario's timer rules run every 0.2 s of wall time: at its time scale that is a stretch
 # of simulated time the verdict must forgive.
 VERIFY_SLACK = timedelta(hours=1)
+SHIPPED_SCENARIOS = Path(device_sim.__file__).parent / "scenarios"
+# The statuses a trip event is worth a disposition for: the recommendation at arrival, the
+# inspector's decision after it.
+_ARRIVED = frozenset({"arrived", "returned", "received"})
+_DECIDED = frozenset({"inspected", "dispositioned", "available", "remedied", "destroyed"})
 
 
 @dataclass
@@ -97,12 +103,47 @@ class WebhookReceiver:
             self.bad_signatures += 1
             return Response(status_code=400)
         self.received += 1
-        alert = event.get("data", {}).get("alert", {})
+        data = event.get("data", {})
+        if "trip" in data:
+            trip = data["trip"]
+            self.console.print(f"[dim]webhook[/] [green]signature ok[/] {event['type']} "
+                               f"{trip.get('id', '')} {trip.get('status', '')}")
+            return Response(status_code=204)
+        alert = data.get("alert", {})
         self.console.print(
             f"[dim]webhook[/] [green]signature ok[/] {event['type']} "
             f"{alert.get('kind', '')} {alert.get('asset_id', '')}"
         )
         return Response(status_code=204)
+
+
+def trip_line(event_type: str, trip: Mapping[str, Any]) -> str:
+    """A trip event (`data.trip`) as one line: its move, and the disposition recommended at
+    arrival or decided at the inspection."""
+    who = f"{trip.get('id', '?')} ({trip.get('flow', '?')}, {trip.get('asset_id', '')})"
+    if event_type == "trip.rerouted":
+        service = (trip.get("routing") or {}).get("service") or "?"
+        return (f"[magenta]{event_type}[/] {who}: {trip.get('previous_destination')} -> "
+                f"[bold]{trip.get('destination')}[/] (for {service})")
+    status = trip.get("status", "?")
+    line = (f"[cyan]{event_type}[/] {who}: {trip.get('previous_status') or 'new'} -> "
+            f"[bold]{status}[/]")
+    recommendation = trip.get("recommendation") or {}
+    inspection = trip.get("inspection") or {}
+    if status in _ARRIVED and recommendation:
+        line += (f", recommended [bold]{recommendation.get('disposition')}[/] "
+                 f"({recommendation.get('rule')})")
+    if status in _DECIDED and inspection:
+        line += f", disposition [bold]{inspection.get('disposition')}[/]"
+    return line
+
+
+def scenario_path(given: Path) -> Path:
+    """A scenario file, or the name of a shipped one (`lifecycle`)."""
+    shipped = SHIPPED_SCENARIOS / f"{given.name}.yaml"
+    if not given.exists() and given.parent == Path() and not given.suffix and shipped.exists():
+        return shipped
+    return given
 
 
 async def run_demo(options: DemoOptions) -> int:
@@ -163,12 +204,7 @@ async def _run(options: DemoOptions, console: Console, data_dir: Path) -> int:
                           f"({event.data.get('disposition_rule')})")
             return
         if isinstance(event, TripChanged):
-            trip = event.data["trip"]
-            where = (f" to {trip['destination']}" if event.type == "trip.rerouted"
-                     else "")
-            console.print(f"[magenta]{event.type}[/] {trip['id']} ({trip['flow']}): "
-                          f"{trip['previous_status'] or '-'} -> [bold]{trip['status']}[/]"
-                          f"{where}")
+            console.print(trip_line(event.type, event.data["trip"]))
             return
         colour = {"alert.opened": "red", "alert.updated": "yellow"}.get(event.type, "green")
         console.print(f"[{colour}]{event.type}[/] [bold]{event.alert.kind}[/] "
@@ -194,14 +230,14 @@ async def _run(options: DemoOptions, console: Console, data_dir: Path) -> int:
         )
         broker_url = f"mqtt://127.0.0.1:{options.mqtt_port}"
         if options.scenario is not None:
-            timeline = compile_scenario(load_scenario(options.scenario),
+            timeline = compile_scenario(load_scenario(scenario_path(options.scenario)),
                                         now=datetime.now(UTC))
             await register_timeline(timeline, api, admin_key)
             played = PlayStats()
             sent: Callable[[], int] = lambda: played.sent  # noqa: E731
             sim_task: asyncio.Task[object] = asyncio.create_task(play(
                 timeline, broker_url=broker_url, password=None, time_scale=options.time_scale,
-                protocol="3.1.1", stats=played), name="sim")
+                protocol="3.1.1", stats=played, api_url=api, api_key=admin_key), name="sim")
         else:
             sent = lambda: sim_stats.sent  # noqa: E731
             plan = device_sim.plan_fleet(options.tags, cold_chain_profile=DEMO_COLD_CHAIN.name)
@@ -235,6 +271,8 @@ async def _run(options: DemoOptions, console: Console, data_dir: Path) -> int:
                                         + 2 * settings.timer_interval_s)
                     if options.scenario is not None:
                         console.print(await _status_line(gateway, sent(), receiver, started))
+                        for error in played.api_errors:
+                            console.print(f"[red]API call failed[/] {error}")
                         exit_code = await _verdict(console, timeline, api, admin_key)
                     stop.set()
                 await wait_event(stop, 0.25)
@@ -257,7 +295,8 @@ async def _verdict(console: Console, timeline: Timeline, api: str, admin_key: st
     """What the scenario should have raised against what the gateway raised."""
     truth = GroundTruth.of(timeline)
     alerts, states = await fetch(api, admin_key, truth)
-    verdict = judge(truth, alerts, states, VERIFY_SLACK)
+    trips = await fetch_trips(api, admin_key, truth)
+    verdict = judge(truth, alerts, states, VERIFY_SLACK, trips)
     table, summary = render(truth, verdict)
     console.print(table)
     console.print(summary)

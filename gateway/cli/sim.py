@@ -99,9 +99,11 @@ def sim_play(
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show a live progress display")] = True,
 ) -> None:
-    """Play a scenario: its simulated days in minutes, every fault it names, and the ground
-    truth of what the gateway should raise, for `boomerang sim verify`. Run the gateway
-    with BOOMERANG_CLOCK=event so that its timer rules follow simulated time."""
+    """Play a scenario: its simulated days in minutes, every fault it names, the REST calls
+    it makes on the way (trips opened, inspected and closed, recalls announced: they go to
+    --register-api), and the ground truth of what the gateway should raise, for `boomerang
+    sim verify`. Run the gateway with BOOMERANG_CLOCK=event so that its timer rules follow
+    simulated time."""
     from datetime import UTC, datetime
 
     from device_sim._register import register_timeline
@@ -116,6 +118,11 @@ def sim_play(
     except (ScenarioError, OSError) as exc:
         typer.echo(f"scenario: {exc}", err=True)
         raise typer.Exit(2) from exc
+    if timeline.actions and not register_api:
+        typer.echo(f"scenario {timeline.scenario} makes {len(timeline.actions)} REST calls "
+                   "during the run (trips, inspections, recalls): give --register-api",
+                   err=True)
+        raise typer.Exit(2)
     truth_path = truth or Path(f"{timeline.scenario}.truth.json")
     GroundTruth.of(timeline).save(truth_path)
     if register_api and not api_key:
@@ -127,13 +134,14 @@ def sim_play(
             await register_timeline(timeline, register_api, api_key)
         if not progress:
             return await play(timeline, broker_url=broker, password=tag_password,
-                              time_scale=time_scale, protocol=protocol)
+                              time_scale=time_scale, protocol=protocol, api_url=register_api,
+                              api_key=api_key)
         from device_sim.progress import PlayProgress
 
         with PlayProgress(timeline) as shown:
             return await play(timeline, broker_url=broker, password=tag_password,
                               time_scale=time_scale, protocol=protocol,
-                              on_progress=shown.update)
+                              on_progress=shown.update, api_url=register_api, api_key=api_key)
 
     stats = asyncio.run(main())
     typer.echo(json.dumps({"scenario": timeline.scenario, "seed": timeline.seed,
@@ -150,12 +158,14 @@ def sim_verify(
         "every BOOMERANG_TIMER_INTERVAL_S times the time scale)")] = 3600,
 ) -> None:
     """Compare what the gateway raised with what the scenario should have raised: a table
-    of expected, raised, missed and unexpected; exits 1 on a miss."""
+    of expected, raised, missed and unexpected alerts (and, for a scenario with trips, their
+    status changes, hubs and recommended dispositions), then the counts as one JSON line;
+    exits 1 on a miss or a wrong hub or recommendation."""
     from datetime import timedelta
 
     from rich.console import Console
 
-    from device_sim.verify import GroundTruth, fetch, judge, render
+    from device_sim.verify import GroundTruth, fetch, fetch_trips, judge, render
 
     if not api_key:
         typer.echo("--api-key (or BOOMERANG_API_KEY) is needed", err=True)
@@ -166,11 +176,13 @@ def sim_verify(
         typer.echo(f"{truth}: not a ground truth file ({exc})", err=True)
         raise typer.Exit(2) from exc
     alerts, states = asyncio.run(fetch(api, api_key, ground))
-    verdict = judge(ground, alerts, states, timedelta(seconds=slack_s))
+    trips = asyncio.run(fetch_trips(api, api_key, ground))
+    verdict = judge(ground, alerts, states, timedelta(seconds=slack_s), trips)
     table, summary = render(ground, verdict)
     console = Console()
     console.print(table)
     console.print(summary)
+    typer.echo(json.dumps(verdict.figures(ground)))
     raise typer.Exit(0 if verdict.ok else 1)
 
 

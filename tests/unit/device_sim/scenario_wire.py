@@ -67,7 +67,8 @@ def deliveries(timeline: Timeline) -> dict[str, list[Delivery]]:
 
 
 def watched_assets(timeline: Timeline) -> dict[str, WatchedAsset]:
-    """Per tag id, what the rules know of its asset, from the REST bodies alone."""
+    """Per tag id, what the rules know of its asset, from the REST bodies alone (an asset
+    registered without a trip has no destination or due date of its own: its trips do)."""
     profiles = {body["name"]: _profile(body) for body in timeline.profiles}
     fences = {body["id"]: Circle(**body["circle"]) for body in timeline.geofences}
     watched = {}
@@ -77,14 +78,27 @@ def watched_assets(timeline: Timeline) -> dict[str, WatchedAsset]:
         watched[body["tag_id"]] = WatchedAsset(
             asset_id=body["id"],
             profile=profiles.get(body["profile"]),
-            due_at=datetime.fromisoformat(body["due_at"]) if body["due_at"] else None,
-            destination=fences[body["destination"]],
+            due_at=datetime.fromisoformat(body["due_at"]) if body.get("due_at") else None,
+            destination=fences.get(body.get("destination") or ""),
             allowed_area=fences.get(body.get("allowed_area") or ""),
             recalls=recalls,
             # Only tolerances depend on it, and the wire check compares times.
             report_every=timedelta(0),
         )
     return watched
+
+
+def recalls_during_run(timeline: Timeline) -> set[tuple[str, str, str, datetime]]:
+    """(kind, asset, key, at) of the recall alerts that the recalls the player creates during
+    the run open, from the REST bodies alone: one per matching asset, when it is created."""
+    opened = set()
+    for action in timeline.actions:
+        if action.path != "/api/v1/recalls":
+            continue
+        for body in timeline.assets:
+            if body["sku"] == action.body["sku"] and body["lot"] in action.body["lots"]:
+                opened.add(("recall", body["id"], "", action.at))
+    return opened
 
 
 def _profile(body: dict[str, Any]) -> ProfileSpec:

@@ -20,6 +20,7 @@ from scenario_wire import (
     compiled,
     decode,
     deliveries,
+    recalls_during_run,
     shipped,
     watched_assets,
 )
@@ -28,7 +29,15 @@ from device_sim._routes import distance_m
 from device_sim._truth import Clocks, judge_asset
 from device_sim.scenario import FAULT_METRIC, FAULTS, FaultSpec, ProfileSpec, load_scenario
 from device_sim.timeline import MAX_SPEED_FACTOR, compile_scenario
-from gateway.api.schemas import AssetIn, GeofenceIn, ProfileIn, RecallIn
+from gateway.api.schemas import (
+    AssetIn,
+    GeofenceIn,
+    InspectionIn,
+    ProfileIn,
+    RecallIn,
+    TripIn,
+    TripPatch,
+)
 
 NAMES = [path.name for path in SHIPPED]
 FIVE_MINUTES = timedelta(minutes=5)
@@ -143,7 +152,7 @@ def test_the_ground_truth_is_what_the_wire_says(name: str) -> None:
     clocks = Clocks(end=timeline.end, now=NOW, overdue_grace=scenario.overdue_grace,
                     timer_tolerance=timedelta(minutes=1))
     by_tag = deliveries(timeline)
-    from_wire = set()
+    from_wire = recalls_during_run(timeline)
     for tag_id, asset in watched_assets(timeline).items():
         for found in judge_asset(asset, by_tag.get(tag_id, []), clocks):
             from_wire.add((found.kind, asset.asset_id, found.key, found.at))
@@ -203,6 +212,9 @@ def test_nothing_expected_comes_from_a_message_the_broker_refuses_or_the_gateway
 def test_shipments_that_reach_their_hub_are_expected_to_arrive(name: str) -> None:
     _, timeline, tags = shipped(name)
     arrivals = {e.asset_id for e in timeline.expected if e.kind == "arrival"}
+    # A lifecycle shipment's arrival is its trip's (at whichever hub routing chose).
+    arrivals |= {c.asset_id for c in timeline.trip_changes
+                 if c.status in ("arrived", "received")}
     silenced = {t.asset_id for t in tags if any(f.name == "silent" for f in t.faults)}
     for tag in tags:
         if tag.group.kind == "shipment" and tag.asset_id not in silenced:
@@ -283,9 +295,24 @@ def test_the_rest_bodies_are_what_the_gateway_api_accepts(name: str) -> None:
     fences = {body["id"] for body in timeline.geofences}
     profiles = {body["name"] for body in timeline.profiles}
     for body in timeline.assets:
-        assert body["destination"] in fences
+        # Registered without a trip, an asset's destination is each trip's.
+        assert body["destination"] in fences if body.get("open_trip", True) else (
+            "destination" not in body)
         assert body.get("allowed_area") is None or body["allowed_area"] in fences
         assert body["profile"] is None or body["profile"] in profiles
+    assets = {body["id"] for body in timeline.assets}
+    for action in timeline.actions:
+        model = {"POST /api/v1/trips": TripIn, "POST /api/v1/recalls": RecallIn}.get(
+            f"{action.method} {action.path}")
+        if action.path.endswith("/inspection"):
+            model = InspectionIn
+        elif action.method == "PATCH":
+            model = TripPatch
+        assert model is not None, action
+        model.model_validate(action.body)
+        assert action.asset_id in assets or action.purpose == "recall"
+        destination = action.body.get("destination")
+        assert destination is None or destination in fences
 
 
 @pytest.mark.parametrize("name", NAMES)
