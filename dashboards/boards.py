@@ -28,7 +28,12 @@ METRICS = (
 )
 FLOWS = ("customer_return", "warranty_repair", "recall", "trade_in", "rental_return",
          "b2b_return", "end_of_life")
-DISPOSITIONS = ("quarantine", "inspect", "restock")
+DISPOSITIONS = ("restock", "refurbish", "repair", "recycle", "quarantine", "redeploy",
+                "return_to_vendor", "dispose", "inspect")
+# The statuses of an open return trip, then those only a recall trip has (docs/lifecycle.md):
+# the returns pipeline. Final statuses (closed, remedied, destroyed) are done, not in it.
+TRIP_STATUSES = ("authorized", "in_transit", "arrived", "inspected", "dispositioned",
+                 "identified", "located", "received")
 
 
 def _tag_values(measurement: str, key: str) -> str:
@@ -58,14 +63,14 @@ def per_asset(columns: tuple[str, ...], fields: dict[str, str], where: str, havi
     return (f"SELECT {shown} FROM ({latest(fields, where, by)}) WHERE {having} GROUP BY {by}")
 
 
-def count_of(where: str, having: str, alias: str, by: str = "") -> Query:
-    """How many assets' newest state satisfies `having`."""
+def count_of(where: str, having: str, alias: str, by: str = "",
+             fields: tuple[str, ...] = ("state", "overdue", "recalled", "due_in_s")) -> Query:
+    """How many assets' newest values of `fields` satisfy `having` (the first is counted)."""
     inner_by = '"asset_id"' + (f", {by}" if by else "")
     outer_by = f" GROUP BY {by}" if by else ""
-    inner = latest({"state": "state", "overdue": "overdue", "recalled": "recalled",
-                    "due_in_s": "due_in_s"}, where, inner_by)
-    return Query(f'SELECT count("state") AS "{alias}" FROM ({inner}) WHERE {having}{outer_by}',
-                 "table" if by else "time_series")
+    inner = latest({name: name for name in fields}, where, inner_by)
+    return Query(f'SELECT count("{fields[0]}") AS "{alias}" FROM ({inner}) WHERE '
+                 f"{having}{outer_by}", "table" if by else "time_series")
 
 
 def overdue_assets(where: str, by: str) -> Query:
@@ -76,11 +81,25 @@ def overdue_assets(where: str, by: str) -> Query:
                            where, "\"overdue\" = 1", by), "table")
 
 
+# The point written at an arrival: the only one of an arrived asset with the trip's duration
+# (`transit_s`) and the recommendation. The later changes of the trip (inspected, closed...)
+# carry the recommendation too, but not the duration.
+AT_ARRIVAL = "\"disposition\" != '' AND \"transit_s\" >= 0"
+
+
 def arrivals(where: str, state: str, columns: tuple[str, ...], by: str) -> Query:
-    """Each arrival in the range: the point written at arrival carries the disposition."""
+    """Each arrival in the range, with the disposition recommended at it."""
     shown = ", ".join(f'"{column}"' for column in columns)
     return Query(f'SELECT {shown} FROM "{STATES}" WHERE $timeFilter AND {where} AND '
-                 f"\"state\" = '{state}' AND \"disposition\" != '' GROUP BY {by}", "table")
+                 f"\"state\" = '{state}' AND {AT_ARRIVAL} GROUP BY {by}", "table")
+
+
+def inspected_trips(where: str, alias: str, having: str = "") -> Query:
+    """How many trips were inspected in the range (and satisfy `having`). The changes of a
+    trip after its inspection carry its disposition too: trips are counted by their id."""
+    also = f" AND {having}" if having else ""
+    return Query(f'SELECT count(distinct("trip_id")) AS "{alias}" FROM "{STATES}" WHERE '
+                 f"$timeFilter AND {where} AND \"disposition_actual\" != ''{also}")
 
 
 def _state_mappings() -> list[dict[str, Any]]:
@@ -117,31 +136,47 @@ def geomap(title: str, query: Query, *, colour_by: str = "", description: str = 
 
 
 def table(title: str, query: Query, *, width: int = 12, height: int = 8,
-          description: str = "", unit: str = "") -> Panel:
+          description: str = "", unit: str = "",
+          units: dict[str, str] | None = None,
+          transformations: list[dict[str, Any]] | None = None) -> Panel:
+    """`units`: column -> unit, where the columns differ."""
     return Panel(title, "table", [query], width=width, height=height, unit=unit,
                  description=description, mappings=_state_mappings(),
+                 overrides=[_unit_of(column, its) for column, its in (units or {}).items()],
+                 transformations=transformations or [],
                  options={"showHeader": True, "cellHeight": "sm"})
 
 
-def stat(title: str, query: Query, *, colour: str = "blue", width: int = 4,
-         description: str = "") -> Panel:
-    return Panel(title, "stat", [query], width=width, height=4, description=description,
+def _unit_of(column: str, unit: str) -> dict[str, Any]:
+    return {"matcher": {"id": "byName", "options": column},
+            "properties": [{"id": "unit", "value": unit}]}
+
+
+def stat(title: str, query: Query | list[Query], *, colour: str = "blue", width: int = 4,
+         height: int = 4, description: str = "", unit: str = "", named: bool = False) -> Panel:
+    """`named`: several values (queries or columns), each shown with its name."""
+    return Panel(title, "stat", query if isinstance(query, list) else [query], width=width,
+                 height=height, description=description, unit=unit,
                  thresholds=[(None, colour)],
                  options={"reduceOptions": {"calcs": ["lastNotNull"], "fields": "",
                                             "values": False},
                           "colorMode": "background", "graphMode": "none",
-                          "textMode": "value"})
+                          "textMode": "value_and_name" if named else "value"})
 
 
 def bars(title: str, queries: list[Query], *, width: int = 12, height: int = 8,
-         description: str = "", x_field: str = "") -> Panel:
+         description: str = "", x_field: str = "", stacked: bool = False,
+         transformations: list[dict[str, Any]] | None = None) -> Panel:
     options: dict[str, Any] = {"orientation": "horizontal", "showValue": "auto",
                                "legend": {"showLegend": True, "displayMode": "list",
                                           "placement": "bottom"}}
     if x_field:
         options["xField"] = x_field
+    if stacked:
+        options["stacking"] = "normal"
     return Panel(title, "barchart", queries, width=width, height=height,
-                 description=description, options=options)
+                 description=description, options=options,
+                 transformations=transformations or [])
 
 
 def timeseries(title: str, queries: list[Query], *, unit: str = "", width: int = 12,
@@ -258,11 +293,21 @@ def asset_detail() -> Dashboard:
 
 def returns() -> Dashboard:
     shipments = "\"asset_kind\" = 'shipment' AND \"flow\" =~ /^$flow$/"
+    # Trips of the return and recall machines: every flow but rentals', whatever the asset.
+    trips = "\"flow\" =~ /^$flow$/ AND \"flow\" != 'rental_return'"
     by_flow = '"flow"'
+    by_pair = {"id": "groupBy", "options": {"fields": {
+        "disposition_recommended": {"operation": "groupby", "aggregations": []},
+        "disposition_actual": {"operation": "groupby", "aggregations": []},
+        "trip_id": {"operation": "aggregate", "aggregations": ["distinctCount"]}}}}
+    pair_names = {"id": "organize", "options": {"renameByName": {
+        "disposition_recommended": "recommended", "disposition_actual": "actual",
+        "trip_id (distinctCount)": "trips"}}}
     return Dashboard(
         uid="boomerang-returns", title="Boomerang / Returns",
-        description="What is on its way back, per flow; how long does it take; what is "
-                    "late; what should happen to what arrived?",
+        description="What is on its way back, per flow, and where is each trip in its "
+                    "pipeline; how long does it take; what is late; what should happen to "
+                    "what arrived, and did it?",
         variables=[FLOW],
         rows=[
             [bars("In transit per flow",
@@ -273,6 +318,18 @@ def returns() -> Dashboard:
                   [count_of(shipments, "\"state\" = 'received'", "received", by_flow)],
                   x_field="flow",
                   description="Shipments received in the range, by flow.")],
+            [bars("Trips by status and flow",
+                  [count_of(trips, f"\"trip_status\" = '{status}'", status, by_flow,
+                            fields=("trip_status",))
+                   for status in TRIP_STATUSES],
+                  x_field="flow", stacked=True, width=24,
+                  transformations=[{"id": "joinByField",
+                                    "options": {"byField": "flow", "mode": "outer"}}],
+                  description="The pipeline now: each asset's newest trip status in the "
+                              "range, per flow. Returns go authorized, in transit, arrived, "
+                              "inspected, dispositioned; recalls identified, located, in "
+                              "transit, received. Closed, remedied and destroyed trips are "
+                              "done and not shown.")],
             [table("Transit times of received shipments (hours)",
                    Query("SELECT mean(\"transit_s\") / 3600 AS \"mean\", "
                          "percentile(\"transit_s\", 90) / 3600 AS \"p90\", "
@@ -285,14 +342,33 @@ def returns() -> Dashboard:
                    description="Shipments past their due date (plus grace), not received.")],
             [bars("Dispositions recommended at receipt",
                   [Query(f'SELECT count("disposition") AS "{d}" FROM "{STATES}" WHERE '
-                         f"$timeFilter AND {shipments} AND \"disposition\" = '{d}'")
+                         f"$timeFilter AND {shipments} AND {AT_ARRIVAL} AND "
+                         f"\"disposition\" = '{d}'")
                    for d in DISPOSITIONS],
-                  description="quarantine: a recall hit; inspect: out of spec or shocked "
-                              "on the way; restock: neither."),
+                  description="The disposition policy's recommendation at each arrival in "
+                              "the range: the operator's rules, then the defaults (quarantine "
+                              "a recall, repair a warranty return, refurbish a trade-in, "
+                              "recycle at end of life, inspect what went out of spec, "
+                              "restock the rest)."),
              table("Received in the range",
                    arrivals(shipments, "received", ("disposition", "transit_s", "sku", "serial"),
                             '"asset_id", "flow"'),
                    description="Each arrival with its recommended disposition.")],
+            [table("Dispositions recommended against actual",
+                   Query('SELECT "trip_id", "disposition_recommended", "disposition_actual" '
+                         f"FROM \"{STATES}\" WHERE $timeFilter AND {trips} AND "
+                         "\"disposition_actual\" != ''", "table"),
+                   width=16, transformations=[by_pair, pair_names],
+                   description="Trips inspected in the range (or changed in it after an "
+                               "earlier inspection), by the disposition recommended at "
+                               "arrival and the one the inspection chose."),
+             stat("Recommendation followed",
+                  [inspected_trips(trips, "followed",
+                                   "\"disposition_actual\" = \"disposition_recommended\""),
+                   inspected_trips(trips, "inspected")],
+                  colour="green", width=8, height=8, named=True,
+                  description="Of the trips inspected in the range (as in the table), "
+                              "those whose inspection chose the recommended disposition.")],
         ],
     )
 
@@ -302,10 +378,18 @@ def returns() -> Dashboard:
 def rentals() -> Dashboard:
     mine = "\"asset_kind\" = 'rental' AND \"customer\" =~ /^$customer$/"
     week = 7 * 86_400
+    # out_with_customer is 0 or 1 at every point, and rentals get one every snapshot
+    # interval: its mean over the range is the share of the range they were out.
+    out_share = 'mean("out_with_customer") AS "utilization"'
+    turnaround = ('mean("turnaround_h") AS "turnaround mean", '
+                  'percentile("turnaround_h", 90) AS "turnaround p90"')
+    available = {"available": "available", "sku": "sku", "tag_id": "tag_id",
+                 "trip_status": "trip_status"}
     return Dashboard(
         uid="boomerang-rentals", title="Boomerang / Rentals",
         description="What is out, what is due this week, who is late and by how long, "
-                    "what came back?",
+                    "what came back, how much of the time is the fleet out, how long does "
+                    "it take to get back out, what can go out now?",
         variables=[CUSTOMER],
         rows=[
             [stat("Out with customers", count_of(mine, "\"state\" != 'returned'", "out"),
@@ -318,6 +402,27 @@ def rentals() -> Dashboard:
                   width=6),
              stat("Returned", count_of(mine, "\"state\" = 'returned'", "returned"),
                   colour="green", width=6)],
+            [stat("Utilization",
+                  Query(f'SELECT {out_share} FROM "{STATES}" WHERE $timeFilter AND {mine}'),
+                  unit="percentunit", width=6,
+                  description="The share of the range the rentals were out with customers "
+                              "(checked out, not yet returned), over the fleet."),
+             stat("Turnaround (hours)",
+                  Query(f'SELECT {turnaround} FROM "{STATES}" WHERE $timeFilter AND {mine}'),
+                  unit="h", colour="purple", width=6, named=True,
+                  description="From returned to available again, of the rentals made "
+                              "available in the range: mean and 90th percentile."),
+             stat("Made available in the range",
+                  Query(f'SELECT count("turnaround_h") AS "made available" FROM "{STATES}" '
+                        f"WHERE $timeFilter AND {mine}"),
+                  colour="blue", width=6,
+                  description="Rentals inspected and made available again (the trips the "
+                              "turnaround is of)."),
+             stat("Available now",
+                  count_of(mine, "\"available\" = 1", "available", fields=("available",)),
+                  colour="green", width=6,
+                  description="Rentals whose newest point in the range says available: "
+                              "their last trip is over, or they never went out.")],
             [bars("Overdue by customer",
                   [count_of(mine, "\"overdue\" = 1", "overdue", '"customer"')],
                   x_field="customer",
@@ -336,6 +441,18 @@ def rentals() -> Dashboard:
                    arrivals(mine, "returned", ("transit_s", "sku", "disposition"),
                             '"asset_id", "customer"'),
                    description="Each return with the time it was out (seconds).")],
+            [table("Utilization and turnaround per rental",
+                   Query(f'SELECT {out_share}, {turnaround} FROM "{STATES}" WHERE '
+                         f'$timeFilter AND {mine} GROUP BY "asset_id"', "table"),
+                   units={"utilization": "percentunit", "turnaround mean": "h",
+                          "turnaround p90": "h"},
+                   description="Each rental's share of the range out with customers, and "
+                               "its turnarounds in the range."),
+             table("Rentals available now",
+                   Query(per_asset(("sku", "tag_id", "trip_status"), available, mine,
+                                   "\"available\" = 1", '"asset_id"'), "table"),
+                   description="Rentals ready to go out: their newest point in the range "
+                               "says available.")],
         ],
     )
 
