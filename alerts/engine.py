@@ -817,11 +817,20 @@ class RuleEngine:
         """`trip.status_changed` for a change of `trip` (its opening, `previous_status`
         None, too), into the outbox in the caller's transaction; announce the events after
         it commits (`announce`)."""
-        data = {"trip": trip_event_data(trip, change, asset.tag_id)}
-        self._outbox.enqueue(Event("trip.status_changed", self._clock(), data,
-                                   asset_kind=str(asset.kind), flow=str(trip.flow)),
-                             self._subscriptions_now())
-        return [TripChanged("trip.status_changed", asset.id, data, trip)]
+        return self.opened_trips([(asset, trip, change)])
+
+    def opened_trips(self, changed: Sequence[tuple[Asset, Trip, StatusChange]]
+                     ) -> list[EngineEvent]:
+        """`opened_trip` for many (an import's), the subscriptions read once."""
+        subscribers = self._subscriptions_now()
+        events: list[EngineEvent] = []
+        for asset, trip, change in changed:
+            data = {"trip": trip_event_data(trip, change, asset.tag_id)}
+            self._outbox.enqueue(Event("trip.status_changed", self._clock(), data,
+                                       asset_kind=str(asset.kind), flow=str(trip.flow)),
+                                 subscribers)
+            events.append(TripChanged("trip.status_changed", asset.id, data, trip))
+        return events
 
     def _reroute_recalled(self, asset: Asset) -> list[EngineEvent]:
         """A recall hit an asset on its way somewhere that cannot quarantine: routed again,

@@ -149,14 +149,16 @@ class WebhookOutbox:
         """Add a delivery per interested subscription; no commit: the caller's transaction
         covers it, so the event exists if and only if the transition does. (Called outside
         a transaction, it commits on its own.)"""
+        wanting = [sub for sub in subscriptions if sub.wants(event)]
+        if not wanting:
+            return 0  # nobody to tell: not even the body is made
         msg_id = f"msg_{uuid.uuid4().hex}"
         body = event.body()
         now = datetime.now(UTC)
         rows = [
             {"msg_id": msg_id, "subscription_id": sub.id, "event_type": event.type,
              "body": body, "created_at": now, "next_attempt_at": now}
-            for sub in subscriptions
-            if sub.wants(event)
+            for sub in wanting
         ]
         if rows:
             with self.db.transaction() as conn:

@@ -94,11 +94,13 @@ def _missing(changes: dict[str, Any], required: tuple[str, ...], what: str) -> l
 
 def import_asset_chunk(
     registry: AssetRegistry, engine: RuleEngine, rows: list[ImportRow], *, create_only: bool,
+    before_saving: Callable[[list[Asset]], None] = lambda _new: None,
     after_saving: Callable[[list[Asset], list[Asset]], None] = lambda _new, _changed: None,
 ) -> tuple[list[RowOutcome], list[Asset]]:
     """Each row's outcome, in order, and the assets saved (in one transaction: the
-    caller's), for the rule engine. `after_saving` is given the assets saved, new and
-    changed, in that transaction."""
+    caller's), for the rule engine. `before_saving` is given the assets about to be
+    created (every version of an id named twice); `after_saving` the last version of each
+    asset saved, those created and those changed, in that transaction."""
     stored = registry.get_assets(row.id for row in rows if row.id and not row.problems)
     outcomes: dict[int, RowOutcome] = {}
     latest: dict[str, Asset] = {}  # an id named again further down builds on the row above
@@ -122,10 +124,9 @@ def import_asset_chunk(
             continue
         latest[asset.id] = asset
         staged.append((row, asset))
+    before_saving([asset for _, asset in staged if asset.id not in stored])
     conflicts = registry.save_assets([asset for _, asset in staged])
     saved: list[Asset] = []
-    new: list[Asset] = []
-    changed: list[Asset] = []
     saved_ids: set[str] = set()
     for (row, asset), conflict in zip(staged, conflicts, strict=True):
         if conflict is not None:
@@ -135,10 +136,11 @@ def import_asset_chunk(
         existed = asset.id in stored or asset.id in saved_ids
         outcomes[row.row] = RowOutcome(row.row, asset.id,
                                        Outcome.UPDATED if existed else Outcome.CREATED)
-        (changed if existed else new).append(asset)
         saved.append(asset)
         saved_ids.add(asset.id)
-    after_saving(new, changed)
+    final = {asset.id: asset for asset in saved}  # an id named twice: its last version
+    after_saving([a for a in final.values() if a.id not in stored],
+                 [a for a in final.values() if a.id in stored])
     return [outcomes[row.row] for row in rows], saved
 
 

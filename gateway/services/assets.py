@@ -151,6 +151,8 @@ class AssetService:
                            else AssetState.RECEIVED)
         try:
             with self._writing():
+                if open_trip:
+                    self._trips.prepare_for_assets([asset])
                 created = self._registry.create_asset(asset)
                 if open_trip:
                     events = self._trips.open_for_assets([created])
@@ -232,6 +234,7 @@ class AssetService:
         with self._writing():
             outcomes, saved = import_asset_chunk(self._registry, self._engine, rows,
                                                  create_only=create_only,
+                                                 before_saving=self._trips.prepare_for_assets,
                                                  after_saving=after_saving)
             if saved:
                 self._writer.changed()

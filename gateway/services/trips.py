@@ -351,24 +351,31 @@ class TripService:
 
     # The asset API's trips ---------------------------------------------------------------
 
-    def open_for_assets(self, assets: Sequence[Asset]) -> list[EngineEvent]:
-        """The first trip of assets just saved through the asset API (v1: an asset was on
-        its way when registered), from the asset's own fields; in the caller's
-        transaction. The assets (in memory and stored) become their trips'."""
-        now = self._now()
-        trips, changes, events = [], [], []
+    def prepare_for_assets(self, assets: Sequence[Asset]) -> None:
+        """Before assets new to the registry are saved through the asset API: each gets the
+        id and status of the first trip `open_for_assets` opens for it (v1: an asset was on
+        its way when registered), so that its row is written with them. Versions of one
+        asset (an id twice in an import) get the same trip."""
+        ids: dict[str, str] = {}
         for asset in assets:
-            trip = trip_of_asset(asset, now)
-            change = StatusChange(trip.id, trip.status, None, now, None, "opened")
-            asset.trip_id, asset.trip_status = trip.id, str(trip.status)
-            asset.state = trip.machine.asset_state(trip.status)
-            trips.append(trip)
-            changes.append(change)
-        self._store.create(trips, changes)
-        for asset, trip, change in zip(assets, trips, changes, strict=True):
-            mirror(self._db, asset.id, trip, str(asset.state))
-            events += self._engine.opened_trip(asset, trip, change)
-        return events
+            trip_id = ids.setdefault(asset.id, new_trip_id())
+            machine = machine_of(asset.flow)
+            asset.trip_id, asset.trip_status = trip_id, str(machine.initial)
+            asset.state = machine.asset_state(machine.initial)
+
+    def open_for_assets(self, assets: Sequence[Asset]) -> list[EngineEvent]:
+        """The first trips of assets saved after `prepare_for_assets`, from each asset's
+        own fields (its last version), in the caller's transaction."""
+        now = self._now()
+        opened = []
+        for asset in assets:
+            assert asset.trip_id is not None, "prepare_for_assets first"
+            trip = trip_of_asset(asset, now, asset.trip_id)
+            opened.append((asset, trip, StatusChange(trip.id, trip.status, None, now, None,
+                                                     "opened")))
+        self._store.create([trip for _, trip, _ in opened],
+                           [change for _, _, change in opened])
+        return self._engine.opened_trips(opened)
 
     def follow_assets(self, assets: Sequence[Asset]) -> list[EngineEvent]:
         """Assets changed through the asset API: their open trips take the changed fields.
@@ -491,10 +498,10 @@ class TripService:
         return utilization(found, start, end, self._now())
 
 
-def trip_of_asset(asset: Asset, now: datetime) -> Trip:
+def trip_of_asset(asset: Asset, now: datetime, trip_id: str) -> Trip:
     """The trip the v1 asset API opens for an asset: its own fields."""
     machine = machine_of(asset.flow)
-    return Trip(id=new_trip_id(), asset_id=asset.id, flow=asset.flow, status=machine.initial,
+    return Trip(id=trip_id, asset_id=asset.id, flow=asset.flow, status=machine.initial,
                 customer=asset.customer, destination=asset.destination,
                 allowed_area=asset.allowed_area, due_at=asset.due_at,
                 created_at=now, updated_at=now)

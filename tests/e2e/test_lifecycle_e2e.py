@@ -15,6 +15,10 @@ from support.servers import InfluxDB
 from device_sim.scenario import load_scenario
 
 SCENARIO = ROOT / "device_sim" / "scenarios" / "lifecycle.yaml"
+# The trips' store on PostgreSQL is tested in-process by test_trips_api.py (routing, moves by
+# telemetry and by people, a recall re-routing, rentals cycling); a minute and more of CI for
+# this scenario again on it buys little (CI must stay under 25 minutes).
+STATE_ENGINES = ("sqlite",)
 
 
 def test_trips_played_on_event_time_move_route_and_recommend_as_the_truth_says(

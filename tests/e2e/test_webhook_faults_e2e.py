@@ -35,11 +35,13 @@ def subscribe(gateway: GatewayProcess, url: str) -> tuple[str, str]:
 
 
 def raise_recall_alerts(gateway: GatewayProcess, count: int, sku: str) -> None:
-    """`count` assets of one sku, then a recall of it: `count` alert.opened events at once."""
+    """`count` assets of one sku, then a recall of it: `count` alert.opened events at once.
+    (Registered without a trip: an opening trip would be a trip.status_changed each.)"""
     with gateway.client() as api:
         for n in range(count):
             api.post("/api/v1/assets", json={"id": f"{sku}-{n:03d}", "kind": "shipment",
-                                             "flow": "recall", "sku": sku}).raise_for_status()
+                                             "flow": "recall", "sku": sku,
+                                             "open_trip": False}).raise_for_status()
         api.post("/api/v1/recalls", json={"sku": sku}).raise_for_status()
 
 

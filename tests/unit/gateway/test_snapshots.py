@@ -98,9 +98,13 @@ async def test_snapshots_come_once_per_interval_and_skip_what_has_arrived(
     await writer.on_rules_clock(T0 + timedelta(seconds=59))
     assert len(written.batches) == 1
     engine.conditions(T0, ["cold", "gen"])  # no side effect
+    engine._assets["cold"].state = AssetState.RECEIVED
     engine._assets["gen"].state = AssetState.RETURNED
     await writer.on_rules_clock(T0 + timedelta(seconds=60))
-    assert [p.tags["asset_id"] for p in written.batches[1]] == ["cold"]
+    # A rental is followed in or out: its availability over time is its utilization.
+    [gen] = written.batches[1]
+    assert gen.tags["asset_id"] == "gen"
+    assert (gen.fields["available"], gen.fields["out_with_customer"]) == (1.0, 0.0)
     await snapshots(engine, written, interval_s=0).on_rules_clock(T0 + timedelta(days=1))
     assert len(written.batches) == 2
 
@@ -191,9 +195,10 @@ async def test_an_arrived_asset_with_an_alert_open_stays_in_the_snapshots(
     engine.upsert_recall(Recall("r1", sku="VAC"))  # reaches the item already received
     written = Written()
     await snapshots(engine, written).on_rules_clock(T0)
-    [point] = [p for batch in written.batches for p in batch]
-    assert point.tags["asset_id"] == "cold"
+    points = {p.tags["asset_id"]: p for batch in written.batches for p in batch}
+    point = points["cold"]
     assert (point.fields["state"], point.fields["recalled"]) == ("received", 1.0)
+    assert set(points) == {"cold", "gen"}  # the rental as every rental
 
 
 async def test_an_asset_written_by_an_event_during_a_snapshot_is_left_to_that_event(
