@@ -14,10 +14,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from support.common import ROOT, free_port, wait_until
-from support.gateways import PlayedScenario, boomerang, metric, play_scenario
+from support.gateways import PlayedScenario, boomerang, every_item, metric, play_scenario
 from support.servers import InfluxDB, run_webhook_receiver
 
 from dashboards.boards import all_dashboards
@@ -63,20 +62,6 @@ class Facts:
                                      interval=interval))
 
 
-def _pages(client: httpx.Client, path: str, **params: Any) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    cursor = None
-    while True:
-        page = client.get(path, params={**params, "limit": 500,
-                                        **({"cursor": cursor} if cursor else {})})
-        page.raise_for_status()
-        body = page.json()
-        items += body["items"]
-        cursor = body.get("next_cursor")
-        if not cursor:
-            return items
-
-
 @pytest.fixture(scope="module")
 def facts(tmp_path_factory: pytest.TempPathFactory, influxdb: InfluxDB) -> Iterator[Facts]:
     env = {"BOOMERANG_STATS_INTERVAL_S": "0.5", "BOOMERANG_SNAPSHOT_INTERVAL_S": "600"}
@@ -84,7 +69,7 @@ def facts(tmp_path_factory: pytest.TempPathFactory, influxdb: InfluxDB) -> Itera
             tmp_path_factory.mktemp("dashboards"), influxdb, SCENARIO, "dashboards", env,
             webhook_url=receiver.url) as played:
         with played.gateway.client() as client:
-            all_alerts = _pages(client, "/api/v1/alerts")
+            all_alerts = every_item(client, "/api/v1/alerts")
             # Every transition delivered (one webhook each), then two stats points more,
             # so that the rates have a difference to take after the last delivery.
             wait_until(lambda: metric(played.gateway.api, "boomerang_outbox_pending") == 0,
@@ -93,7 +78,7 @@ def facts(tmp_path_factory: pytest.TempPathFactory, influxdb: InfluxDB) -> Itera
             before = influxdb.count("dashboards", stats)
             wait_until(lambda: influxdb.count("dashboards", stats) >= before + 2, 30,
                        "gateway_stats written")
-            assets = {a["id"]: a for a in _pages(client, "/api/v1/assets")}
+            assets = {a["id"]: a for a in every_item(client, "/api/v1/assets")}
             dead = client.get("/api/v1/dead-letters", params={"limit": 1000}).json()
         yield Facts(
             played=played, influxdb=influxdb,

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 from support.common import ROOT
-from support.gateways import PlayedScenario, play_scenario
+from support.gateways import PlayedScenario, every_item, play_scenario
 from support.servers import InfluxDB
 
 from dashboards.boards import TRIP_STATUSES, all_dashboards
@@ -86,20 +85,6 @@ class Lifecycle:
                        if trip["asset_id"] == a for at, _ in self.history(trip))}
 
 
-def _pages(client: httpx.Client, path: str, **params: Any) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    cursor = None
-    while True:
-        page = client.get(path, params={**params, "limit": 500,
-                                        **({"cursor": cursor} if cursor else {})})
-        page.raise_for_status()
-        body = page.json()
-        items += body["items"]
-        cursor = body.get("next_cursor")
-        if not cursor:
-            return items
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory, influxdb: InfluxDB) -> Iterator[Lifecycle]:
     env = {"BOOMERANG_SNAPSHOT_INTERVAL_S": str(SNAPSHOT_INTERVAL_S)}
@@ -110,9 +95,9 @@ def run(tmp_path_factory: pytest.TempPathFactory, influxdb: InfluxDB) -> Iterato
         rentals_span = _span(influxdb, played.database)
         with played.gateway.client() as client:
             trips = {t["id"]: client.get(f"/api/v1/trips/{t['id']}").json()
-                     for t in _pages(client, "/api/v1/trips")}
-            open_trips = _pages(client, "/api/v1/trips", open="true")
-            assets = {a["id"]: a for a in _pages(client, "/api/v1/assets")}
+                     for t in every_item(client, "/api/v1/trips")}
+            open_trips = every_item(client, "/api/v1/trips", open="true")
+            assets = {a["id"]: a for a in every_item(client, "/api/v1/assets")}
             utilization = client.get("/api/v1/rentals/utilization", params={
                 "from": rentals_span[0].isoformat(), "to": rentals_span[1].isoformat()})
             utilization.raise_for_status()

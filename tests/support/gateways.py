@@ -250,3 +250,18 @@ def play_scenario(workdir: Path, influxdb: InfluxDB, scenario: Path, database: s
             time.sleep(0.5)
             yield PlayedScenario(broker, gateway, timeline, truth, figures, database,
                                  gateway_env)
+
+
+def every_item(client: httpx.Client, path: str, **params: Any) -> list[dict[str, Any]]:
+    """Every item of a paged list endpoint (`items`, `next_cursor`), page after page."""
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = client.get(path, params={**params, "limit": 500,
+                                        **({"cursor": cursor} if cursor else {})})
+        page.raise_for_status()
+        body = page.json()
+        items += body["items"]
+        cursor = body.get("next_cursor")
+        if not cursor:
+            return items
