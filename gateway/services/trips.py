@@ -186,21 +186,22 @@ class TripService:
 
     def _create_one(self, trip_id: str, fields: Mapping[str, Any]
                     ) -> tuple[Trip, list[EngineEvent]]:
-        with self._db.transaction():
-            asset = self._registry.get_asset(fields["asset_id"])
-            trip = trip_from_fields(trip_id, fields, asset)
-            problems, asset = self._check_new(trip, asset)
-            if problems:
-                raise Invalid("body", problems)
-            assert asset is not None
-            try:
-                with self._db.transaction():
-                    events = self._open(asset, trip)
-                    self._writer.changed()
-            except Exception as exc:
-                if not is_unique_violation(exc):
-                    raise
-                raise Conflict(self._clash(trip)) from None
+        asset = self._registry.get_asset(fields["asset_id"])
+        trip = trip_from_fields(trip_id, fields, asset)
+        try:
+            with self._db.transaction():
+                problems, asset = self._check_new(trip, asset)
+                if problems:
+                    raise Invalid("body", problems)
+                assert asset is not None
+                events = self._open(asset, trip)
+                self._writer.changed()
+        except Exception as exc:
+            if not is_unique_violation(exc):
+                raise
+            # Another gateway opened it meanwhile; asked once this transaction is over (on
+            # PostgreSQL a failed statement leaves it unusable).
+            raise Conflict(self._clash(trip)) from None
         self._writer.upsert_assets([asset])
         return trip, events
 
