@@ -73,20 +73,23 @@ class BodySizeLimit:
 
 
 def _json_safe(value: Any) -> Any:
-    """`value` with each non-finite float as the text Python's JSON parser read it from."""
+    """`value` with each non-finite float as the text Python's JSON parser read it from, and
+    each lone surrogate in a text (which JSON can escape but UTF-8 cannot hold) as `\\uXXXX`."""
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
     if isinstance(value, dict):
-        return {key: _json_safe(item) for key, item in value.items()}
+        return {_json_safe(key): _json_safe(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_json_safe(item) for item in value]
     return value
 
 
 async def validation_error(request: Request, exc: Exception) -> JSONResponse:
-    """FastAPI's own 422, except for NaN or Infinity in what it echoes of the input: Python's
-    JSON parser takes them from a request, but they are not JSON, and FastAPI's answer
-    failed to render them (a 500)."""
+    """FastAPI's own 422, except for NaN or Infinity, and lone surrogates, in what it echoes of
+    the input: Python's JSON parser takes them from a request, but they are not JSON (nor
+    UTF-8), and FastAPI's answer failed to render them (a 500)."""
     if not isinstance(exc, RequestValidationError):
         raise exc
     return JSONResponse({"detail": _json_safe(jsonable_encoder(exc.errors()))},

@@ -22,9 +22,35 @@ from gateway.imports import Outcome
 
 class BodyModel(BaseModel):
     """A request body, or a part of one: a field it does not have is refused, and so is NaN
-    or Infinity for a number (Python's JSON parser takes them, and `1e999` as Infinity)."""
+    or Infinity for a number (Python's JSON parser takes them, and `1e999` as Infinity),
+    and text no state database can store: the NUL character (PostgreSQL's text refuses it)
+    or a lone surrogate (JSON can escape one, UTF-8 cannot hold it)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*")
+    @classmethod
+    def _storable_text(cls, value: Any) -> Any:
+        if not _storable(value):
+            raise ValueError("text must not hold the NUL character or a lone surrogate")
+        return value
+
+
+def _storable(value: Any) -> bool:
+    """Whether every text in `value` (a string, or strings in lists and dicts) can be stored."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return False
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(_storable(k) and _storable(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return all(_storable(item) for item in value)
+    return True
 
 
 def _finite_everywhere(value: Any) -> bool:

@@ -249,6 +249,29 @@ async def test_a_non_finite_number_where_no_number_belongs_is_422_echoing_it_as_
     assert "NaN" in json.dumps(error["input"]) or "Infinity" in json.dumps(error["input"])
 
 
+# Text no state database can store ------------------------------------------------------------
+
+@in_process_loop
+@pytest.mark.parametrize(("body", "loc"), [
+    ('{"kind": "rental", "flow": "trade_in", "customer": "A\\u0000B"}', ["body", "customer"]),
+    ('{"kind": "shipment", "flow": "recall", "serial": "\\u0000"}',
+     ["body", "serial"]),
+    ('{"kind": "rental", "flow": "trade_in", "lot": "\\ud800"}', ["body", "lot"]),
+])
+async def test_text_with_a_nul_or_a_lone_surrogate_is_422_naming_the_field(
+    api: httpx.AsyncClient, body: str, loc: list[Any]
+) -> None:
+    """PostgreSQL's text holds no NUL, and UTF-8 no lone surrogate: found by schemathesis as a
+    500 on PostgreSQL."""
+    response = await api.post("/api/v1/assets", content=body,
+                              headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert loc in [error["loc"] for error in response.json()["detail"]]
+    trip = await api.post("/api/v1/trips", json={"asset_id": "x", "reference": "RMA\u0000"})
+    assert trip.status_code == 422
+    assert ["body", "reference"] in [error["loc"] for error in trip.json()["detail"]]
+
+
 # Webhook URLs -------------------------------------------------------------------------------
 
 NOT_IDNA = [
