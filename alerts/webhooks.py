@@ -319,14 +319,18 @@ class WebhookDispatcher:
     def _next(self, subscription_id: str) -> tuple[Subscription | None, Delivery | None]:
         """The subscription (if still enabled and still ours) and its oldest pending
         delivery."""
-        subscription = self._subscriptions.get(subscription_id)
-        if subscription is None or not subscription.enabled:
-            return None, None
         if not self._outbox.still_claimed(subscription_id):
             log.warning("the claim on subscription %s was lost (the state database's "
                         "connection broke); another gateway may deliver it now", subscription_id)
             return None, None
-        return subscription, self._outbox.head(subscription_id)
+        head = self._outbox.head(subscription_id)
+        # The subscription is read after its delivery, never before: a secret rotated before
+        # the event was queued then signs it (read first, a rotation committed between the
+        # two reads left the event signed with the replaced secret alone).
+        subscription = self._subscriptions.get(subscription_id)
+        if subscription is None or not subscription.enabled:
+            return None, None
+        return subscription, head
 
     async def _attempt(
         self, http: httpx.AsyncClient, subscription: Subscription, delivery: Delivery
