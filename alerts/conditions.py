@@ -10,6 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from alerts.domain import AlertKind, Asset
+from alerts.eta import Eta
 from alerts.profiles import Profile
 
 
@@ -50,6 +51,8 @@ class AssetCondition:
     """The inspection's disposition, where this is the condition at the inspection."""
     turnaround_h: float | None = None
     """A rental made available again: hours from its return."""
+    eta: Eta | None = None
+    """On its way: the latest estimate of arrival (docs/eta.md)."""
 
     @property
     def transit_s(self) -> float | None:

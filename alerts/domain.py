@@ -33,6 +33,7 @@ class AlertKind(StrEnum):
     GEOFENCE = "geofence"
     SILENT = "silent"
     LOW_BATTERY = "low_battery"
+    LATE_PREDICTED = "late_predicted"
 
 
 class AlertState(StrEnum):

@@ -42,6 +42,7 @@ from alerts.domain import (
     Location,
     Recall,
 )
+from alerts.eta import Eta, LaneSpeeds, Transit
 from alerts.events import Event
 from alerts.geo import Zone
 from alerts.outbox import WebhookOutbox
@@ -61,6 +62,7 @@ from alerts.trips import (
     TripStatus,
     machine_of,
     trip_event_data,
+    trip_summary_data,
 )
 from ingest.readings import Reading
 from ingest.statedb import STORE_FAILURES
@@ -170,6 +172,7 @@ def alert_data(alert: Alert) -> dict[str, Any]:
         "updated_at": alert.updated_at.isoformat() if alert.updated_at else None,
         "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,
         "location": location,
+        "trip_id": alert.trip_id,
     }
 
 
@@ -231,6 +234,16 @@ class _RuleContext:
 
     def sighted(self, sighting: Sighting, location: Location) -> None:
         self._engine._sightings.append((sighting, location))
+
+    @property
+    def lanes(self) -> LaneSpeeds:
+        return self._engine.lanes
+
+    def estimated(self, eta: Eta, *, announce: bool) -> None:
+        self._engine._estimate_now = (eta, announce)
+
+    def travelled(self, transit: Transit) -> None:
+        self._engine._transit_now = transit
 
 
 class RuleEngine:
@@ -297,6 +310,14 @@ class RuleEngine:
         self._location_known = True
         self._arrival: Arrival | None = None
         self._sightings: list[tuple[Sighting, Location]] = []
+        self._estimate_now: tuple[Eta, bool] | None = None
+        self._transit_now: Transit | None = None
+        self.lanes = LaneSpeeds()
+        """The speeds of each lane, learnt from arrivals (the gateway adds those of the trips
+        stored at start)."""
+        # Each asset's latest estimate of arrival: kept in memory only (made again by its
+        # next reading after a restart), as it changes with nearly every reading.
+        self._estimates: dict[str, Eta] = {}
         self.listeners: list[Callable[[EngineEvent], None]] = []
         self.rules_now: Callable[[], datetime] = clock
         """The rules' now for what no reading dates (an asset or recall registered, a trip
@@ -506,7 +527,7 @@ class RuleEngine:
                 lat=seen.lat, lon=seen.lon,
                 trip_started_at=trip.started_at or asset.created_at, disposition=disposition,
                 limits=limits_of(self._profile_of(asset)), trip_duration_s=trip_duration_s,
-                actual=actual, turnaround_h=turnaround_h))
+                actual=actual, turnaround_h=turnaround_h, eta=self._estimates.get(asset.id)))
         return found
 
     # Registry changes -----------------------------------------------------------------
@@ -535,6 +556,7 @@ class RuleEngine:
     def _new_trip(self, asset_id: str) -> None:
         """The asset's trip changed: the state of the rules that keep it per trip starts
         afresh (the arrival rule's trip summary, overdue's escalation)."""
+        self._estimates.pop(asset_id, None)
         for where, state in list(self._states.items()):
             if where[0] == asset_id and where[1] in self._per_trip:
                 self._put(asset_id, where[1], where[2], type(state)())
@@ -543,6 +565,7 @@ class RuleEngine:
         """A deleted asset, in memory only: the gateway that judges resolves its alerts and
         deletes its stored rule state."""
         self._recall_keys.pop(asset_id, None)
+        self._estimates.pop(asset_id, None)
         for where in [where for where in self._states if where[0] == asset_id]:
             self._states.pop(where, None)
             self._unsaved.discard(where)
@@ -747,6 +770,7 @@ class RuleEngine:
         self._location_known = newest_located
         self._arrival = None
         self._sightings.clear()
+        self._estimate_now = None
 
         transitions: list[Transition] = []
         for on_reading, context in self._on_reading:
@@ -762,10 +786,17 @@ class RuleEngine:
         self._location_known = False  # made from `seen` if a rule asks
         self._arrival = None
         self._sightings.clear()
+        self._estimate_now = None
 
     def _settle(self, asset: Asset, transitions: list[Transition]) -> list[EngineEvent]:
         """Records one asset's judgement: its transitions, then the arrival a rule reported."""
         events = self._apply(asset, transitions)
+        if self._estimate_now is not None:
+            eta, announce = self._estimate_now
+            self._estimate_now = None
+            self._estimates[asset.id] = eta
+            if announce:
+                events += self._eta_changed(asset, eta)
         if self._sightings:
             for sighting, location in self._sightings:
                 events += self._move_on(asset, sighting, location)
@@ -775,6 +806,24 @@ class RuleEngine:
             self._arrival = None
             events += self._record_arrival(asset, arrived)
         return events
+
+    def estimate(self, asset_id: str) -> Eta | None:
+        """The asset's latest estimate of arrival, while its trip is on its way."""
+        return self._estimates.get(asset_id)
+
+    def _eta_changed(self, asset: Asset, eta: Eta) -> list[EngineEvent]:
+        """The estimate stored on the asset's open trip and announced as
+        `trip.eta_changed`."""
+        if self.trips is None or asset.trip_id is None:
+            return []
+        self._writing()
+        trip, previous = self.trips.estimated(asset, eta)
+        data = {"trip": {**trip_summary_data(trip, asset.tag_id), "eta": eta.data(),
+                         "previous_eta": previous.data() if previous else None}}
+        self._outbox.enqueue(Event("trip.eta_changed", self._clock(), data,
+                                   asset_kind=str(asset.kind), flow=str(trip.flow)),
+                             self._subscriptions_now())
+        return [TripChanged("trip.eta_changed", asset.id, data, trip)]
 
     def _remember(self, asset: Asset) -> None:
         """Before a judgement changes the asset in memory: how to put it back."""
@@ -808,6 +857,8 @@ class RuleEngine:
         asset.trip_status = str(to)
         machine = machine_of(asset.flow)
         asset.state = machine.asset_state(to)
+        if to not in machine.on_the_way:
+            self._estimates.pop(asset.id, None)
         if to in machine.final:
             asset.due_at = asset.allowed_area = None
         return self.opened_trip(asset, trip, change)
@@ -866,10 +917,15 @@ class RuleEngine:
         self._remember(asset)
         asset.state = arrived.state
         self.asset_state_changed(asset.id, arrived.state)
+        self._estimates.pop(asset.id, None)
+        self._transit_now = None
         closing: list[Transition] = []
         for on_arrival, context in self._on_arrival:
             closing += on_arrival(context, asset, arrived)
         events = self._apply(asset, closing)
+        transit, self._transit_now = self._transit_now, None
+        if transit is not None and self.trips is not None and asset.trip_id is not None:
+            self.trips.travelled(asset, transit)
         # The trip's alerts (those of an asset without trips: all of its own).
         trip_alerts = self._store.list(
             AlertFilter(asset_id=asset.id, trip_id=asset.trip_id), limit=1000)
@@ -881,6 +937,8 @@ class RuleEngine:
         events.append(ArrivalEvent(asset.id, data))
         events += self._move_on(asset, Sighting.ARRIVED, arrived.location,
                                 Recommendation(rule.disposition, rule.name, arrived.at))
+        if transit is not None:
+            self.lanes.learn(transit)
         return events
 
     # The clock --------------------------------------------------------------------------
@@ -1009,6 +1067,9 @@ class RuleEngine:
             elif isinstance(event, ArrivalEvent):
                 log.info("asset.arrived %s: %s, disposition %s", event.asset_id,
                          event.data["state"], event.data["disposition"])
+            elif event.type == "trip.eta_changed":
+                trip = event.data["trip"]
+                log.debug("%s %s: %s", event.type, trip["id"], trip["eta"]["p50"])
             else:
                 trip = event.data["trip"]
                 log.info("%s %s: %s -> %s (%s)", event.type, trip["id"],

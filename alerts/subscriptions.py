@@ -56,6 +56,7 @@ EVENT_TYPES = (
     "webhook.test",
     "trip.status_changed",
     "trip.rerouted",
+    "trip.eta_changed",
 )
 
 

@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from alerts.domain import Asset, AssetState, Flow, Location
+from alerts.eta import Eta, Transit
 from alerts.geo import Zone
 
 
@@ -243,6 +244,10 @@ class Trip:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     closed_at: datetime | None = None
+    eta: Eta | None = None
+    """The estimate of arrival last announced (`trip.eta_changed`), while on its way."""
+    transit: Transit | None = None
+    """Once arrived: its last leg, which its lane learnt from (docs/eta.md)."""
     history: list[StatusChange] = field(default_factory=list)
 
     @property
@@ -270,6 +275,14 @@ class TripLedger(Protocol):
         its way); returns the trip and its previous destination, None when no hub can."""
         ...
 
+    def estimated(self, asset: Asset, eta: Eta) -> tuple[Trip, Eta | None]:
+        """Keep `eta` on the asset's open trip; returns the trip and its estimate before."""
+        ...
+
+    def travelled(self, asset: Asset, transit: Transit) -> None:
+        """Keep, on the asset's open trip, the last leg that brought it (at arrival)."""
+        ...
+
 
 def location_data(location: Location | None) -> dict[str, Any] | None:
     if location is None:
@@ -293,14 +306,27 @@ def inspection_data(inspection: Inspection | None) -> dict[str, Any] | None:
 
 
 def trip_event_data(trip: Trip, change: StatusChange, tag_id: str | None) -> dict[str, Any]:
-    """`data.trip` of `trip.status_changed` (CONTRACT.md section 7)."""
+    """`data.trip` of `trip.status_changed` (CONTRACT.md section 7): `eta` while the trip
+    is on its way and has one."""
+    eta = trip.eta if change.status in trip.machine.on_the_way else None
     return {
         "id": trip.id, "asset_id": trip.asset_id, "tag_id": tag_id, "flow": str(trip.flow),
         "status": str(change.status),
         "previous_status": str(change.previous_status) if change.previous_status else None,
         "at": change.at.isoformat(), "location": location_data(change.location),
-        "reason": change.reason, "eta": None, "customer": trip.customer,
-        "reference": trip.reference, "destination": trip.destination,
+        "reason": change.reason, "eta": eta.data() if eta else None,
+        "customer": trip.customer, "reference": trip.reference,
+        "destination": trip.destination,
         "recommendation": recommendation_data(trip.recommendation),
         "inspection": inspection_data(trip.inspection),
+    }
+
+
+def trip_summary_data(trip: Trip, tag_id: str | None) -> dict[str, Any]:
+    """`data.trip` of `trip.eta_changed`, before its `eta` and `previous_eta`."""
+    return {
+        "id": trip.id, "asset_id": trip.asset_id, "tag_id": tag_id, "flow": str(trip.flow),
+        "status": str(trip.status), "customer": trip.customer, "reference": trip.reference,
+        "destination": trip.destination,
+        "due_at": trip.due_at.isoformat() if trip.due_at else None,
     }

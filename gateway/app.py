@@ -29,6 +29,7 @@ from alerts import (
     WebhookOutbox,
 )
 from alerts import _metrics as alert_metrics
+from alerts.eta import LANE_KEEPS
 from alerts.routing import Costs
 from gateway.api import create_api
 from gateway.migrations import upgrade
@@ -37,6 +38,7 @@ from gateway.registry.changes import RegistryRevision
 from gateway.registry.trips import TripStore
 from gateway.services import (
     AlertService,
+    AnalyticsService,
     AssetService,
     DeadLetterService,
     GeofenceService,
@@ -75,6 +77,9 @@ from ingest.sinks import (
 )
 from ingest.speakers import TagSpeakers
 from ingest.statedb import StateDb
+
+LANES_LEARN_FROM = timedelta(days=180)
+"""The arrivals the lanes' speeds are learnt from at start: carriers and roads change."""
 
 log = logging.getLogger(__name__)
 
@@ -276,6 +281,9 @@ class Gateway:
             disposition_quarantine_on=settings.disposition_quarantine_on,
             disposition_inspect_on=settings.disposition_inspect_on,
             departure_radius_m=settings.departure_radius_m,
+            eta_default_speed_kmh=settings.eta_default_speed_kmh,
+            eta_change=timedelta(minutes=settings.eta_change_min),
+            late_probability=settings.late_predicted_probability,
         )
         trip_store = TripStore(db)
         policy = policy.with_disposition_rules(trip_store.disposition_rules())
@@ -284,6 +292,8 @@ class Gateway:
         router = Router(trip_store, engine, Costs(per_km=settings.routing_cost_per_km,
                                                   road_factor=settings.routing_road_factor))
         engine.trips = StoredTrips(trip_store, router)
+        # The lanes' speeds from the trips that arrived lately: estimates need no warm-up.
+        engine.lanes.learn_all(trip_store.transits(clock() - LANES_LEARN_FROM, LANE_KEEPS))
         engine.asset_state_changed = registry.set_state
         fixed_profiles = {**engine.profiles, **{p.name: p for p in extra_profiles}}
         for profile in [*extra_profiles, *places.profiles()]:
@@ -376,6 +386,7 @@ class Gateway:
             keys=KeyService(db, keys),
             dead_letters=DeadLetterService(db, dead_letters),
             speakers=SpeakerService(db, speakers, writer),
+            analytics=AnalyticsService(db, rules_now),
         )
         return cls(
             settings=settings, db=db, registry=registry, places=places, keys=keys,

@@ -137,6 +137,13 @@ class Settings(BaseSettings):
     """Transport cost per road km, in the unit of the hubs' handling costs."""
     routing_road_factor: float = Field(default=1.3, ge=1, le=10)
     """Road distance over great-circle distance."""
+    eta_default_speed_kmh: float = Field(default=40, gt=0, le=1000)
+    """Effective speed (great-circle km an hour, stops included) an estimate of arrival
+    assumes when neither the trip's lane nor the trip itself tells one (docs/eta.md)."""
+    eta_change_min: float = Field(default=60, ge=1, le=100_000)
+    """A trip's estimate of arrival is announced again once it moved this many minutes."""
+    late_predicted_probability: float = Field(default=0.5, gt=0, lt=1)
+    """`late_predicted` opens when the chance of arriving after the due date reaches this."""
 
     spool_max_points: int = Field(default=5_000_000, ge=0)
     """Points kept on disk while InfluxDB does not take writes; 0 turns the spool off."""

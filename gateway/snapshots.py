@@ -95,6 +95,10 @@ def asset_state_point(found: AssetCondition) -> Point:
         fields["available"] = float(asset.trip_status in (None, TripStatus.AVAILABLE))
     if found.turnaround_h is not None:
         fields["turnaround_h"] = found.turnaround_h
+    if found.eta is not None:
+        fields["eta_h"] = round(max(0.0, (found.eta.p50 - found.at).total_seconds() / 3600), 3)
+        if found.eta.late_probability is not None:
+            fields["late_probability"] = round(found.eta.late_probability, 4)
     for metric, low, high in found.limits:
         if low is not None:
             fields[f"{metric}_min"] = float(low)

@@ -3,7 +3,16 @@ with: a new rule is a module (its pure judgement and a small `Rule` class over i
 here (a new kind of alert is also a member of `alerts.domain.AlertKind`). Each rule keeps
 its own per-asset state, of its `state_type`, under its `name`."""
 
-from alerts.rules import arrival, geofence, low_battery, out_of_spec, overdue, recall, silent
+from alerts.rules import (
+    arrival,
+    eta,
+    geofence,
+    low_battery,
+    out_of_spec,
+    overdue,
+    recall,
+    silent,
+)
 from alerts.rules._base import (
     NOTHING,
     Action,
@@ -22,6 +31,7 @@ RULES: tuple[Rule, ...] = (
     geofence.RULE,
     recall.QUARANTINE,
     arrival.RULE,
+    eta.RULE,
 )
 """In the order the engine calls them on each hook, which is the order of the transitions of
 one reading (or tick, or arrival) that subscribers hear. Overdue's only transitions are on
@@ -36,6 +46,7 @@ __all__ = [
     "RuleContext",
     "Transition",
     "arrival",
+    "eta",
     "geofence",
     "low_battery",
     "out_of_spec",

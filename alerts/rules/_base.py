@@ -17,6 +17,7 @@ from alerts.profiles import Profile
 from ingest.readings import Reading
 
 if TYPE_CHECKING:
+    from alerts.eta import Eta, LaneSpeeds, Transit
     from alerts.rules.arrival import Arrival
     from alerts.trips import Sighting
 
@@ -59,6 +60,13 @@ class EnginePolicy:
     disposition_inspect_on: tuple[str, ...] = ("out_of_spec",)
     departure_radius_m: float = 1000.0
     """A trip departs with its first located reading this far from its origin."""
+    eta_default_speed_kmh: float = 40.0
+    """The effective speed (great-circle km an hour, stops included) an estimate of
+    arrival assumes when neither the trip's lane nor the trip itself tells one."""
+    eta_change: timedelta = timedelta(hours=1)
+    """A trip's estimate is announced again (`trip.eta_changed`) once it moved this much."""
+    late_probability: float = 0.5
+    """`late_predicted` opens when the chance of arriving after the due date reaches this."""
     dispositions: DispositionPolicy = field(default_factory=DispositionPolicy)
     """The operator's disposition rules before the defaults (made from the two settings
     above by `with_disposition_rules`)."""
@@ -131,6 +139,22 @@ class RuleContext(Protocol):
         """Telemetry located the asset, or saw it depart: the engine moves its open trip if
         the trip's machine moves on that sighting (alerts.trips), after this judgement's
         transitions."""
+        ...
+
+    @property
+    def lanes(self) -> LaneSpeeds:
+        """The speeds learnt of each lane from the trips that arrived on it."""
+        ...
+
+    def estimated(self, eta: Eta, *, announce: bool) -> None:
+        """The asset's estimate of arrival now (`RuleEngine.estimate`); `announce`: stored
+        on its trip and announced as `trip.eta_changed`, after this judgement's
+        transitions."""
+        ...
+
+    def travelled(self, transit: Transit) -> None:
+        """At arrival: the trip's last leg, which the engine learns its lane's speed from
+        and keeps on the trip."""
         ...
 
 

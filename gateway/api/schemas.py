@@ -66,6 +66,7 @@ def _finite_everywhere(value: Any) -> bool:
 EventType = Literal[
     "alert.opened", "alert.updated", "alert.acknowledged", "alert.resolved",
     "asset.arrived", "webhook.test", "trip.status_changed", "trip.rerouted",
+    "trip.eta_changed",
 ]
 Service = Literal["restock", "refurbish", "repair", "recycle", "quarantine", "redeploy",
                   "return_to_vendor", "dispose"]
@@ -248,6 +249,7 @@ class AlertOut(BaseModel):
     updated_at: datetime | None
     resolved_at: datetime | None
     location: LocationOut | None
+    trip_id: str | None = Field(default=None, description="The trip it was raised in")
 
 
 class AlertAction(BodyModel):
@@ -634,6 +636,28 @@ class InspectionOut(BaseModel):
     at: datetime
 
 
+class EtaOut(BaseModel):
+    p50: datetime = Field(description="Expected arrival: as likely before as after")
+    p90: datetime = Field(description="Nine trips in ten like it arrive by then")
+    basis: str = Field(description=(
+        "Where the speed came from: lane (trips that arrived on the same lane and flow), "
+        "trip (its own speed so far) or default (docs/eta.md)"))
+    remaining_km: float = Field(description="Great-circle km left to the destination's centre")
+    late_probability: float | None = Field(
+        description="The chance of arriving after due_at; null without a due date")
+    at: datetime = Field(description="The reading time it was made at")
+
+
+class TransitOut(BaseModel):
+    lane: str = Field(description="origin region > destination, e.g. 51N7E>hub-venlo")
+    started_at: datetime = Field(description=(
+        "When its last leg started: the last reading where it was farthest from its "
+        "destination (the customer's, a rental's site)"))
+    arrived_at: datetime
+    km: float = Field(description="Great-circle km from the leg's start to the destination")
+    hours: float
+
+
 class TripOut(BaseModel):
     id: str
     asset_id: str
@@ -657,6 +681,10 @@ class TripOut(BaseModel):
     created_at: datetime | None
     updated_at: datetime | None
     closed_at: datetime | None
+    eta: EtaOut | None = Field(default=None, description=(
+        "While on its way, with a position and a destination: its estimate of arrival"))
+    transit: TransitOut | None = Field(default=None, description=(
+        "Once arrived on telemetry: its last leg, which taught its lane's speed"))
     history: list[StatusChangeOut] | None = Field(
         default=None, description="Every status change, oldest first (a single trip's read)")
 

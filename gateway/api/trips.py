@@ -60,6 +60,11 @@ def trip_out(trip: Trip, *, history: bool = False) -> TripOut:
         "recommendation": recommendation_data(trip.recommendation),
         "inspection": inspection_data(trip.inspection), "created_at": trip.created_at,
         "updated_at": trip.updated_at, "closed_at": trip.closed_at,
+        "eta": trip.eta.data() if trip.eta and trip.status in trip.machine.on_the_way
+        else None,
+        "transit": {"lane": trip.transit.lane.name, "started_at": trip.transit.started_at,
+                    "arrived_at": trip.transit.arrived_at, "km": round(trip.transit.km, 1),
+                    "hours": round(trip.transit.hours, 3)} if trip.transit else None,
     }
     if history:
         data["history"] = [{

@@ -28,6 +28,7 @@ from sqlalchemy import (
 
 from alerts.dispositions import DispositionRule
 from alerts.domain import Flow, Location
+from alerts.eta import Eta, Lane, Transit
 from alerts.trips import (
     Disposition,
     Inspection,
@@ -73,6 +74,13 @@ TRIPS = Table(
     Column("created_at", Utc, nullable=False),
     Column("updated_at", Utc, nullable=False),
     Column("closed_at", Utc),
+    # The estimate of arrival last announced, and once arrived the last leg (docs/eta.md).
+    Column("eta_p50", Utc), Column("eta_p90", Utc), Column("eta_at", Utc),
+    Column("eta_basis", Text), Column("eta_remaining_km", Float),
+    Column("late_probability", Float),
+    Column("lane", Text),
+    Column("transit_started_at", Utc), Column("transit_arrived_at", Utc),
+    Column("transit_km", Float),
     # At most one open trip per asset, whoever writes.
     Index("one_open_trip_per_asset", "asset_id", unique=True,
           sqlite_where=text(OPEN), postgresql_where=text(OPEN)),
@@ -80,6 +88,7 @@ TRIPS = Table(
     Index("trips_by_created", "created_at", "id"),
     Index("trips_by_status", "status", "id"),
     Index("trips_routed", "destination", "routed_on"),
+    Index("trips_by_arrival", "transit_arrived_at"),
 )
 TRIP_CHANGES = Table(
     "trip_changes", METADATA,
@@ -140,8 +149,38 @@ def _values(trip: Trip) -> dict[str, Any]:
         "inspection": _inspection_json(inspection),
         "actual": str(inspection.disposition) if inspection else None,
         "created_at": trip.created_at, "updated_at": trip.updated_at,
-        "closed_at": trip.closed_at,
+        "closed_at": trip.closed_at, **_eta_values(trip.eta), **_transit_values(trip.transit),
     }
+
+
+def _eta_values(eta: Eta | None) -> dict[str, Any]:
+    return {"eta_p50": eta.p50 if eta else None, "eta_p90": eta.p90 if eta else None,
+            "eta_at": eta.at if eta else None, "eta_basis": eta.basis if eta else None,
+            "eta_remaining_km": eta.remaining_km if eta else None,
+            "late_probability": eta.late_probability if eta else None}
+
+
+def _transit_values(transit: Transit | None) -> dict[str, Any]:
+    return {"lane": transit.lane.origin if transit else None,
+            "transit_started_at": transit.started_at if transit else None,
+            "transit_arrived_at": transit.arrived_at if transit else None,
+            "transit_km": transit.km if transit else None}
+
+
+def _eta(row: Row[Any]) -> Eta | None:
+    if row.eta_p50 is None or row.eta_p90 is None or row.eta_at is None:
+        return None
+    return Eta(at=row.eta_at, p50=row.eta_p50, p90=row.eta_p90, basis=row.eta_basis or "",
+               remaining_km=row.eta_remaining_km or 0.0,
+               late_probability=row.late_probability)
+
+
+def _transit(row: Row[Any]) -> Transit | None:
+    if row.transit_started_at is None or row.transit_arrived_at is None \
+            or row.lane is None or row.destination is None:
+        return None
+    return Transit(Lane(row.lane, row.destination, row.flow), row.transit_started_at,
+                   row.transit_arrived_at, row.transit_km or 0.0)
 
 
 def _inspection_json(inspection: Inspection | None) -> dict[str, Any] | None:
@@ -173,7 +212,8 @@ def _trip(row: Row[Any]) -> Trip:
         origin=origin, destination=row.destination, allowed_area=row.allowed_area,
         due_at=row.due_at, carrier=row.carrier, packaging=row.packaging, routing=row.routing,
         recommendation=recommendation, inspection=inspection, routed_on=row.routed_on,
-        created_at=row.created_at, updated_at=row.updated_at, closed_at=row.closed_at)
+        created_at=row.created_at, updated_at=row.updated_at, closed_at=row.closed_at,
+        eta=_eta(row), transit=_transit(row))
 
 
 def _change(row: Row[Any]) -> StatusChange:
@@ -291,6 +331,35 @@ class TripStore:
                                     .order_by(TRIP_CHANGES.c.id)):
                 histories[row.trip_id].append(_change(row))
         return [(trip, histories[trip.id]) for trip in trips]
+
+    def estimated(self, trip_id: str, eta: Eta | None) -> None:
+        self.db.execute(update(TRIPS).where(TRIPS.c.id == trip_id).values(_eta_values(eta)))
+
+    def travelled(self, trip_id: str, transit: Transit) -> None:
+        self.db.execute(update(TRIPS).where(TRIPS.c.id == trip_id)
+                        .values(_transit_values(transit)))
+
+    def transits(self, since: datetime, per_lane: int) -> list[Transit]:
+        """The last legs of the trips that arrived since `since`, the newest `per_lane` of
+        each lane, oldest first (what the engine's lanes learn from at start)."""
+        rows = self.db.rows(
+            select(TRIPS.c.flow, TRIPS.c.destination, TRIPS.c.lane,
+                   TRIPS.c.transit_started_at, TRIPS.c.transit_arrived_at, TRIPS.c.transit_km)
+            .where(TRIPS.c.transit_arrived_at >= since)
+            .order_by(TRIPS.c.transit_arrived_at.desc()))
+        kept: dict[tuple[str, str, str], int] = {}
+        found = []
+        for row in rows:
+            transit = _transit(row)
+            if transit is None:
+                continue
+            lane = (row.flow, row.destination, row.lane)
+            if kept.get(lane, 0) >= per_lane:
+                continue
+            kept[lane] = kept.get(lane, 0) + 1
+            found.append(transit)
+        found.reverse()
+        return found
 
     def delete_of_asset(self, asset_id: str) -> None:
         """A deleted asset's trips and their history."""

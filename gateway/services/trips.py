@@ -14,6 +14,7 @@ from alerts import RuleEngine
 from alerts.dispositions import DispositionRule
 from alerts.domain import Asset, Flow, Location
 from alerts.engine import EngineEvent
+from alerts.eta import Eta, Transit
 from alerts.geo import Zone
 from alerts.routing import Costs, Route, RouteRequest, route
 from alerts.trips import (
@@ -129,6 +130,18 @@ class StoredTrips:
         mirror(self._store.db, asset.id, trip, str(asset.state))
         return trip, previous
 
+    def estimated(self, asset: Asset, eta: Eta) -> tuple[Trip, Eta | None]:
+        trip = self._store.get(asset.trip_id or "")
+        if trip is None:  # deleted meanwhile: the estimate is told, not stored
+            return Trip(id=asset.trip_id or "", asset_id=asset.id, flow=asset.flow,
+                        status=TripStatus(asset.trip_status or "in_transit"), eta=eta), None
+        previous, trip.eta = trip.eta, eta
+        self._store.estimated(trip.id, eta)
+        return trip, previous
+
+    def travelled(self, asset: Asset, transit: Transit) -> None:
+        self._store.travelled(asset.trip_id or "", transit)
+
 
 def _mirrored(trip: Trip) -> Trip:
     """What the asset row carries of a trip: nothing is due, nor must it stay anywhere, once
@@ -162,13 +175,23 @@ class TripService:
         trip = await self._db.run(self._store.get, trip_id, history=True)
         if trip is None:
             raise NotFound("trip", trip_id)
-        return trip
+        return self._estimated(trip)
 
     async def page(self, order: TripOrder, *, limit: int, after: SortKey | None,
                    open_: bool | None = None, **equal: str | None
                    ) -> tuple[list[Trip], SortKey | None]:
-        return await self._db.run(self._store.page, order, limit=limit, after=after,
-                                  open_=open_, **equal)
+        trips, next_key = await self._db.run(self._store.page, order, limit=limit,
+                                             after=after, open_=open_, **equal)
+        return [self._estimated(trip) for trip in trips], next_key
+
+    def _estimated(self, trip: Trip) -> Trip:
+        """The trip with the engine's latest estimate of arrival, fresher than the one last
+        announced and stored (where this gateway judges the asset)."""
+        if trip.open and trip.status in trip.machine.on_the_way:
+            eta = self._engine.estimate(trip.asset_id)
+            if eta is not None:
+                trip.eta = eta
+        return trip
 
     async def of_asset(self, asset_id: str, order: TripOrder, *, limit: int,
                        after: SortKey | None) -> tuple[list[Trip], SortKey | None]:

@@ -6,6 +6,7 @@ gateway's own rule engine, as ingest hands them over, since a broker adds nothin
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -418,3 +419,95 @@ async def test_lists_of_trips_refuse_an_unknown_sort_and_inspections_a_bad_dispo
             "query", "sort"]
     bad = await api.post("/api/v1/trips/any/inspection", json={"disposition": "burn"})
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "disposition"]
+
+
+KASSEL = (51.3127, 9.4797)
+
+
+async def drive_to_kassel(gateway: InProcessApi, asset_id: str, start: datetime, *,
+                          kmh: float, wait: timedelta = timedelta(0)) -> datetime:
+    """From Cologne to the repair centre in Kassel (190 km) at `kmh`, after `wait` at the
+    customer's, a reading every 10 minutes; returns the arrival reading's time."""
+    total_km = 190.0
+    at, km = start, 0.0
+    while True:
+        f = km / total_km
+        await feed(gateway, asset_id, at, COLOGNE["lat"] + (KASSEL[0] - COLOGNE["lat"]) * f,
+                   COLOGNE["lon"] + (KASSEL[1] - COLOGNE["lon"]) * f)
+        if km >= total_km:
+            return at
+        if at - start >= wait:
+            km = min(total_km, km + kmh / 6)
+        at += timedelta(minutes=10)
+
+
+async def test_a_trip_on_its_way_is_estimated_and_its_estimate_announced(
+        hubs: InProcessApi) -> None:
+    api = hubs.client
+    hooked = await api.post("/api/v1/subscriptions", json={
+        "url": "http://127.0.0.1:9/eta", "event_types": ["trip.eta_changed",
+                                                         "trip.status_changed"]})
+    asset_id = await an_asset(api, flow="warranty_repair")
+    start = later(hubs)
+    trip = (await api.post("/api/v1/trips", json={
+        "asset_id": asset_id, "origin": COLOGNE,
+        "due_at": (start + timedelta(days=2)).isoformat()})).json()
+    assert trip["destination"] == "t-repair" and trip["eta"] is None
+    await feed(hubs, asset_id, start, COLOGNE["lat"], COLOGNE["lon"])
+    await feed(hubs, asset_id, start + timedelta(minutes=10), 50.99, 7.1)
+    await feed(hubs, asset_id, start + timedelta(minutes=50), 51.05, 7.6)
+    on_the_way = (await api.get(f"/api/v1/trips/{trip['id']}")).json()
+    eta = on_the_way["eta"]
+    assert on_the_way["status"] == "in_transit" and eta["basis"] == "trip"
+    assert datetime.fromisoformat(eta["p90"]) > datetime.fromisoformat(eta["p50"]) > start
+    assert eta["late_probability"] < 0.01 and 130 < eta["remaining_km"] < 160
+    listed = (await api.get("/api/v1/trips", params={"asset_id": asset_id})).json()
+    assert listed["items"][0]["eta"] == eta  # the list shows the fresh estimate too
+    arrived_at = await drive_to_kassel(hubs, asset_id, start + timedelta(hours=1), kmh=30)
+    events = await events_of(hubs, hooked.json()["id"], trip["id"])
+    departed = next(e["data"]["trip"] for e in events if e["type"] == "trip.status_changed"
+                    and e["data"]["trip"]["status"] == "in_transit")
+    assert departed["eta"]["basis"] == "default"  # its first estimate, made as it left
+    announced = [e["data"]["trip"] for e in events if e["type"] == "trip.eta_changed"]
+    assert announced[0]["previous_eta"] is None
+    assert announced[0]["eta"] == departed["eta"]
+    # Slower than it started: later and later, each at least an hour after the one before.
+    medians = [datetime.fromisoformat(t["eta"]["p50"]) for t in announced]
+    assert len(medians) >= 2
+    for before, after in itertools.pairwise(medians):
+        assert abs(after - before) >= timedelta(hours=1)
+    assert announced[1]["previous_eta"] == announced[0]["eta"]
+    done = (await api.get(f"/api/v1/trips/{trip['id']}")).json()
+    assert done["status"] == "arrived" and done["eta"] is None
+    assert done["transit"]["lane"] == "50N6E>t-repair"
+    assert datetime.fromisoformat(done["transit"]["arrived_at"]) == arrived_at
+    arrival = next(e["data"]["trip"] for e in events if e["type"] == "trip.status_changed"
+                   and e["data"]["trip"]["status"] == "arrived")
+    assert arrival["eta"] is None
+
+
+async def test_late_predicted_opens_before_the_due_date_and_resolves_when_back_on_track(
+        hubs: InProcessApi) -> None:
+    api = hubs.client
+    asset_id = await an_asset(api, flow="warranty_repair")
+    start = later(hubs)
+    due = start + timedelta(hours=3)
+    trip = (await api.post("/api/v1/trips", json={
+        "asset_id": asset_id, "origin": COLOGNE, "due_at": due.isoformat()})).json()
+    # 190 km from Kassel with no lane and no speed of its own: the default 40 km/h, nearly
+    # 5 hours, against 3.
+    await feed(hubs, asset_id, start, COLOGNE["lat"], COLOGNE["lon"])
+    (alert,) = (await api.get("/api/v1/alerts", params={
+        "asset_id": asset_id, "kind": "late_predicted"})).json()["items"]
+    assert alert["state"] == "open" and alert["trip_id"] == trip["id"]
+    assert datetime.fromisoformat(alert["opened_at"]) == start < due
+    assert alert["details"]["due_at"] == due.isoformat()
+    assert alert["value"] > 0.5
+    later_due = (start + timedelta(days=1)).isoformat()
+    moved = await api.patch(f"/api/v1/trips/{trip['id']}", json={"due_at": later_due})
+    assert moved.status_code == 200, moved.text
+    await feed(hubs, asset_id, start + timedelta(minutes=10), COLOGNE["lat"], COLOGNE["lon"])
+    (resolved,) = (await api.get("/api/v1/alerts", params={
+        "asset_id": asset_id, "kind": "late_predicted"})).json()["items"]
+    assert resolved["state"] == "resolved"
+    assert resolved["details"]["resolution"] == "back on track"
