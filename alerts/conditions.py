@@ -32,6 +32,12 @@ _PRECEDENCE = (
 )
 
 
+EXCURSION_METRICS = ("temp_c", "humidity_pct", "light_lux")
+"""`out_of_spec` keys that are an environmental excursion (the goods' surroundings)."""
+DAMAGE_METRICS = ("shock_g", "tilt_deg")
+"""`out_of_spec` keys that are handling damage."""
+
+
 @dataclass(frozen=True, slots=True)
 class AssetCondition:
     asset: Asset

@@ -53,6 +53,7 @@ from gateway.services import (
 from gateway.services.trips import Router, StoredTrips, TripService
 from gateway.settings import Settings
 from gateway.snapshots import Snapshots
+from gateway.trip_points import TripPoints
 from ingest import DeadLetterStore, IngestPipeline, MqttConsumer
 from ingest import _metrics as ingest_metrics
 from ingest.decoders import (
@@ -351,6 +352,7 @@ class Gateway:
             stats_interval_s=settings.stats_interval_s, instance=settings.mqtt_client_id,
             started_at=utc_now(), run=run)
         engine.listeners.append(snapshots.on_event)
+        engine.listeners.append(TripPoints(engine, batcher.offer).on_event)
         mqtt = settings.mqtt
         consumer = MqttConsumer(
             host=mqtt.host, port=mqtt.port, username=mqtt.username, password=mqtt.password,
