@@ -57,6 +57,8 @@ def asset_state_point(found: AssetCondition) -> Point:
     tags = {"asset_id": asset.id, "asset_kind": str(asset.kind), "flow": str(asset.flow)}
     if asset.customer:
         tags["customer"] = asset.customer
+    if asset.category:
+        tags["category"] = asset.category
     # Numbers are always floats and flags 0/1 floats: a field keeps its first type in a
     # shard, and sum() over flags counts assets.
     fields: dict[str, FieldValue] = {
