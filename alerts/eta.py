@@ -25,6 +25,11 @@ SPREAD = 1.6
 """The late case (p90) over the median time left when no lane tells the spread: measured
 on the lanes of the `eta` scenario, whose 10th-percentile speed is 0.55 to 0.7 of the
 median."""
+TRIP_SPREAD = 1.3
+"""The same, from the trip's own speed: a trip differs less from itself than from its lane."""
+TRUST_H = 1.0
+"""Hours on the move after which a trip's own speed weighs as much as its lane's (or the
+default): an express and a slow carrier share a lane, and it soon shows which one it is."""
 MIN_SIGMA = 0.05
 Z90 = 1.2815515655446004
 """The standard normal's 90th percentile."""
@@ -163,18 +168,25 @@ class Eta:
 
 
 def estimate(now: datetime, remaining_km: float, due_at: datetime | None, *,
-             lane: LaneSpeed | None, trip_kmh: float | None, default_kmh: float) -> Eta:
+             lane: LaneSpeed | None, trip_kmh: float | None, trip_hours: float = 0.0,
+             default_kmh: float) -> Eta:
     """The arrival of a trip `remaining_km` from its destination at `now`: from its lane's
-    speeds when the lane has enough trips, else from its own speed so far, else from the
-    default; the time left is taken as log-normal between the median and the late case."""
+    speeds when the lane has enough trips, else from the default, weighed against the
+    trip's own moving speed (`trip_kmh` over `trip_hours` on the move) more and more as it
+    travels; the time left is taken as log-normal between the median and the late case."""
     if lane is not None:
-        basis, median_kmh, slow_kmh = "lane", lane.median_kmh, lane.slow_kmh
-    elif trip_kmh is not None:
-        basis, median_kmh, slow_kmh = "trip", trip_kmh, trip_kmh / SPREAD
+        basis, prior_kmh, prior_spread = "lane", lane.median_kmh, \
+            lane.median_kmh / max(lane.slow_kmh, 1e-3)
     else:
-        basis, median_kmh, slow_kmh = "default", default_kmh, default_kmh / SPREAD
-    median_h = remaining_km / median_kmh
-    late_h = remaining_km / max(slow_kmh, 1e-3)
+        basis, prior_kmh, prior_spread = "default", default_kmh, SPREAD
+    median_h, spread = remaining_km / prior_kmh, prior_spread
+    if trip_kmh is not None:
+        trust = trip_hours / (trip_hours + TRUST_H)
+        # Weighed in time, not speed: hours left add up, speeds do not.
+        median_h = (1 - trust) * median_h + trust * remaining_km / trip_kmh
+        spread = (1 - trust) * prior_spread + trust * TRIP_SPREAD
+        basis = "trip" if trust >= 0.5 else basis
+    late_h = median_h * spread
     probability = None
     if due_at is not None:
         probability = late_probability(median_h, late_h,

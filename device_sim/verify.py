@@ -13,7 +13,12 @@ Trips (scenarios with lifecycle groups), read through `GET /api/v1/trips?asset_i
 that move (status and previous status) within its tolerance plus `slack`, `missed` otherwise;
 a history entry of a scenario asset's trip that no expectation explains is `unexpected`. Each
 trip's destination (and for a routed one, its routing's choice) is `right` or `wrong`, and so
-is the disposition recommended at arrival and the rule that chose it."""
+is the disposition recommended at arrival and the rule that chose it.
+
+`late_predicted` alerts are predictions, not facts a truth can hold: each is `caught` on an
+asset the truth expects an `overdue` alert for (it did end up late), a `false_alarm` on any
+other, and neither misses nor adds to the unexpected (tests/bench/bench_eta.py measures
+them)."""
 
 from __future__ import annotations
 
@@ -35,6 +40,8 @@ ARRIVED_STATES = ("received", "returned")
 PAGE = 1000
 TRIP_ROWS = ("status", "hub", "recommendation")
 """The kinds of rows about trips; every other row is about an alert or an arrival."""
+PREDICTED = "late_predicted"
+"""The alert kind that is a prediction (verdicts `caught` and `false_alarm`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +169,9 @@ class Verdict:
             "scenario": truth.scenario, "seed": truth.seed, "ok": self.ok,
             "alerts": {"expected": len(truth.expected), "raised": self.count("raised"),
                        "missed": self.count("missed"),
-                       "unexpected": self.count("unexpected")}}
+                       "unexpected": self.count("unexpected")},
+            "late_predicted": {"caught": self.count("caught"),
+                               "false_alarms": self.count("false_alarm")}}
         if truth.trips:
             figures["trip_changes"] = {
                 "expected": len(truth.trip_changes), "raised": self.count("raised", "status"),
@@ -204,8 +213,13 @@ def judge(truth: GroundTruth, alerts: list[dict[str, Any]],
             used.add(match["id"])
             rows.append(Row("raised", expected.kind, expected.asset_id, expected.key,
                             expected.at, _time(match["opened_at"]), match["id"]))
+    late = {e.asset_id for e in truth.expected if e.kind == "overdue"}
     for alert in sorted(candidates, key=lambda a: (a["opened_at"], a["id"])):
-        if alert["id"] not in used:
+        if alert["kind"] == PREDICTED:
+            rows.append(Row("caught" if alert["asset_id"] in late else "false_alarm",
+                            PREDICTED, alert["asset_id"], "", None, _time(alert["opened_at"]),
+                            alert["id"]))
+        elif alert["id"] not in used:
             rows.append(Row("unexpected", alert["kind"], alert["asset_id"], alert["key"], None,
                             _time(alert["opened_at"]), alert["id"]))
     if truth.trips:
@@ -361,9 +375,10 @@ def _when(at: datetime | None) -> str:
     return at.strftime("%Y-%m-%d %H:%M") if at else ""
 
 
-_ORDER = {"missed": 0, "wrong": 0, "unexpected": 1, "raised": 2, "right": 2}
+_ORDER = {"missed": 0, "wrong": 0, "unexpected": 1, "false_alarm": 1, "raised": 2,
+          "right": 2, "caught": 2}
 _COLOURS = {"missed": "red", "wrong": "red", "unexpected": "yellow", "raised": "green",
-            "right": "green"}
+            "right": "green", "caught": "green", "false_alarm": "yellow"}
 
 
 def render(truth: GroundTruth, verdict: Verdict) -> tuple[RenderableType, str]:
@@ -378,6 +393,9 @@ def render(truth: GroundTruth, verdict: Verdict) -> tuple[RenderableType, str]:
                       row.key, _when(row.expected_at), _when(row.raised_at))
     summary = (f"expected {len(truth.expected)}, raised {verdict.count('raised')}, "
                f"missed {verdict.count('missed')}, unexpected {verdict.count('unexpected')}")
+    if verdict.count("caught") or verdict.count("false_alarm"):
+        summary += (f"; late predicted: caught {verdict.count('caught')}, "
+                    f"false alarms {verdict.count('false_alarm')}")
     if not truth.trips:
         return table, summary
     trips = Table(title=f"{truth.scenario}: trips")

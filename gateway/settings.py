@@ -142,7 +142,7 @@ class Settings(BaseSettings):
     assumes when neither the trip's lane nor the trip itself tells one (docs/eta.md)."""
     eta_change_min: float = Field(default=60, ge=1, le=100_000)
     """A trip's estimate of arrival is announced again once it moved this many minutes."""
-    late_predicted_probability: float = Field(default=0.5, gt=0, lt=1)
+    late_predicted_probability: float = Field(default=0.6, gt=0, lt=1)
     """`late_predicted` opens when the chance of arriving after the due date reaches this."""
 
     spool_max_points: int = Field(default=5_000_000, ge=0)

@@ -65,7 +65,7 @@ class EnginePolicy:
     arrival assumes when neither the trip's lane nor the trip itself tells one."""
     eta_change: timedelta = timedelta(hours=1)
     """A trip's estimate is announced again (`trip.eta_changed`) once it moved this much."""
-    late_probability: float = 0.5
+    late_probability: float = 0.6
     """`late_predicted` opens when the chance of arriving after the due date reaches this."""
     dispositions: DispositionPolicy = field(default_factory=DispositionPolicy)
     """The operator's disposition rules before the defaults (made from the two settings

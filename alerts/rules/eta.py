@@ -40,6 +40,11 @@ NAME = "eta"
 MARK_EVERY = timedelta(minutes=15)
 MOVING_KMH = 5.0
 """Coming nearer slower than this between two marks is waiting, not travelling."""
+PRIOR_CERTAINTY = 0.9
+"""Before a trip has shown its own speed (its estimate is still mostly its lane's or the
+default), the chance of lateness it takes to open: a lane mixes express and slow carriers,
+and an express trip must not be called late for the slow ones' sake. An item still waiting
+at its customer's is called late once even a fast trip could not make it."""
 LATE_HYSTERESIS = 0.2
 """A late prediction resolves only once the chance of lateness is this far below the
 threshold: an estimate hovering at it must not open and resolve the alert over and over."""
@@ -116,8 +121,8 @@ def late_transition(asset: Asset, eta: Eta, location: Location, threshold: float
     probability = eta.late_probability
     due_at = asset.due_at
     if not late:
-        if probability is None or due_at is None or probability < threshold \
-                or eta.at >= due_at:
+        needed = threshold if eta.basis == "trip" else max(threshold, PRIOR_CERTAINTY)
+        if probability is None or due_at is None or probability < needed or eta.at >= due_at:
             return None
         hours_late = (eta.p50 - due_at).total_seconds() / 3600
         lateness = f"{hours_late:.0f} h late" if hours_late >= 1 else "at risk of being late"
@@ -161,7 +166,7 @@ class EtaRule(Rule):
         lane = lane_of(asset, state)
         eta = estimate(location.ts, remaining_km, asset.due_at,
                        lane=context.lanes.of(lane) if lane is not None else None,
-                       trip_kmh=trip_speed_kmh(state),
+                       trip_kmh=trip_speed_kmh(state), trip_hours=state.moving_h,
                        default_kmh=policy.eta_default_speed_kmh)
         # Announced once the trip comes nearer: an item waiting at its customer (or a
         # rental out) would otherwise announce its slipping estimate every so often.

@@ -456,14 +456,15 @@ async def test_a_trip_on_its_way_is_estimated_and_its_estimate_announced(
     await feed(hubs, asset_id, start, COLOGNE["lat"], COLOGNE["lon"])
     await feed(hubs, asset_id, start + timedelta(minutes=10), 50.99, 7.1)
     await feed(hubs, asset_id, start + timedelta(minutes=50), 51.05, 7.6)
+    await feed(hubs, asset_id, start + timedelta(minutes=80), 51.1, 8.0)
     on_the_way = (await api.get(f"/api/v1/trips/{trip['id']}")).json()
     eta = on_the_way["eta"]
     assert on_the_way["status"] == "in_transit" and eta["basis"] == "trip"
     assert datetime.fromisoformat(eta["p90"]) > datetime.fromisoformat(eta["p50"]) > start
-    assert eta["late_probability"] < 0.01 and 130 < eta["remaining_km"] < 160
+    assert eta["late_probability"] < 0.01 and 100 < eta["remaining_km"] < 130
     listed = (await api.get("/api/v1/trips", params={"asset_id": asset_id})).json()
     assert listed["items"][0]["eta"] == eta  # the list shows the fresh estimate too
-    arrived_at = await drive_to_kassel(hubs, asset_id, start + timedelta(hours=1), kmh=30)
+    arrived_at = await drive_to_kassel(hubs, asset_id, start + timedelta(hours=2), kmh=30)
     events = await events_of(hubs, hooked.json()["id"], trip["id"])
     departed = next(e["data"]["trip"] for e in events if e["type"] == "trip.status_changed"
                     and e["data"]["trip"]["status"] == "in_transit")
@@ -491,18 +492,19 @@ async def test_late_predicted_opens_before_the_due_date_and_resolves_when_back_o
     api = hubs.client
     asset_id = await an_asset(api, flow="warranty_repair")
     start = later(hubs)
-    due = start + timedelta(hours=3)
+    due = start + timedelta(hours=2)
     trip = (await api.post("/api/v1/trips", json={
         "asset_id": asset_id, "origin": COLOGNE, "due_at": due.isoformat()})).json()
     # 190 km from Kassel with no lane and no speed of its own: the default 40 km/h, nearly
-    # 5 hours, against 3.
+    # 5 hours, against 2: late even for a fast trip (no speed of its own yet, it takes a
+    # chance of 0.9).
     await feed(hubs, asset_id, start, COLOGNE["lat"], COLOGNE["lon"])
     (alert,) = (await api.get("/api/v1/alerts", params={
         "asset_id": asset_id, "kind": "late_predicted"})).json()["items"]
     assert alert["state"] == "open" and alert["trip_id"] == trip["id"]
     assert datetime.fromisoformat(alert["opened_at"]) == start < due
     assert alert["details"]["due_at"] == due.isoformat()
-    assert alert["value"] > 0.5
+    assert alert["value"] > 0.9
     later_due = (start + timedelta(days=1)).isoformat()
     moved = await api.patch(f"/api/v1/trips/{trip['id']}", json={"due_at": later_due})
     assert moved.status_code == 200, moved.text

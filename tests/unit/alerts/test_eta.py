@@ -67,17 +67,23 @@ def test_a_leg_too_short_to_tell_a_speed_teaches_nothing() -> None:
     assert lanes.of(LANE) is None
 
 
-def test_an_estimate_takes_the_lane_then_the_trip_then_the_default() -> None:
+def test_an_estimate_weighs_the_trips_own_speed_against_its_lane_or_the_default() -> None:
     lane = LaneSpeed(median_kmh=60.0, slow_kmh=40.0, trips=10)
-    by_lane = estimate(T0, 120.0, None, lane=lane, trip_kmh=30.0, default_kmh=50.0)
+    by_lane = estimate(T0, 120.0, None, lane=lane, trip_kmh=None, default_kmh=50.0)
     assert (by_lane.basis, by_lane.p50, by_lane.p90) == (
         "lane", T0 + timedelta(hours=2), T0 + timedelta(hours=3))
     assert by_lane.late_probability is None
-    by_trip = estimate(T0, 120.0, None, lane=None, trip_kmh=30.0, default_kmh=50.0)
-    assert (by_trip.basis, by_trip.p50) == ("trip", T0 + timedelta(hours=4))
+    # An hour on the move at 30 km/h: half the lane's 2 h, half its own 4 h.
+    blended = estimate(T0, 120.0, None, lane=lane, trip_kmh=30.0, trip_hours=1.0,
+                       default_kmh=50.0)
+    assert (blended.basis, blended.p50) == ("trip", T0 + timedelta(hours=3))
+    assert blended.p90 == T0 + timedelta(hours=3 * (1.5 + 1.3) / 2)
+    barely = estimate(T0, 120.0, None, lane=lane, trip_kmh=30.0, trip_hours=0.5,
+                      default_kmh=50.0)
+    assert barely.basis == "lane" and blended.p50 > barely.p50 > by_lane.p50
     by_default = estimate(T0, 100.0, None, lane=None, trip_kmh=None, default_kmh=50.0)
     assert (by_default.basis, by_default.p50) == ("default", T0 + timedelta(hours=2))
-    assert by_default.p90 > by_default.p50
+    assert by_default.p90 == T0 + timedelta(hours=2 * 1.6)
 
 
 def test_the_chance_of_lateness_follows_the_spread() -> None:

@@ -61,6 +61,21 @@ def test_too_late_the_wrong_metric_or_never_is_a_miss_and_extras_are_unexpected(
     assert {r.kind for r in lenient.rows if r.verdict == "missed"} == {"out_of_spec", "recall"}
 
 
+def test_a_late_prediction_is_caught_on_a_late_asset_and_a_false_alarm_on_another() -> None:
+    alerts = [
+        alert("1", "out_of_spec", "asset-a", T0 + 33 * MIN, key="temp_c"),
+        alert("2", "overdue", "asset-b", T0 + 125 * MIN),
+        alert("3", "recall", "asset-c", T0 + 4 * MIN, key="rcl_1"),
+        alert("4", "late_predicted", "asset-b", T0 + 60 * MIN),
+        alert("5", "late_predicted", "asset-c", T0 + 60 * MIN),
+    ]
+    verdict = judge(TRUTH, alerts, {"asset-c": "received"}, slack=timedelta(0))
+    assert verdict.ok and verdict.count("unexpected") == 0
+    assert {(r.verdict, r.asset_id) for r in verdict.rows if r.kind == "late_predicted"} == {
+        ("caught", "asset-b"), ("false_alarm", "asset-c")}
+    assert verdict.figures(TRUTH)["late_predicted"] == {"caught": 1, "false_alarms": 1}
+
+
 def test_the_ground_truth_file_round_trips(tmp_path: Path) -> None:
     path = tmp_path / "t.truth.json"
     TRUTH.save(path)

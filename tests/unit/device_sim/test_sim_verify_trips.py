@@ -93,6 +93,7 @@ def test_a_gateway_that_got_every_trip_right_passes() -> None:
     assert verdict.figures(TRUTH) == {
         "scenario": "life", "seed": 1, "ok": True,
         "alerts": {"expected": 1, "raised": 1, "missed": 0, "unexpected": 0},
+        "late_predicted": {"caught": 0, "false_alarms": 0},
         "trip_changes": {"expected": 7, "raised": 7, "missed": 0, "unexpected": 0},
         "hubs": {"checked": 2, "wrong": 0},
         "recommendations": {"checked": 2, "wrong": 0}}
