@@ -1,5 +1,5 @@
 """The dashboards, each answering the questions in its description. Queries are InfluxQL
-over the contract's `telemetry` and `alerts` and the gateway's `asset_states`,
+over the contract's `telemetry` and `alerts` and the gateway's `asset_states`, `trips`,
 `gateway_stats` and `gateway_dead_letters` (docs/dashboards.md), so that they run on
 InfluxDB 1.x, 2.x (DBRP mapping) and 3.x alike."""
 
@@ -17,6 +17,7 @@ from dashboards.model import (
 )
 
 STATES = "asset_states"
+TRIPS = "trips"
 METRICS = (
     # (field, title, unit)
     ("temp_c", "Temperature", "celsius"),
@@ -34,6 +35,17 @@ DISPOSITIONS = ("restock", "refurbish", "repair", "recycle", "quarantine", "rede
 # the returns pipeline. Final statuses (closed, remedied, destroyed) are done, not in it.
 TRIP_STATUSES = ("authorized", "in_transit", "arrived", "inspected", "dispositioned",
                  "identified", "located", "received")
+# The `trips` points that carry a trip's transit time, lateness and alerts: its arrival, in
+# the return, rental and recall machines.
+ARRIVAL_STATUSES = ("arrived", "returned", "received")
+# The `trips` point of a trip's inspection: the status it moves the trip to (a recall has no
+# `inspected`; its inspection remedies or destroys it). Each trip has at most one of them.
+INSPECTION_STATUSES = ("inspected", "remedied", "destroyed")
+# What a recall trip goes through, in order (docs/lifecycle.md), with the recovery chart's
+# names. A trip is located by its tag's first position.
+RECALL_STEPS = (("identified", "recalled"), ("located", "located"),
+                ("in_transit", "in transit"), ("received", "received"),
+                ("remedied|destroyed", "remedied or destroyed"))
 
 
 def _tag_values(measurement: str, key: str) -> str:
@@ -71,6 +83,42 @@ def count_of(where: str, having: str, alias: str, by: str = "",
     inner = latest({name: name for name in fields}, where, inner_by)
     return Query(f'SELECT count("{fields[0]}") AS "{alias}" FROM ({inner}) WHERE '
                  f"{having}{outer_by}", "table" if by else "time_series")
+
+
+def newest_point(columns: tuple[str, ...], where: str, by: str) -> str:
+    """Each asset's newest point in the range, found by its `state` (which every point has),
+    with that point's `columns`: null where that point lacks one. (`last()` of each field
+    would take an older point's value, an estimate of arrival from before it arrived.)"""
+    shown = ", ".join(f'"{column}"' for column in columns)
+    return (f'SELECT last("state") AS "state", {shown} FROM "{STATES}" WHERE $timeFilter AND '
+            f"{where} GROUP BY {by}")
+
+
+def matching(statuses: tuple[str, ...]) -> str:
+    return f'"status" =~ /^({"|".join(statuses)})$/'
+
+
+def arrival_figures(where: str, by: str) -> Query:
+    """Per value of the `trips` tag `by`, the trips that arrived in the range: how many,
+    their transit time (median and 90th percentile, hours), alerts per trip, and the shares
+    with an excursion, damage, or late. Trips without the tag make a row of their own."""
+    return Query(
+        'SELECT count("changes") AS "trips", percentile("transit_h", 50) AS "transit p50", '
+        'percentile("transit_h", 90) AS "transit p90", mean("alerts") AS "alerts per trip", '
+        'mean("excursion") AS "excursions", mean("damage") AS "damage", mean("late") AS "late" '
+        f'FROM "{TRIPS}" WHERE $timeFilter AND {where} AND {matching(ARRIVAL_STATUSES)} '
+        f'GROUP BY "{by}"', "table")
+
+
+ARRIVAL_UNITS = {"transit p50": "h", "transit p90": "h", "excursions": "percentunit",
+                 "damage": "percentunit", "late": "percentunit"}
+
+
+def reached(where: str, status: str, alias: str) -> Query:
+    """How many trips had reached `status` (a regex alternation) by each moment of the range."""
+    return Query(f'SELECT cumulative_sum(count("changes")) AS "{alias}" FROM "{TRIPS}" WHERE '
+                 f"$timeFilter AND {where} AND \"status\" =~ /^({status})$/ "
+                 "GROUP BY time($__interval) fill(0)")
 
 
 def overdue_assets(where: str, by: str) -> Query:
@@ -165,7 +213,7 @@ def stat(title: str, query: Query | list[Query], *, colour: str = "blue", width:
 
 
 def bars(title: str, queries: list[Query], *, width: int = 12, height: int = 8,
-         description: str = "", x_field: str = "", stacked: bool = False,
+         description: str = "", x_field: str = "", stacked: bool = False, unit: str = "",
          transformations: list[dict[str, Any]] | None = None) -> Panel:
     options: dict[str, Any] = {"orientation": "horizontal", "showValue": "auto",
                                "legend": {"showLegend": True, "displayMode": "list",
@@ -175,7 +223,7 @@ def bars(title: str, queries: list[Query], *, width: int = 12, height: int = 8,
     if stacked:
         options["stacking"] = "normal"
     return Panel(title, "barchart", queries, width=width, height=height,
-                 description=description, options=options,
+                 description=description, options=options, unit=unit,
                  transformations=transformations or [])
 
 
@@ -303,11 +351,28 @@ def returns() -> Dashboard:
     pair_names = {"id": "organize", "options": {"renameByName": {
         "disposition_recommended": "recommended", "disposition_actual": "actual",
         "trip_id (distinctCount)": "trips"}}}
+    # Each asset on its way with an estimate of arrival, from its newest point.
+    on_the_way = newest_point(("eta_h", "late_probability", "trip_status", "sku", "tag_id"),
+                              trips, '"asset_id", "flow"')
+    inspections = f"{trips} AND {matching(INSPECTION_STATUSES)}"
+    repairs = ("\"flow\" =~ /^$flow$/ AND \"flow\" = 'warranty_repair' AND "
+               "\"status\" = 'dispositioned'")
+    recalls = "\"flow\" =~ /^$flow$/ AND \"flow\" = 'recall'"
+
+    def arrivals_by(tag: str, name: str) -> Panel:
+        return table(f"Arrivals by {name}", arrival_figures(trips, tag), units=ARRIVAL_UNITS,
+                     description=f"Trips that arrived in the range, per {name}: transit "
+                                 "time (median, 90th percentile), alerts per trip, and the "
+                                 "shares with a temperature, humidity or light excursion, "
+                                 "with shock or tilt damage, and late.")
+
     return Dashboard(
         uid="boomerang-returns", title="Boomerang / Returns",
         description="What is on its way back, per flow, and where is each trip in its "
-                    "pipeline; how long does it take; what is late; what should happen to "
-                    "what arrived, and did it?",
+                    "pipeline; when will it arrive, and will it be late; how long does it "
+                    "take, per flow, hub, lane, carrier; what goes wrong on the way, per SKU, "
+                    "packaging, carrier, lane; why was it returned; what should happen to "
+                    "what arrived, and did it; how far along is a recall?",
         variables=[FLOW],
         rows=[
             [bars("In transit per flow",
@@ -340,6 +405,24 @@ def returns() -> Dashboard:
                    description="From the first reading of the trip to arrival."),
              table("Late returns", overdue_assets(shipments, '"asset_id", "flow"'),
                    description="Shipments past their due date (plus grace), not received.")],
+            [stat("Predicted late",
+                  Query(f'SELECT count("late_probability") AS "predicted late" FROM '
+                        f'({on_the_way}) WHERE "late_probability" >= 0.5'),
+                  colour="orange", width=6, height=8,
+                  description="Trips on their way whose estimate of arrival gives them an "
+                              "even chance or more of arriving after their due date "
+                              "(docs/eta.md), on each asset's newest point."),
+             table("Estimated arrival of trips on their way",
+                   Query(f'SELECT "eta_h", "late_probability", "trip_status", "sku", "tag_id" '
+                         f'FROM ({on_the_way}) WHERE "eta_h" >= 0 GROUP BY "asset_id", "flow"',
+                         "table"),
+                   width=18, units={"eta_h": "h", "late_probability": "percentunit"},
+                   description="Each trip on its way with an estimate: the median hours left "
+                               "to its destination (eta_h) and the chance that it arrives "
+                               "after its due date.")],
+            [arrivals_by("flow", "flow"), arrivals_by("hub", "hub")],
+            [arrivals_by("lane", "lane"), arrivals_by("carrier", "carrier")],
+            [arrivals_by("sku", "SKU"), arrivals_by("packaging", "packaging")],
             [bars("Dispositions recommended at receipt",
                   [Query(f'SELECT count("disposition") AS "{d}" FROM "{STATES}" WHERE '
                          f"$timeFilter AND {shipments} AND {AT_ARRIVAL} AND "
@@ -369,6 +452,50 @@ def returns() -> Dashboard:
                   colour="green", width=8, height=8, named=True,
                   description="Of the trips inspected in the range (as in the table), "
                               "those whose inspection chose the recommended disposition.")],
+            [bars("Disposition mix",
+                  [Query(f'SELECT count("changes") AS "trips" FROM "{TRIPS}" WHERE $timeFilter '
+                         f"AND {inspections} AND \"actual\" != '' GROUP BY \"actual\"",
+                         "table")],
+                  x_field="actual",
+                  description="Trips inspected in the range, by the disposition the "
+                              "inspection chose."),
+             stat("Recommendation match rate",
+                  Query(f'SELECT mean("matched") AS "matched" FROM "{TRIPS}" WHERE '
+                        f"$timeFilter AND {inspections}"),
+                  unit="percentunit", colour="green", width=6, height=8,
+                  description="Of the trips inspected in the range, the share whose "
+                              "inspection chose the disposition recommended at arrival."),
+             stat("Warranty repair turnaround (hours)",
+                  Query('SELECT percentile("since_arrival_h", 50) AS "p50", '
+                        'percentile("since_arrival_h", 90) AS "p90", '
+                        f'count("since_arrival_h") AS "repairs" FROM "{TRIPS}" WHERE '
+                        f"$timeFilter AND {repairs}"),
+                  colour="purple", width=6, height=8, named=True,
+                  description="Warranty repairs dispositioned in the range: hours from "
+                              "arrival to disposition, median and 90th percentile.")],
+            [bars("Return reasons by SKU",
+                  [Query(f'SELECT count("changes") AS "trips" FROM "{TRIPS}" WHERE $timeFilter '
+                         f"AND {trips} AND \"status\" = 'authorized' GROUP BY \"sku\", "
+                         '"reason"', "table")],
+                  stacked=True,
+                  transformations=[{"id": "groupingToMatrix", "options": {
+                      "columnField": "reason", "rowField": "sku", "valueField": "trips",
+                      "emptyValue": "zero"}}],
+                  description="Returns authorized in the range, per SKU, by the reason "
+                              "given."),
+             timeseries("Recall recovery",
+                        [*(reached(recalls, status, alias) for status, alias in RECALL_STEPS),
+                         Query('SELECT cumulative_sum(sum("n")) AS "still missing" FROM '
+                               f'(SELECT "changes" AS "n" FROM "{TRIPS}" WHERE $timeFilter '
+                               f"AND {recalls} AND \"status\" = 'identified'), "
+                               f'(SELECT -1 * "changes" AS "n" FROM "{TRIPS}" WHERE '
+                               f"$timeFilter AND {recalls} AND \"status\" = 'located') "
+                               "WHERE $timeFilter GROUP BY time($__interval) fill(0)")],
+                        description="Recall trips opened in the range: how many had been "
+                                    "recalled, located (their tag's first position), were "
+                                    "collected (in transit), received, remedied or "
+                                    "destroyed by each moment; still missing: recalled and "
+                                    "not located.")],
         ],
     )
 
@@ -377,6 +504,7 @@ def returns() -> Dashboard:
 
 def rentals() -> Dashboard:
     mine = "\"asset_kind\" = 'rental' AND \"customer\" =~ /^$customer$/"
+    rental_trips = "\"flow\" = 'rental_return' AND \"customer\" =~ /^$customer$/"
     week = 7 * 86_400
     # out_with_customer is 0 or 1 at every point, and rentals get one every snapshot
     # interval: its mean over the range is the share of the range they were out.
@@ -389,7 +517,8 @@ def rentals() -> Dashboard:
         uid="boomerang-rentals", title="Boomerang / Rentals",
         description="What is out, what is due this week, who is late and by how long, "
                     "what came back, how much of the time is the fleet out, how long does "
-                    "it take to get back out, what can go out now?",
+                    "it take to get back out, per rental and per asset class, what can go "
+                    "out now?",
         variables=[CUSTOMER],
         rows=[
             [stat("Out with customers", count_of(mine, "\"state\" != 'returned'", "out"),
@@ -453,6 +582,22 @@ def rentals() -> Dashboard:
                                    "\"available\" = 1", '"asset_id"'), "table"),
                    description="Rentals ready to go out: their newest point in the range "
                                "says available.")],
+            [bars("Utilization by asset class",
+                  [Query(f'SELECT {out_share} FROM "{STATES}" WHERE $timeFilter AND {mine} '
+                         'GROUP BY "category"', "table")],
+                  x_field="category", unit="percentunit",
+                  description="The share of the range the rentals of each class (the "
+                              "asset's category) were out with customers."),
+             table("Turnaround by asset class (hours)",
+                   Query('SELECT count("since_arrival_h") AS "made available", '
+                         'mean("since_arrival_h") AS "mean", '
+                         'percentile("since_arrival_h", 50) AS "p50", '
+                         'percentile("since_arrival_h", 90) AS "p90" '
+                         f'FROM "{TRIPS}" WHERE $timeFilter AND {rental_trips} AND '
+                         "\"status\" = 'available' GROUP BY \"category\"", "table"),
+                   unit="h", units={"made available": "none"},
+                   description="From returned to available again, of the rentals made "
+                               "available in the range, per class.")],
         ],
     )
 
