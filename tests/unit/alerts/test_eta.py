@@ -208,3 +208,31 @@ def test_an_item_on_time_raises_nothing(fleet: Fleet) -> None:
     fleet.ship("early", due_in=timedelta(hours=12))
     fleet.drive("early", T0, kmh=50)
     assert fleet.alerts_of("early") == []
+
+
+def test_a_rental_far_from_home_near_its_due_date_is_predicted_late_and_quiet_till_then(
+        fleet: Fleet) -> None:
+    rental = Asset(id="r", kind=AssetKind.RENTAL, flow=Flow.RENTAL_RETURN, tag_id="tag-r",
+                   destination="hub", created_at=T0, due_at=T0 + timedelta(hours=12))
+    fleet.engine.upsert_asset(rental)
+    hub_lat, hub_lon = HUB.circle.lat, HUB.circle.lon  # type: ignore[union-attr]
+    fleet.feed("r", T0, hub_lat, hub_lon)  # checked out at the depot: nothing to estimate
+    assert fleet.engine.estimate("r") is None
+    # Out to its customer in Cologne (190 km), where it stays.
+    for step in range(1, 7):
+        f = step / 6
+        fleet.feed("r", T0 + timedelta(minutes=30 * step), hub_lat + (COLOGNE[0] - hub_lat) * f,
+                   hub_lon + (COLOGNE[1] - hub_lon) * f)
+    at = T0 + timedelta(hours=3)
+    while fleet.alerts_of("r") == [] and at < rental.due_at:  # type: ignore[operator]
+        fleet.feed("r", at, *COLOGNE)
+        at += timedelta(minutes=10)
+    ((kind, state, opened_at),) = fleet.alerts_of("r")
+    assert (kind, state) == ("late_predicted", AlertState.OPEN)
+    # 190 km at the default 50 km/h is 3.8 h: even a fast trip would not make it with
+    # about 2.5 h left, and it was called late before its due date, not at it.
+    assert T0 + timedelta(hours=8) < opened_at < T0 + timedelta(hours=10)
+    # Going out and waiting is no coming back: no estimate was announced.
+    fleet.engine.save_state()
+    assert fleet.engine.estimate("r") is not None
+    assert fleet.alerts.load_rule_states("eta")[("r", "")]["announced"] is None
