@@ -11,6 +11,7 @@ from prometheus_fastapi_instrumentator import Instrumentator
 
 from gateway.api import (
     alerts,
+    analytics,
     assets,
     dead_letters,
     geofences,
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
 ROUTERS = tuple(module.router for module in (
     assets, trips, recalls, profiles, geofences, alerts, subscriptions, dead_letters, keys,
-    speakers, operations, history))
+    speakers, operations, history, analytics))
 """Every router of the API, in the order their routes are matched."""
 
 # Scraped or polled every few seconds: counting them would drown the requests that matter.

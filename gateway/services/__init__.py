@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from gateway.services.access import KeyService
 from gateway.services.alerts import AlertService
+from gateway.services.analytics import AnalyticsFilter, AnalyticsService
 from gateway.services.assets import AssetService, RecallService, RegistryWriter
 from gateway.services.errors import Conflict, Invalid, NotFound, ServiceError
 from gateway.services.intake import DeadLetterService, SpeakerService
@@ -18,6 +19,8 @@ from gateway.services.webhooks import SubscriptionService
 
 __all__ = [
     "AlertService",
+    "AnalyticsFilter",
+    "AnalyticsService",
     "AssetService",
     "Conflict",
     "DeadLetterService",
@@ -48,3 +51,4 @@ class Services:
     dead_letters: DeadLetterService
     speakers: SpeakerService
     trips: TripService
+    analytics: AnalyticsService
