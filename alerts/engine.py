@@ -239,6 +239,9 @@ class _RuleContext:
     def lanes(self) -> LaneSpeeds:
         return self._engine.lanes
 
+    def estimate(self, asset_id: str) -> Eta | None:
+        return self._engine._estimates.get(asset_id)
+
     def estimated(self, eta: Eta, *, announce: bool) -> None:
         self._engine._estimate_now = (eta, announce)
 

@@ -146,6 +146,10 @@ class RuleContext(Protocol):
         """The speeds learnt of each lane from the trips that arrived on it."""
         ...
 
+    def estimate(self, asset_id: str) -> Eta | None:
+        """The asset's latest estimate of arrival (`estimated`), while on its way."""
+        ...
+
     def estimated(self, eta: Eta, *, announce: bool) -> None:
         """The asset's estimate of arrival now (`RuleEngine.estimate`); `announce`: stored
         on its trip and announced as `trip.eta_changed`, after this judgement's

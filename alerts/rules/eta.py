@@ -37,6 +37,9 @@ if TYPE_CHECKING:
     from alerts.rules.arrival import Arrival
 
 NAME = "eta"
+ESTIMATE_EVERY = timedelta(minutes=5)
+"""An asset's estimate is made again at most this often (by reading time): a tag reporting
+every few seconds need not pay for it each time, and nothing it decides is that urgent."""
 MARK_EVERY = timedelta(minutes=15)
 MOVING_KMH = 5.0
 """Coming nearer slower than this between two marks is waiting, not travelling."""
@@ -85,11 +88,17 @@ def follow_leg(state: EtaState, location: Location, remaining_km: float, slack_k
                ) -> EtaState:
     """Fold a located reading `remaining_km` from the destination into the leg: where it
     started, and how fast it has come nearer while it moved."""
-    if state.leg_at is None or remaining_km >= state.far_km - slack_km:
-        # At its farthest (still at the customer's): the leg starts here, or later.
+    if state.leg_at is None or remaining_km > state.far_km + slack_km or (
+            remaining_km >= state.far_km - slack_km
+            and location.ts - state.leg_at >= MARK_EVERY):
+        # At its farthest (still at the customer's): the leg starts here, or later. Moved
+        # on every MARK_EVERY only, so that an item waiting there does not change its state
+        # (a write) with every reading; the leg's start is then up to that much early.
         return evolve(state, far_km=max(state.far_km, remaining_km), leg_lat=location.lat,
                       leg_lon=location.lon, leg_at=location.ts, mark_km=remaining_km,
                       mark_at=location.ts, moving_h=0.0, moved_km=0.0)
+    if remaining_km >= state.far_km - slack_km:
+        return state
     if state.mark_at is None or state.mark_km is None:
         return evolve(state, mark_km=remaining_km, mark_at=location.ts)
     if location.ts - state.mark_at < MARK_EVERY:
@@ -151,11 +160,19 @@ class EtaRule(Rule):
                    location: Location | None) -> Sequence[Transition]:
         if location is None or not context.newer or not on_the_way(asset):
             return NOTHING
+        last = context.estimate(asset.id)
+        if last is not None and location.ts - last.at < ESTIMATE_EVERY:
+            return NOTHING
         zone = context.zones.get(asset.destination or "")
-        if zone is None or zone.contains(location.lat, location.lon):
-            return NOTHING  # no estimate to make, or arriving (the arrival rule's)
+        if zone is None:
+            return NOTHING
         lat, lon = centre(zone)
-        remaining_km = distance_m(location.lat, location.lon, lat, lon) / 1000
+        remaining_m = distance_m(location.lat, location.lon, lat, lon)
+        circle = zone.fence.circle
+        if (remaining_m <= circle.radius_m if circle is not None and zone.polygon is None
+                else zone.contains(location.lat, location.lon)):
+            return NOTHING  # arriving: the arrival rule's
+        remaining_km = remaining_m / 1000
         policy = context.policy
         slack_km = policy.departure_radius_m / 1000
         before = context.state(asset.id, "", EtaState)
