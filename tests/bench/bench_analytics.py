@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import platform
 import random
 import tempfile
@@ -25,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from _report import report
 from sqlalchemy import insert, text
 
 from alerts.store import ALERTS
@@ -224,10 +224,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=None)
     options = parser.parse_args()
     result = run(options.trips, options.seed, options.state_url)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if options.output is not None:
-        options.output.write_text(text + "\n")
+    report(result, options.output)
 
 
 if __name__ == "__main__":

@@ -52,7 +52,6 @@ what the engine learnt, and `by_group` the measured round per scenario group.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
@@ -67,6 +66,8 @@ from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
+
+from _report import open_state_db, report
 
 from alerts import AlertEvent, AlertStore, EngineEvent, RuleEngine, SubscriptionStore, WebhookOutbox
 from alerts.domain import (
@@ -83,10 +84,8 @@ from alerts.geo import distance_m
 from alerts.profiles import MetricSpec, Profile
 from device_sim.scenario import Scenario, load_scenario
 from device_sim.timeline import Timeline, compile_scenario
-from gateway.migrations import upgrade
 from ingest.decoders import Decoder, NativeDecoder, OwnTracksDecoder, ThingsStackDecoder
 from ingest.readings import Reading
-from ingest.statedb import StateDb
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "device_sim" / "scenarios" / "eta.yaml"
@@ -235,17 +234,6 @@ class EventClock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-def open_state_db(url: str) -> StateDb:
-    """As gateway/app.py opens the state db: migrated before any store reads it."""
-    db = StateDb.open(url)
-    try:
-        upgrade(db)
-    except BaseException:
-        db.close()
-        raise
-    return db
 
 
 def play(engine: RuleEngine, clock: EventClock, rnd: Round) -> int:
@@ -607,9 +595,7 @@ def main(argv: Iterable[str] | None = None) -> None:
         parser.error("--seed must differ from --learn-seed: the measured trips would be "
                      "those the lanes were learnt from")
     figures = run(args.scenario, args.scale, args.learn_seed, args.seed)
-    text = json.dumps(figures, indent=2, ensure_ascii=False)
-    print(text)
-    args.output.write_text(text + "\n")
+    report(figures, args.output)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from _report import open_state_db
 from sqlalchemy import Table, func, select
 
 from alerts import (
@@ -47,7 +48,6 @@ from alerts import (
 from alerts.domain import Asset, AssetKind, Circle, Flow, Geofence, GeofenceKind, Recall
 from alerts.outbox import DELIVERIES
 from alerts.store import ALERTS, RULE_STATE
-from gateway.migrations import upgrade
 from ingest.decoders.native import NativeDecoder
 from ingest.statedb import StateDb
 
@@ -343,17 +343,6 @@ def build_fleet(count: int, readings: int, seed: int) -> Fleet:
     recall = Recall("rcl-bench", RECALLED_SKU, lots=(RECALLED_LOT,),
                     reason="benchmark recall", created_at=T0)
     return Fleet([p.asset for p in plans], fences, recall, messages, step)
-
-
-def open_state_db(url: str) -> StateDb:
-    """As gateway/app.py opens the state db: migrated before any store reads it."""
-    db = StateDb.open(url)
-    try:
-        upgrade(db)
-    except BaseException:
-        db.close()
-        raise
-    return db
 
 
 def rows_in(db: StateDb, table: Table) -> int:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import platform
 import random
 import tempfile
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from _report import report
 
 from alerts import AlertStore, RuleEngine, SubscriptionStore, WebhookOutbox
 from alerts.domain import Asset, AssetKind, Circle, Flow, Geofence, GeofenceKind
@@ -159,10 +159,7 @@ def main() -> None:
         "total_us_per_reading": per_reading(total, count),
         "readings_per_s_if_serial": round(count / total),
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if options.output is not None:
-        options.output.write_text(text + "\n")
+    report(result, options.output)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import platform
 import random
 import tempfile
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _report import report
 
 from gateway.api import create_api
 from gateway.api._deps import get_gateway
@@ -130,10 +130,7 @@ def main() -> None:
         "with_destination": plain, "routed": routed,
         "routing_cost_ratio": round(routed["seconds"] / plain["seconds"], 3),
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if options.output is not None:
-        options.output.write_text(text + "\n")
+    report(result, options.output)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,6 @@ import argparse
 import asyncio
 import base64
 import cProfile
-import json
 import multiprocessing
 import platform
 import socket
@@ -50,6 +49,7 @@ from typing import Any
 import httpx
 import orjson
 import uvicorn
+from _report import report
 
 from alerts import Event, Subscription, SubscriptionStore, WebhookDispatcher, WebhookOutbox
 from alerts.webhooks import USER_AGENT
@@ -449,10 +449,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--interval-ms must be >= 0 and --timeout-s > 0")
     result = run(args.subscriptions, args.events, args.pattern, args.interval_ms,
                  args.timeout_s, args.profile, args.state_url)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.output is not None:
-        args.output.write_text(text + "\n")
+    report(result, args.output)
 
 
 if __name__ == "__main__":
