@@ -24,7 +24,6 @@ from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 
-import orjson
 from sqlalchemy import NestedTransaction
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -372,7 +371,7 @@ class RuleEngine:
             if state is None:  # made, then undone (a reading a rule raised on)
                 continue
             try:
-                rows.append((*where, orjson.dumps(encode(state)).decode()))
+                rows.append((*where, encode(state).decode()))
             except (TypeError, ValueError) as exc:
                 # A bug (a rule kept what JSON cannot hold): that one state stays in memory
                 # only, rather than failing the batch, and every batch after it, for good.

@@ -219,7 +219,7 @@ def test_a_rule_state_that_cannot_be_saved_stays_in_memory_and_costs_nothing_els
 
     def encode_fails_for_a2(state: Any) -> Any:
         if getattr(state, "lat", None) == 66.6:
-            return {"lat": object()}  # not JSON
+            raise TypeError("Type is not JSON serializable: object")  # as orjson says it
         return encode(state)
 
     monkeypatch.setattr(alerts.engine, "encode", encode_fails_for_a2)

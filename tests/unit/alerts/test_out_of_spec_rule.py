@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import orjson
+
 from alerts import MetricSpec
 from alerts.rules import Action, Transition
 from alerts.rules._state import decode, encode
@@ -83,4 +85,4 @@ def test_a_new_excursion_after_resolving_opens_a_new_alert() -> None:
 
 def test_state_survives_encoding() -> None:
     state = OutOfSpecState(outside_since=T0, peak=9.5, open=True)
-    assert decode(OutOfSpecState, encode(state)) == state
+    assert decode(OutOfSpecState, orjson.loads(encode(state))) == state
