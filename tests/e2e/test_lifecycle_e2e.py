@@ -14,19 +14,27 @@ InfluxDB, its REST calls made between the readings. Then:
   ground truth: arrivals, transit times, alerts, excursions and damage per flow, hub, lane
   and SKU; return reasons per SKU; the disposition mix and how often it matched the
   recommendation; warranty repair and rental turnarounds; recall recovery over time; the
-  trips on their way at a moment of the run; utilization per asset class."""
+  trips on their way at a moment of the run; utilization per asset class;
+- the return analytics API's tables (`GET /api/v1/analytics/{table}`, docs/analytics.md)
+  agree with the same ground truth, over a window that covers the run: transit times per
+  flow and hub, damage rates per SKU, return reasons, dispositions, recall recovery per day,
+  rental utilization per category and warranty turnaround per hub; and a table's CSV holds
+  the rows of its JSON."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from statistics import mean
 from typing import Any
 
+import httpx
 import pytest
 from support.common import ROOT
 from support.gateways import PlayedScenario, boomerang, every_item, play_scenario
@@ -36,7 +44,13 @@ from dashboards.boards import TRIP_STATUSES, all_dashboards
 from dashboards.model import Panel
 from dashboards.preview import InfluxQL
 from dashboards.variables import ALL, interpolate
-from device_sim._lifecycle import ARRIVED_STATUS, ExpectedStatus, inspection_moves
+from device_sim._lifecycle import (
+    ARRIVED_STATUS,
+    FINAL_STATUSES,
+    ExpectedStatus,
+    inspection_moves,
+    machine_of,
+)
 from device_sim.scenario import load_scenario
 from device_sim.timeline import Expected
 from device_sim.verify import GroundTruth
@@ -508,9 +522,15 @@ def truth(run: Lifecycle) -> dict[str, TrueTrip]:
             disposition=trip.disposition, changes=mine, sku=asset.get("sku") or "",
             category=asset.get("category") or "", reason=body.get("reason") or "",
             origin=(body["origin"]["lat"], body["origin"]["lon"]), due_at=_at(body["due_at"]),
-            alerts=[e for e in run.truth.expected if e.asset_id == trip.asset_id
-                    and e.kind != "arrival" and begin <= e.at <= end])
+            alerts=_expected_of(run, trip.asset_id, begin, end))
     return trips
+
+
+def _expected_of(run: Lifecycle, asset_id: str, begin: datetime, end: datetime
+                 ) -> list[Expected]:
+    """The alerts the truth expects of the asset from `begin` to `end`, both included."""
+    return [e for e in run.truth.expected if e.asset_id == asset_id
+            and e.kind != "arrival" and begin <= e.at <= end]
 
 
 def _returns(truth: dict[str, TrueTrip]) -> list[TrueTrip]:
@@ -547,16 +567,31 @@ def _true_transit(trip: TrueTrip) -> tuple[float, float]:
             _hours(trip.arrival.tolerance + slack + READING_EVERY))
 
 
+def _true_hours(trip: TrueTrip, since: str, until: str) -> tuple[float, float]:
+    """Hours from the trip's change to `since` to its change to `until`, and how far the
+    truth may be off."""
+    first, then = trip.changes[since], trip.changes[until]
+    return _hours(then.at - first.at), _hours(then.tolerance + first.tolerance)
+
+
+def _recorded_hours(run: Lifecycle, trip_id: str, since: str, until: str) -> float:
+    """Hours from `since` to `until`, to the second, as the trip's history dates them."""
+    dated = _dated(run, trip_id)
+    return _hours(dated[until] - dated[since])
+
+
 def _region(lat: float, lon: float) -> str:
     """docs/eta.md: a cell of whole degrees, named like 51N7E."""
     la, lo = math.floor(lat), math.floor(lon)
     return f"{abs(la)}{'N' if la >= 0 else 'S'}{abs(lo)}{'E' if lo >= 0 else 'W'}"
 
 
-def _within(shown: float, values: list[tuple[float, float]], n: float) -> None:
-    """The nearest-rank percentile `n` of the true values, each known within its slack: a
-    percentile moves no further than the values it is taken of."""
-    assert shown == pytest.approx(_influx_percentile([v for v, _ in values], n),
+def _within(shown: float, values: list[tuple[float, float]], n: float,
+            percentile: Callable[[list[float], float], float] = _influx_percentile) -> None:
+    """The percentile `n` of the true values (InfluxQL's nearest rank, unless `percentile`
+    says otherwise), each known within its slack: a percentile moves no further than the
+    values it is taken of."""
+    assert shown == pytest.approx(percentile([v for v, _ in values], n),
                                   abs=max(slack for _, slack in values) + 1e-3)
 
 
@@ -661,17 +696,13 @@ def test_warranty_repair_turnaround_is_from_arrival_to_disposition(
     repairs = [trip for trip in truth.values()
                if trip.flow == "warranty_repair" and "dispositioned" in trip.changes]
     assert repairs
-    hours = []
-    for trip in repairs:
-        arrived, done = trip.changes["arrived"], trip.changes["dispositioned"]
-        hours.append((_hours(done.at - arrived.at), _hours(done.tolerance + arrived.tolerance)))
+    hours = [_true_hours(trip, "arrived", "dispositioned") for trip in repairs]
     (row,) = run.run(_panel(RETURNS, "Warranty repair turnaround (hours)").queries[0].text)
     assert row["repairs"] == len(repairs)
     _within(row["p50"], hours, 50)
     _within(row["p90"], hours, 90)
     # To the second, as the trips' histories date the arrival and the disposition.
-    recorded = [_hours(_dated(run, t.id)["dispositioned"] - _dated(run, t.id)["arrived"])
-                for t in repairs]
+    recorded = [_recorded_hours(run, t.id, "arrived", "dispositioned") for t in repairs]
     assert row["p50"] == pytest.approx(_influx_percentile(recorded, 50), abs=1e-3)
     assert row["p90"] == pytest.approx(_influx_percentile(recorded, 90), abs=1e-3)
 
@@ -760,18 +791,14 @@ def test_rental_turnaround_per_asset_class_is_from_returned_to_available(
         {category: len(trips) for category, trips in by_class.items()}
     assert len(by_class) > 1
     for category, trips in by_class.items():
-        row, hours = shown[category], []
-        for trip in trips:
-            returned, available = trip.changes["returned"], trip.changes["available"]
-            hours.append((_hours(available.at - returned.at),
-                          _hours(available.tolerance + returned.tolerance)))
+        row = shown[category]
+        hours = [_true_hours(trip, "returned", "available") for trip in trips]
         slack = max(s for _, s in hours)
         assert row["mean"] == pytest.approx(mean(h for h, _ in hours), abs=slack), category
         _within(row["p50"], hours, 50)
         _within(row["p90"], hours, 90)
         # To the second, as the trips' histories date them.
-        recorded = [_hours(_dated(run, t.id)["available"] - _dated(run, t.id)["returned"])
-                    for t in trips]
+        recorded = [_recorded_hours(run, t.id, "returned", "available") for t in trips]
         assert row["mean"] == pytest.approx(mean(recorded), abs=1e-3), category
         assert row["p90"] == pytest.approx(_influx_percentile(recorded, 90), abs=1e-3)
 
@@ -816,3 +843,296 @@ def test_utilization_per_asset_class_is_the_share_of_time_out_the_truth_gives(
                 mean(u for u in from_api[category] if u is not None), abs=0.05), category
     assert sum(None not in values for values in from_api.values()) > 1
     assert 0.1 < min(shown.values()) and max(shown.values()) == 1.0  # long-term rentals
+
+
+# --- Return analytics through the API, against the same truth --------------------------------
+
+ANALYTICS_MARGIN = timedelta(hours=1)
+# Where a recall trip's status counts in recall-recovery (docs/analytics.md).
+RECOVERY_COLUMN = {"identified": "missing", "located": "located", "in_transit": "in_transit",
+                   "received": "received", "remedied": "received", "destroyed": "received"}
+
+
+def _analytics_window(run: Lifecycle) -> tuple[datetime, datetime]:
+    """The tables' `from` and `to`: the scenario's run, to an hour past its end. Not the
+    default window: on event time it ends at the newest reading, exclusive (a change made at
+    the last reading would fall out), and the scenario is dated days back. The long-term
+    rentals' trips (`lv`), opened at their registration before the first reading, are
+    stamped with the wall clock, hours after the run (Lifecycle.played_trips_of): outside
+    the window, as they are outside the truth."""
+    timeline = run.played.timeline
+    return timeline.start, timeline.end + ANALYTICS_MARGIN
+
+
+def _analytics_answer(run: Lifecycle, table: str, **params: str) -> httpx.Response:
+    """GET /api/v1/analytics/{table} over _analytics_window."""
+    start, end = _analytics_window(run)
+    with run.played.gateway.client() as client:
+        answer = client.get(f"/api/v1/analytics/{table}", params={
+            "from": start.isoformat(), "to": end.isoformat(), **params})
+    assert answer.status_code == 200, answer.text
+    return answer
+
+
+def _analytics(run: Lifecycle, table: str, **params: str) -> dict[str, Any]:
+    """The table as JSON; every row, totals too, has exactly its columns, in order."""
+    body = _analytics_answer(run, table, **params).json()
+    assert all(list(row) == body["columns"] for row in body["rows"] + body["totals"]), body
+    return body
+
+
+def _keyed(rows: list[dict[str, Any]], *columns: str) -> dict[Any, dict[str, Any]]:
+    """Rows by the value of their grouping column (of several: a tuple), each once."""
+    keyed = {(row[columns[0]] if len(columns) == 1 else tuple(row[c] for c in columns)): row
+             for row in rows}
+    assert len(keyed) == len(rows), rows
+    return keyed
+
+
+def _linear_percentile(values: list[float], n: float) -> float:
+    """docs/analytics.md's percentile: linear between the closest ranks (numpy's default)."""
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * n / 100
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def _share(part: int, whole: int) -> float:
+    """docs/analytics.md: shares and rates have 4 decimals."""
+    return round(part / whole, 4)
+
+
+@pytest.mark.parametrize("by", ["flow", "hub"])
+def test_api_transit_times_per_flow_and_hub_are_the_truths_legs(
+        run: Lifecycle, truth: dict[str, TrueTrip], by: str) -> None:
+    """Every arrival of the truth, timed by telemetry (none by its status changes), in
+    groups of the truth's; the median, p90 and mean of the returns' and recalls' legs
+    within the truth's tolerance (_true_transit). Unlike the dashboard's arrivals (returns
+    and recalls), transit-times counts the rentals' returns too (docs/analytics.md): the
+    truth does not date when a rental left its customer's site, where its last leg starts,
+    so their legs are bounded by their trips only."""
+    arrived = [trip for trip in truth.values() if trip.arrival is not None]
+    groups: dict[str, list[TrueTrip]] = defaultdict(list)
+    for trip in arrived:
+        groups[getattr(trip, by)].append(trip)
+    body = _analytics(run, "transit-times", by=by)
+    shown = _keyed(body["rows"], by)
+    assert {key: (row["trips"], row["timed_by_changes"]) for key, row in shown.items()} == \
+        {key: (len(trips), 0) for key, trips in groups.items()}
+    (totals,) = body["totals"]
+    assert (totals[by], totals["trips"], totals["timed_by_changes"]) == ("*", len(arrived), 0)
+    rentals = 0
+    for key, trips in groups.items():
+        row = shown[key]
+        if any(trip.flow == "rental_return" for trip in trips):
+            # A depot takes rentals only: the leg lies within the trip.
+            assert all(trip.flow == "rental_return" for trip in trips), key
+            longest = max(h + s for h, s in (_true_hours(t, "checked_out", "returned")
+                                             for t in trips))
+            assert 0 < row["p50_h"] <= row["p90_h"] <= longest, key
+            rentals += len(trips)
+            continue
+        legs = [_true_transit(trip) for trip in trips]
+        _within(row["p50_h"], legs, 50, _linear_percentile)
+        _within(row["p90_h"], legs, 90, _linear_percentile)
+        assert row["mean_h"] == pytest.approx(mean(h for h, _ in legs),
+                                              abs=max(s for _, s in legs) + 1e-3), key
+    assert 0 < rentals < len(arrived)
+
+
+def _during(run: Lifecycle, trip: TrueTrip) -> TrueTrip:
+    """The trip with the alerts the truth expects from its opening to its closing (its
+    final status; still open: the end of the run). damage-rates counts every alert raised
+    during the trip (docs/analytics.md), where the dashboard's arrival points count those
+    before the arrival (TrueTrip.alerts)."""
+    final = FINAL_STATUSES[machine_of(trip.flow)]
+    opened = min(change.at for change in trip.changes.values())
+    closed = min((c.at for s, c in trip.changes.items() if s in final), default=run.truth.end)
+    return replace(trip, alerts=_expected_of(run, trip.asset_id, opened, closed))
+
+
+def test_api_damage_rates_per_sku_are_the_alerts_the_truth_expects_during_each_trip(
+        run: Lifecycle, truth: dict[str, TrueTrip]) -> None:
+    """Every trip created in the window (rentals too; the window is the trip's creation,
+    not its arrival as on the dashboard), its alerts, and the shares with an excursion and
+    with damage."""
+    of_sku: dict[str, list[TrueTrip]] = defaultdict(list)
+    for trip in truth.values():
+        of_sku[trip.sku].append(_during(run, trip))
+
+    def rates(sku: str, trips: list[TrueTrip]) -> dict[str, Any]:
+        alerts = sum(len(trip.alerts) for trip in trips)
+        excursions = sum(trip.had(EXCURSION_KEYS) for trip in trips)
+        damaged = sum(trip.had(DAMAGE_KEYS) for trip in trips)
+        return {"sku": sku, "trips": len(trips), "alerts": alerts,
+                "alerts_per_trip": _share(alerts, len(trips)), "excursion_trips": excursions,
+                "excursion_rate": _share(excursions, len(trips)), "damaged_trips": damaged,
+                "damage_rate": _share(damaged, len(trips))}
+
+    body = _analytics(run, "damage-rates", by="sku")
+    assert _keyed(body["rows"], "sku") == {sku: rates(sku, trips) for sku, trips in of_sku.items()}
+    assert body["totals"] == [rates("*", [trip for trips in of_sku.values() for trip in trips])]
+    # The scenario's faults show: a hot van, two drops, a recall on the road.
+    (totals,) = body["totals"]
+    assert totals["excursion_trips"] > 0 and totals["damaged_trips"] > 1
+    assert 0 < totals["alerts_per_trip"] < 1
+
+
+def test_api_return_reasons_per_sku_are_those_the_returns_were_authorized_with(
+        run: Lifecycle, truth: dict[str, TrueTrip]) -> None:
+    authorized = Counter((trip.sku, trip.reason or None) for trip in _returns(truth)
+                         if "authorized" in trip.changes)
+    assert len(authorized) > 3
+    of_sku: Counter[str] = Counter()
+    of_reason: Counter[str | None] = Counter()
+    for (sku, reason), trips in authorized.items():
+        of_sku[sku] += trips
+        of_reason[reason] += trips
+    body = _analytics(run, "return-reasons")
+    assert {key: (row["trips"], row["share"]) for key, row in
+            _keyed(body["rows"], "sku", "reason").items()} == \
+        {(sku, reason): (trips, _share(trips, of_sku[sku]))
+         for (sku, reason), trips in authorized.items()}
+    assert {key: (row["trips"], row["share"]) for key, row in
+            _keyed(body["totals"], "sku", "reason").items()} == \
+        {("*", reason): (trips, _share(trips, of_reason.total()))
+         for reason, trips in of_reason.items()}
+
+
+def test_api_dispositions_are_the_inspections_posted_against_the_recommendations(
+        run: Lifecycle, truth: dict[str, TrueTrip]) -> None:
+    """Every trip recommended a disposition at its arrival and inspected since: rentals
+    too, and a recall an inspection leaves received (quarantine), which the dashboard's
+    points leave out until it moves (docs/analytics.md, docs/dashboards.md)."""
+    inspected = Counter((trip.recommended, trip.disposition) for trip in truth.values()
+                        if trip.recommended is not None and trip.disposition is not None)
+    assert any(recommended != actual for recommended, actual in inspected)
+    body = _analytics(run, "dispositions")
+    assert {key: (row["trips"], row["match_rate"]) for key, row in
+            _keyed(body["rows"], "recommended", "actual").items()} == \
+        {(rec, act): (trips, float(rec == act)) for (rec, act), trips in inspected.items()}
+    held: dict[str, list[bool]] = defaultdict(list)
+    for (recommended, actual), trips in inspected.items():
+        for key in (recommended, "*"):
+            held[key] += [recommended == actual] * trips
+    assert {key: (row["trips"], row["match_rate"]) for key, row in
+            _keyed(body["totals"], "recommended", "actual").items()} == \
+        {(key, "*"): (len(matched), _share(sum(matched), len(matched)))
+         for key, matched in held.items()}
+
+
+def test_api_recall_recovery_counts_each_recall_by_its_status_at_each_days_end(
+        run: Lifecycle, truth: dict[str, TrueTrip]) -> None:
+    """A row per UTC day the window touches, each recall in the column of its status by the
+    truth at the day's end (at `to` for the last), where the truth is sure of it; at the
+    last, every recall received, none missing."""
+    recalls = [trip for trip in truth.values() if trip.flow == "recall"]
+    assert recalls
+    start, end = _analytics_window(run)
+    rows = _analytics(run, "recall-recovery")["rows"]
+    assert [row["day"] for row in rows] == [
+        (start.date() + timedelta(days=n)).isoformat()
+        for n in range(((end - timedelta(microseconds=1)).date() - start.date()).days + 1)]
+    sure = 0
+    for row in rows:
+        moment = min(datetime.fromisoformat(row["day"]).replace(tzinfo=UTC)
+                     + timedelta(days=1), end)
+        statuses = [trip.statuses_at(moment) for trip in recalls]
+        if any(len(possible) > 1 for possible in statuses):
+            continue  # a change within its tolerance of the moment
+        counts = Counter(RECOVERY_COLUMN[status] for (status,) in statuses
+                         if status is not None)
+        assert row == {"day": row["day"], "recalled": counts.total(),
+                       **{column: counts[column] for column in
+                          ("missing", "located", "in_transit", "received")}}, row
+        sure += 1
+    assert sure > 0
+    assert all(trip.statuses_at(end) <= set(FINAL_STATUSES["recall"]) for trip in recalls)
+    assert rows[-1] == {"day": rows[-1]["day"], "recalled": len(recalls), "missing": 0,
+                        "located": 0, "in_transit": 0, "received": len(recalls)}
+
+
+def test_api_rental_utilization_per_category_is_the_share_of_time_out_the_truth_gives(
+        run: Lifecycle, truth: dict[str, TrueTrip]) -> None:
+    """Per category, the time out of the rentals with a trip in the window over the window
+    times their number (docs/analytics.md; the dashboard's mean of points counts every
+    rental, in a trip or not): within the tolerance the dashboard's test allows (0.05, and
+    the truth's own of when each rental went out and came back), and to the second as the
+    trips' histories date them. The turnaround, returned to available, likewise. The
+    long-term rentals' trips, stamped with the wall clock (_analytics_window), are in none."""
+    start, end = _analytics_window(run)
+    span_h = _hours(end - start)
+    of_category: dict[str | None, list[TrueTrip]] = defaultdict(list)
+    for trip in truth.values():
+        if trip.flow == "rental_return":
+            of_category[trip.category or None].append(trip)
+    shown = _keyed(_analytics(run, "rental-utilization")["rows"], "category")
+    assert set(shown) == set(of_category) and len(shown) > 1
+    for category, trips in of_category.items():
+        row, assets = shown[category], len({trip.asset_id for trip in trips})
+        assert (row["assets"], row["trips"]) == (assets, len(trips)), category
+        assert all("returned" in trip.changes for trip in trips)  # all back by the end
+        out = [_true_hours(trip, "checked_out", "returned") for trip in trips]
+        assert row["utilization"] == pytest.approx(
+            sum(h for h, _ in out) / (span_h * assets),
+            abs=0.05 + sum(s for _, s in out) / (span_h * assets)), category
+        recorded = [_recorded_hours(run, t.id, "checked_out", "returned") for t in trips]
+        assert row["utilization"] == pytest.approx(sum(recorded) / (span_h * assets),
+                                                   abs=1e-4), category
+        made_available = [trip for trip in trips if "available" in trip.changes]
+        hours = [_true_hours(trip, "returned", "available") for trip in made_available]
+        assert row["turnaround_h_mean"] == pytest.approx(
+            mean(h for h, _ in hours), abs=max(s for _, s in hours) + 1e-3), category
+        _within(row["turnaround_h_p90"], hours, 90)  # the nearest rank (docs/analytics.md)
+        recorded = [_recorded_hours(run, t.id, "returned", "available")
+                    for t in made_available]
+        assert row["turnaround_h_mean"] == pytest.approx(mean(recorded), abs=1e-3), category
+        assert row["turnaround_h_p90"] == pytest.approx(_influx_percentile(recorded, 90),
+                                                        abs=1e-3), category
+
+
+def test_api_warranty_turnaround_per_hub_is_from_arrival_to_disposition_and_closing(
+        run: Lifecycle, truth: dict[str, TrueTrip]) -> None:
+    """Per hub, the repairs that arrived; of them those dispositioned and those closed, and
+    the hours from the arrival to it: within the truth's tolerance, and to the second as the
+    trips' histories date them. A repair not closed in the run leaves its hours null."""
+    of_hub: dict[str, list[TrueTrip]] = defaultdict(list)
+    for trip in truth.values():
+        if trip.flow == "warranty_repair" and "arrived" in trip.changes:
+            of_hub[trip.hub].append(trip)
+    assert of_hub
+    shown = _keyed(_analytics(run, "warranty-turnaround")["rows"], "hub")
+    assert set(shown) == set(of_hub)
+    for hub, trips in of_hub.items():
+        row = shown[hub]
+        assert row["arrived"] == len(trips), hub
+        for step in ("dispositioned", "closed"):
+            done = [trip for trip in trips if step in trip.changes]
+            p50, p90 = row[f"to_{step}_p50_h"], row[f"to_{step}_p90_h"]
+            assert row[step] == len(done), (hub, step)
+            if not done:
+                assert (p50, p90) == (None, None), (hub, step)
+                continue
+            hours = [_true_hours(trip, "arrived", step) for trip in done]
+            _within(p50, hours, 50, _linear_percentile)
+            _within(p90, hours, 90, _linear_percentile)
+            recorded = [_recorded_hours(run, trip.id, "arrived", step) for trip in done]
+            assert p50 == pytest.approx(_linear_percentile(recorded, 50), abs=1e-3), hub
+            assert p90 == pytest.approx(_linear_percentile(recorded, 90), abs=1e-3), hub
+    assert any(row["dispositioned"] for row in shown.values())
+
+
+def test_api_csv_export_holds_the_rows_and_totals_of_the_json(run: Lifecycle) -> None:
+    """warranty-turnaround: its null hours (no repair closed in the run) are empty cells."""
+    body = _analytics(run, "warranty-turnaround")
+    answer = _analytics_answer(run, "warranty-turnaround", format="csv")
+    assert answer.headers["content-type"] == "text/csv; charset=utf-8"
+    assert answer.headers["content-disposition"] == \
+        'attachment; filename="warranty-turnaround.csv"'
+    assert answer.text.startswith("\ufeff")
+    cells = list(csv.reader(io.StringIO(answer.text.removeprefix("\ufeff"))))
+    assert cells == [body["columns"], *(["" if row[column] is None else str(row[column])
+                                         for column in body["columns"]]
+                                        for row in body["rows"] + body["totals"])]
+    assert len(cells) > 2 and any("" in line for line in cells[1:])
