@@ -549,10 +549,11 @@ def trip_from_fields(trip_id: str, fields: Mapping[str, Any], asset: Asset | Non
 
 
 def _quantile(values: list[float], q: float) -> float | None:
+    """Nearest rank, rounded to 3 decimals as the means beside it are."""
     if not values:
         return None
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+    return round(ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))], 3)
 
 
 def utilization(found: Sequence[tuple[Trip, list[StatusChange]]], start: datetime,
