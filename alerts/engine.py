@@ -856,6 +856,10 @@ class RuleEngine:
         previous = TripStatus(asset.trip_status) if asset.trip_status else None
         change = StatusChange(asset.trip_id, to, previous, at, location, reason)
         trip = self.trips.moved(asset, change, recommendation)
+        if asset.id in self._estimates:
+            # The latest estimate, fresher than the one last announced (and the only one
+            # before the trip came nearer its destination): `trip.status_changed` tells it.
+            trip.eta = self._estimates[asset.id]
         asset.trip_status = str(to)
         machine = machine_of(asset.flow)
         asset.state = machine.asset_state(to)

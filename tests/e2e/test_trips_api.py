@@ -513,3 +513,23 @@ async def test_late_predicted_opens_before_the_due_date_and_resolves_when_back_o
         "asset_id": asset_id, "kind": "late_predicted"})).json()["items"]
     assert resolved["state"] == "resolved"
     assert resolved["details"]["resolution"] == "back on track"
+
+
+async def test_a_departure_between_two_estimates_tells_the_latest_one(
+        hubs: InProcessApi) -> None:
+    """A tag reporting every minute: the estimate is made again every 5 minutes only, and
+    nothing is announced before the trip comes nearer; its departure still tells one."""
+    api = hubs.client
+    hooked = await api.post("/api/v1/subscriptions", json={
+        "url": "http://127.0.0.1:9/departures", "event_types": ["trip.status_changed"]})
+    asset_id = await an_asset(api, flow="warranty_repair")
+    start = later(hubs)
+    trip = (await api.post("/api/v1/trips", json={
+        "asset_id": asset_id, "origin": COLOGNE})).json()
+    await feed(hubs, asset_id, start, COLOGNE["lat"], COLOGNE["lon"])
+    await feed(hubs, asset_id, start + timedelta(minutes=2), 50.99, 7.1)  # 10 km on
+    events = await events_of(hubs, hooked.json()["id"], trip["id"])
+    departed = next(e["data"]["trip"] for e in events
+                    if e["data"]["trip"]["status"] == "in_transit")
+    assert departed["eta"] is not None
+    assert datetime.fromisoformat(departed["eta"]["at"]) == start  # made at the first reading
