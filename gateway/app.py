@@ -122,7 +122,13 @@ def open_state_db(settings: Settings) -> StateDb:
     """The state database for synchronous use (the CLI, tests), migrated to this gateway's
     schema before any store reads it."""
     private_data_dir(settings)
-    db = StateDb.open(settings.state_database)
+    return migrated_state_db(settings.state_database)
+
+
+def migrated_state_db(url: str) -> StateDb:
+    """The state database at `url`, migrated to this gateway's schema (closed again should
+    the migration fail)."""
+    db = StateDb.open(url)
     try:
         upgrade(db)
     except BaseException:

@@ -7,19 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gateway.migrations import upgrade
-from ingest.statedb import StateDb
+from gateway.app import migrated_state_db as open_state_db
 
-
-def open_state_db(url: str) -> StateDb:
-    """As gateway/app.py opens the state db: migrated before any store reads it."""
-    db = StateDb.open(url)
-    try:
-        upgrade(db)
-    except BaseException:
-        db.close()
-        raise
-    return db
+__all__ = ["open_state_db", "report"]
 
 
 def report(result: dict[str, Any], output: Path | None) -> None:
