@@ -23,9 +23,11 @@ from support.servers import (
     TEST_TAGS,
     InfluxDB,
     Mosquitto,
+    NatsServer,
     WebhookReceiver,
     run_influxdb,
     run_mosquitto,
+    run_nats,
     run_webhook_receiver,
 )
 
@@ -40,6 +42,14 @@ def influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB]:
 def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
     with run_mosquitto(tmp_path_factory.mktemp("mosquitto"), TEST_TAGS + SIM_TAGS) as broker:
         yield broker
+
+
+@pytest.fixture
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    """A NATS server with JetStream of the test's own: no stream, consumer or KV bucket of
+    another test's."""
+    with run_nats(tmp_path_factory.mktemp("nats")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """Real servers for tests, each on a free port: mosquitto from the project's config, InfluxDB
-1.x, HTTP servers that record what they are sent (webhook receivers) or never answer, and an
-MQTT client logged in as a tag. Each process is recorded in support.processes."""
+1.x, a NATS server with JetStream, HTTP servers that record what they are sent (webhook
+receivers) or never answer, and an MQTT client logged in as a tag. Each process is recorded in
+support.processes."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
+import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
@@ -256,6 +258,82 @@ bind-address = "127.0.0.1:{rpc_port}"
 
 
 @dataclass
+class NatsServer:
+    """nats-server with JetStream, its store in a temp dir: `url` for clients, `monitor_url` for
+    the monitoring endpoints (`/jsz?consumers=true` lists streams and consumers)."""
+
+    port: int
+    monitor_port: int
+    process: subprocess.Popen[bytes]
+    command: list[str]
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    @property
+    def monitor_url(self) -> str:
+        return f"http://127.0.0.1:{self.monitor_port}"
+
+    def jsz(self, **params: str) -> dict[str, Any]:
+        """The JetStream report of the monitoring endpoint (e.g. consumers="true")."""
+        response = httpx.get(f"{self.monitor_url}/jsz", params=params, timeout=5)
+        response.raise_for_status()
+        report: dict[str, Any] = response.json()
+        return report
+
+    def stop(self) -> None:
+        """SIGTERM (nats-server's graceful stop: JetStream's store is flushed) and wait."""
+        self.process.terminate()
+        self.process.wait(20)
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, JetStream's last writes left for recovery at the next start."""
+        self.process.kill()
+        self.process.wait(10)
+
+    def start(self) -> None:
+        """Start again on the same ports with the same store."""
+        self.process = processes.popen(self.command, what=f"nats-server on port {self.port}",
+                                       stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        def ready() -> bool:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"nats-server exited with {self.process.returncode}: "
+                                   f"see {self.log}")
+            # Not "disabled": /jsz answers on a server without JetStream too.
+            return _can_connect(self.port) and self.jsz().get("disabled") is not True
+
+        wait_until(ready, 20, f"nats-server with JetStream on {self.port} ({self.log})")
+
+
+@contextlib.contextmanager
+def run_nats(workdir: Path) -> Iterator[NatsServer]:
+    """nats-server (Debian's 2.9) with JetStream stored in `workdir`/jetstream, listening on
+    127.0.0.1 only, clients and monitoring each on a free port; no authentication."""
+    binary = require_binary("nats-server")
+    workdir.mkdir(parents=True, exist_ok=True)
+    port, monitor_port = free_port(), free_port()
+    log = workdir / "nats-server.log"
+    # -a binds the monitoring port to 127.0.0.1 too. A name of its own rather than a random
+    # one at each start, so that a restarted server reports itself as the same one.
+    command = [binary, "-js", "-sd", str(workdir / "jetstream"), "-a", "127.0.0.1",
+               "-p", str(port), "-m", str(monitor_port), "-n", f"boomerang-test-{port}"]
+    process = processes.popen(command, what=f"nats-server on port {port}",
+                              stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    server = NatsServer(port, monitor_port, process, command, log)
+    try:
+        server._wait_ready()
+        yield server
+    finally:
+        if server.process.poll() is None:
+            server.stop()
+
+
+@dataclass
 class ReceivedRequest:
     path: str
     headers: dict[str, str]
@@ -367,3 +445,15 @@ def publisher(port: int, tag_id: str) -> mqtt.Client:
     client.connect("127.0.0.1", port)
     client.loop_start()
     return client
+
+
+def publish_readings(port: int, tag_id: str, readings: list[dict[str, Any]]) -> None:
+    """Each reading as one QoS 1 message of the tag's, in order, each acknowledged."""
+    client = publisher(port, tag_id)
+    try:
+        for reading in readings:
+            client.publish(f"tags/{tag_id}/telemetry", orjson.dumps(reading), qos=1
+                           ).wait_for_publish(10)
+    finally:
+        client.disconnect()
+        client.loop_stop()
