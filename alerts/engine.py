@@ -329,6 +329,17 @@ class RuleEngine:
         """Called after a commit that added deliveries: wakes the webhook dispatcher."""
         self.asset_state_changed: Callable[[str, AssetState], None] = lambda _id, _state: None
         """Called inside the engine's transaction when an asset arrives."""
+        self.owns: Callable[[Asset], bool] = lambda _asset: True
+        """Whether this gateway judges the asset on the clock and on registry changes: in a
+        cluster of gateways, whether it holds the lease of the asset's partition (its
+        readings reach only that partition's holder anyway)."""
+        self.newest_judged: datetime | None = None
+        """The newest reading time given to `judge_readings` since it was last set to None
+        (a cluster's partition keeps its own event-time clock with it)."""
+        self.fence: Callable[[], None] = lambda: None
+        """Called first in every transaction the engine writes rule state or alerts in: in a
+        cluster, refuses the transaction (raising `Fenced`) when a partition it judges was
+        taken over by another gateway meanwhile."""
         for rule, cls in self._state_types.items():
             for (asset_id, key), data in self._store.load_rule_states(rule).items():
                 self._states[(asset_id, rule, key)] = decode(cls, data)
@@ -362,6 +373,7 @@ class RuleEngine:
         if not self._unsaved:
             return
         with self._store.db.transaction():
+            self.fence()
             self._write_unsaved()
 
     def _write_unsaved(self) -> None:
@@ -390,6 +402,7 @@ class RuleEngine:
         self._subscribers = None
         try:
             with self._store.db.transaction():
+                self.fence()
                 yield
         except BaseException:
             self._undo_to((0, 0))
@@ -597,6 +610,41 @@ class RuleEngine:
         self._unbind(self._assets.pop(asset_id, None))
         self._announce(events)
 
+    def adopt(self, asset_ids: Collection[str]) -> None:
+        """Assets whose partition this gateway has just taken over: their rule state read
+        again from the store, as the gateway that judged them before left it (what it
+        judged but had not saved was not acknowledged either, and comes again)."""
+        adopted = set(asset_ids)
+        if not adopted:
+            return
+        for where in [where for where in self._states if where[0] in adopted]:
+            del self._states[where]
+        self._unsaved.difference_update(
+            [where for where in self._unsaved if where[0] in adopted])
+        for rule, cls in self._state_types.items():
+            for (asset_id, key), data in self._store.load_rule_states(rule).items():
+                if asset_id in adopted:
+                    self._states[(asset_id, rule, key)] = decode(cls, data)
+        for asset_id in adopted:
+            self._estimates.pop(asset_id, None)
+            self._recall_keys.pop(asset_id, None)
+        newest = max((s.newest_ts for where, s in self._states.items()
+                      if where[0] in adopted and isinstance(s, SeenState)
+                      and s.newest_ts is not None), default=None)
+        if newest is not None and (self.watermark is None or newest > self.watermark):
+            self.watermark = newest
+
+    def drop_unsaved(self, asset_ids: Collection[str]) -> int:
+        """Forget the unsaved rule state of assets whose partition another gateway took
+        over: it came of readings this one may no longer acknowledge, which the new holder
+        judges again. How many states were dropped."""
+        dropped = [where for where in self._unsaved if where[0] in asset_ids]
+        self._unsaved.difference_update(dropped)
+        return len(dropped)
+
+    def assets_where(self, keep: Callable[[Asset], bool]) -> list[Asset]:
+        return [asset for asset in self._assets.values() if keep(asset)]
+
     def _unbind(self, asset: Asset | None) -> None:
         if asset is not None and self._keeps_bindings:
             self.bindings.unbind(asset)
@@ -667,7 +715,10 @@ class RuleEngine:
         with self._undoable():
             # "recall", the stage's name in boomerang_rules_errors from when only the recall
             # rule judged registry changes (as only it does still).
-            events = self._judge_each("recall", assets, judge)
+            # Owned is asked inside the transaction, after its fence: a partition lost
+            # meanwhile is no longer this gateway's to judge.
+            owns = self.owns
+            events = self._judge_each("recall", [a for a in assets if owns(a)], judge)
             self._keep_state_with(events)
         self._announce(events)
 
@@ -696,6 +747,11 @@ class RuleEngine:
     def judge_readings(self, readings: Sequence[Reading]) -> list[tuple[Reading, Exception]]:
         """Judge the readings in one transaction; returns those a rule raised on, each with
         its error, and nothing of theirs kept (see the module's docstring)."""
+        newest = self.newest_judged
+        for reading in readings:
+            if newest is None or reading.ts > newest:
+                newest = reading.ts
+        self.newest_judged = newest
         with _metrics.JUDGE_SECONDS.time():
             failed = self._judge_in_batches(readings)
         _metrics.READINGS_JUDGED.inc(len(readings) - len(failed))
@@ -952,12 +1008,14 @@ class RuleEngine:
     def now(self) -> datetime:
         return self._clock()
 
-    def tick(self, now: datetime | None = None) -> None:
-        """The rules' `on_clock` (overdue, silent), for every asset, whether it reports or not."""
+    def tick(self, now: datetime | None = None, *,
+             only: Callable[[Asset], bool] | None = None) -> None:
+        """The rules' `on_clock` (overdue, silent), for every asset this gateway judges (of
+        them, those `only` keeps), whether it reports or not."""
         with _metrics.TICK_SECONDS.time():
-            self._tick(now or self._clock())
+            self._tick(now or self._clock(), only)
 
-    def _tick(self, now: datetime) -> None:
+    def _tick(self, now: datetime, only: Callable[[Asset], bool] | None = None) -> None:
         hooks = self._on_clock
 
         def judge(asset: Asset) -> list[EngineEvent]:
@@ -968,7 +1026,10 @@ class RuleEngine:
             return self._settle(asset, transitions)
 
         with self._undoable():
-            events = self._judge_each("tick", list(self._assets.values()), judge)
+            owns = self.owns
+            events = self._judge_each("tick", [
+                a for a in self._assets.values() if owns(a) and (only is None or only(a))],
+                judge)
             self._write_unsaved()
         self._announce(events)
 

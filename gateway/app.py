@@ -32,6 +32,7 @@ from alerts import _metrics as alert_metrics
 from alerts.eta import LANE_KEEPS
 from alerts.routing import Costs
 from gateway.api import create_api
+from gateway.cluster import Cluster
 from gateway.migrations import upgrade
 from gateway.registry import AssetRegistry, KeyStore, PlaceRegistry
 from gateway.registry.changes import RegistryRevision
@@ -240,6 +241,8 @@ class Gateway:
     services: Services
     started_at: datetime = field(default_factory=utc_now)
     api_port: int | None = None
+    cluster: Cluster | None = None
+    """With BOOMERANG_NATS_URL: this gateway's part in a cluster (gateway/cluster.py)."""
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -269,6 +272,11 @@ class Gateway:
             stack.push_async_callback(gateway.telemetry.close)
             if gateway.batcher.spool is not None:
                 stack.callback(gateway.batcher.spool.close)
+            if settings.nats_url is not None:
+                gateway.cluster = await stack.enter_async_context(Cluster.open(
+                    settings, db=db, engine=gateway.engine, registry=gateway.registry,
+                    registry_writer=gateway.registry_writer, pipeline=gateway.pipeline,
+                    batcher=gateway.batcher, relay_consumer=gateway.consumer))
             yield gateway
 
     @classmethod
@@ -414,7 +422,12 @@ class Gateway:
             now = self.engine.watermark if self.settings.clock == "event" else self.engine.now()
             if now is not None:
                 try:
-                    await self.db.run(self.engine.tick, now)
+                    if self.cluster is not None and self.settings.clock == "event":
+                        # Each partition on its own clock (gateway.cluster.Held.clock).
+                        for clock, only in self.cluster.event_clocks():
+                            await self.db.run(self.engine.tick, clock, only=only)
+                    else:
+                        await self.db.run(self.engine.tick, now)
                     await self.snapshots.on_rules_clock(now)
                 except Exception:
                     # The state store failing (the engine guards each asset itself): the
@@ -466,7 +479,11 @@ class Gateway:
             "spool_not_full": not self.batcher.spool_full,
             "state_store_writable": state_ok,
         }
-        if not self.settings.ingest:
+        if self.cluster is not None:
+            # One gateway of a cluster holds the broker's session; each must be a member.
+            del checks["broker_connected"]
+            checks["cluster_joined"] = self.cluster.joined()
+        elif not self.settings.ingest:
             del checks["broker_connected"]  # it consumes nothing
         return checks
 
@@ -504,6 +521,9 @@ class Gateway:
         for task in ingest:
             task.cancel()
         await asyncio.gather(*ingest, return_exceptions=True)
+        if self.cluster is not None:
+            await self.cluster.stop_relaying()
+            await self.cluster.stop_reading()
         await self.batcher.close()
         try:
             async with asyncio.timeout(max(0.0, deadline - loop.time())):
@@ -538,7 +558,12 @@ class Gateway:
         batcher_task = asyncio.create_task(self.batcher.run(), name="batcher")
         dispatcher_task = asyncio.create_task(self.dispatcher.run(), name="webhooks")
         ingest: list[asyncio.Task[None]] = []
-        if self.settings.ingest:
+        if self.cluster is not None:
+            # The cluster runs the relay (the broker's consumer) and the partitions' readers
+            # as its leases say.
+            ingest = [asyncio.create_task(self.cluster.run(), name="cluster"),
+                      asyncio.create_task(self.run_timer(), name="timer")]
+        elif self.settings.ingest:
             ingest = [asyncio.create_task(self.consumer.run(), name="mqtt"),
                       asyncio.create_task(self.run_timer(), name="timer")]
         background = [asyncio.create_task(self.run_stats(), name="stats"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import ssl
 from datetime import UTC, datetime
 from ipaddress import IPv4Network, IPv6Network
@@ -41,6 +42,11 @@ MIN_ADMIN_KEY_LENGTH = 32
 PUBLIC_DEVELOPMENT_KEYS = frozenset({"boomerang-dev-admin-key"})
 """Admin keys published in this repository (compose.yaml): refused unless
 BOOMERANG_ALLOW_WEAK_ADMIN_KEY says this is a development stack."""
+
+
+def _host_and_pid() -> str:
+    host = re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname())[:48] or "gateway"
+    return f"{host}-{os.getpid()}"
 
 
 class SettingsError(Exception):
@@ -84,6 +90,20 @@ class Settings(BaseSettings):
     ingest: bool = True
     """False: this gateway consumes no MQTT and judges nothing; it serves the API and
     delivers webhooks beside one that ingests, on the same PostgreSQL."""
+    nats_url: str | None = None
+    """NATS with JetStream (nats://host:port): this gateway is one of a cluster on one
+    PostgreSQL state database. The gateway holding the relay lease moves the broker's
+    messages into a stream partitioned by tag; each partition is judged by the one gateway
+    holding its lease (docs/architecture.md, "Many gateways")."""
+    partitions: int = Field(default=16, ge=1, le=1024)
+    """How many partitions the readings are split into (the same in every gateway of a
+    cluster): the most gateways that can share the judging."""
+    gateway_id: str = Field(default_factory=lambda: _host_and_pid(),
+                            pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    """This gateway's name in its cluster: whose the leases are."""
+    lease_ttl_s: float = Field(default=6.0, ge=1, le=300)
+    """How long a cluster lease lasts without renewal (renewed every third of it): how soon
+    the partitions of a gateway that died or hangs are taken over."""
     registry_poll_s: float = Field(default=2.0, gt=0)
     """How often a gateway looks whether another one on the same state database changed
     assets, recalls, profiles or geofences."""
@@ -266,6 +286,32 @@ class Settings(BaseSettings):
                                  f"a PEM certificate and its key ({exc.reason or exc})"
                                  ) from None
         return context
+
+    @field_validator("nats_url")
+    @classmethod
+    def _nats_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("nats", "tls") or not parts.hostname:
+                raise ValueError("must look like nats://host:4222")
+        return value
+
+    @model_validator(mode="after")
+    def _cluster_needs_postgresql(self) -> Settings:
+        if self.nats_url is None:
+            return self
+        if not self.state_url.startswith("postgresql"):
+            raise ValueError(f"{ENV_PREFIX}NATS_URL is set (a cluster of gateways) but "
+                             f"{ENV_PREFIX}STATE_URL is not PostgreSQL: the gateways of a "
+                             "cluster share one PostgreSQL state database")
+        if self.shared_group:
+            raise ValueError(f"{ENV_PREFIX}SHARED_GROUP and {ENV_PREFIX}NATS_URL exclude each "
+                             "other: a cluster relays the broker's messages through one "
+                             "session and partitions them itself")
+        if not self.ingest:
+            raise ValueError(f"{ENV_PREFIX}INGEST=false and {ENV_PREFIX}NATS_URL exclude each "
+                             "other: every gateway of a cluster may judge")
+        return self
 
     @model_validator(mode="after")
     def _dead_letter_bytes_nest(self) -> Settings:

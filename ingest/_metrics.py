@@ -19,3 +19,7 @@ BUFFERED = Gauge("boomerang_sink_points_buffered", "Points waiting for the telem
 CONNECTED = Gauge("boomerang_mqtt_connected", "1 while connected to the MQTT broker")
 SPOOLED = Gauge("boomerang_spool_points", "Points waiting in the on-disk spool")
 SPOOL_FULL = Gauge("boomerang_spool_full", "1 while the spool is full and nothing is acknowledged")
+PARTITION_MESSAGES = Counter("boomerang_cluster_partition_messages",
+                             "Messages of each partition this gateway judged", ["partition"])
+RELAYED = Counter("boomerang_cluster_relayed_messages",
+                  "MQTT messages this gateway relayed into JetStream")

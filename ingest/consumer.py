@@ -207,6 +207,17 @@ class MqttConsumer:
         self.connected = asyncio.Event()
         self.last_error: str | None = None
         self._subscribed = False
+        self.packet_ids: list[int] = []
+        """The MQTT packet ids of the batch being handed on, for a handler that needs them
+        (a cluster's relay: a message the broker sends again keeps its id)."""
+        self.before_connect: Callable[[], Awaitable[None]] | None = None
+        """Awaited before each connection; raises to refuse it (a cluster's relay: only the
+        holder of its lease may take the broker's session)."""
+
+    def replace_handler(self, handle: BatchHandler) -> None:
+        """Hand batches to `handle` from now on (a cluster's relay, made once NATS is
+        connected, takes the pipeline's place)."""
+        self._handle = handle
 
     def _new_client(self) -> mqtt.Client:
         v5 = self._protocol != "3.1.1"
@@ -257,6 +268,8 @@ class MqttConsumer:
             await asyncio.sleep(delay)
 
     async def _connected_session(self) -> None:
+        if self.before_connect is not None:
+            await self.before_connect()
         loop = asyncio.get_running_loop()
         client = self._new_client()
         # Bound on messages read but not yet handed on: flow control bounds QoS 1 to the
@@ -330,6 +343,7 @@ class MqttConsumer:
                 connection.arrived.set()
             connection.resume_reading()
             done = acks.register_many([(mid, qos) for _, _, mid, qos in batch])
+            self.packet_ids = [mid for _, _, mid, _ in batch]
             await self._handle([(topic, payload) for topic, payload, _, _ in batch],
                                datetime.now(UTC), done)
             self.unacked = len(acks)

@@ -75,6 +75,14 @@ class IngestPipeline:
     def topic_filters(self) -> list[str]:
         return [f for decoder in self._decoders for f in decoder.topic_filters()]
 
+    def tag_id_of(self, topic: str) -> str | None:
+        """The tag a message on `topic` is of, by the first decoder that reads the topic."""
+        for decoder in self._decoders:
+            tag_id = decoder.tag_id_of(topic)
+            if tag_id is not None:
+                return tag_id
+        return None
+
     async def handle(
         self, topic: str, payload: bytes, received_at: datetime, done: Done | None = None
     ) -> None:
@@ -83,27 +91,34 @@ class IngestPipeline:
 
     async def handle_batch(
         self, messages: Sequence[tuple[str, bytes]], received_at: datetime,
-        done: Done | None = None,
+        done: Done | None = None, *, stamps: Sequence[datetime] | None = None,
     ) -> None:
         """Handle (topic, payload) messages as one batch: one rule-engine transaction and one
         hand-off to the batcher for all of them. `done` is called once everything they
         carried is durably handed off: their readings stored by the sink, their bad parts in
-        the dead-letter store."""
+        the dead-letter store. `stamps`: each message's own receive time, given by whoever
+        received it (a cluster's relay, ingest/jetstream.py), so that a reading without a
+        `ts` gets the same time however often it is judged; otherwise `received_at`, the
+        batch's, spread as below."""
         self.counts.messages += len(messages)
         _metrics.MESSAGES.inc(len(messages))
         fresh: list[Reading] = []
         dead: list[DeadLetter] = []
         unknown_fields = 0
         limiter, arrival, charged = self._rate_limiter, received_at.timestamp(), []
-        for topic, payload in messages:
-            # A reading without a `ts` takes its message's receive time (a batch's readings
-            # one microsecond apart): a batch of messages shares one clock reading, so
-            # each message starts after the times the one before it used, or two readings
-            # would become one point.
-            at = max(received_at, self._next_stamp)
-            decoded = self._decode(topic, payload, at)
-            used = max(1, len(decoded.readings) + len(decoded.dead_letters))
-            self._next_stamp = at + timedelta(microseconds=used)
+        for index, (topic, payload) in enumerate(messages):
+            if stamps is not None:
+                at = stamps[index]
+                decoded = self._decode(topic, payload, at)
+            else:
+                # A reading without a `ts` takes its message's receive time (a batch's
+                # readings one microsecond apart): a batch of messages shares one clock
+                # reading, so each message starts after the times the one before it used,
+                # or two readings would become one point.
+                at = max(received_at, self._next_stamp)
+                decoded = self._decode(topic, payload, at)
+                used = max(1, len(decoded.readings) + len(decoded.dead_letters))
+                self._next_stamp = at + timedelta(microseconds=used)
             dead += decoded.dead_letters
             unknown_fields += decoded.unknown_fields
             new = [r for r in decoded.readings if not self._is_duplicate(r)]

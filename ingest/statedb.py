@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Collection, Coroutine, Iterator
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
@@ -49,11 +49,21 @@ METADATA = MetaData(naming_convention={
 })
 """Every store's tables: what `gateway.migrations` brings a database up to."""
 
+class Fenced(Exception):
+    """The state database refuses this gateway's transaction: a partition it judges was
+    taken over by another gateway (its lease lapsed while this one was paused or cut off),
+    so what it judged is no longer its to write. Never the fault of one reading."""
+
+    def __init__(self, partitions: Collection[int]) -> None:
+        self.partitions = sorted(partitions)
+        super().__init__(f"partitions {self.partitions} were taken over by another gateway")
+
+
 STORE_FAILURES: tuple[type[BaseException], ...] = (
     exc.OperationalError, exc.InterfaceError, exc.InternalError, exc.ResourceClosedError,
-    OSError)
-"""Errors of the state database itself (locked, full, gone, cut off), not of what is
-written: worth retrying, and never the fault of one reading."""
+    OSError, Fenced)
+"""Errors of the state database itself (locked, full, gone, cut off, or refusing a gateway
+fenced off), not of what is written: worth retrying, and never the fault of one reading."""
 
 Insert = PostgresqlInsert | SqliteInsert
 P = ParamSpec("P")

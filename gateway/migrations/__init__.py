@@ -31,7 +31,8 @@ MIGRATION_LOCK = 0x626F6F6D  # "boom": the advisory lock two starting gateways q
 
 STORE_MODULES = ("alerts.outbox", "alerts.store", "alerts.subscriptions",
                  "gateway.registry.assets", "gateway.registry.changes", "gateway.registry.keys",
-                 "gateway.registry.places", "gateway.registry.trips",
+                 "gateway.registry.partitions", "gateway.registry.places",
+                 "gateway.registry.trips",
                  "ingest.deadletters", "ingest.speakers")
 """The modules that declare tables on METADATA."""
 

@@ -53,6 +53,11 @@ class Decoder(Protocol):
         """Decode one message, or None when the topic is not this decoder's."""
         ...
 
+    def tag_id_of(self, topic: str) -> str | None:
+        """The tag a message on this topic is of, from the topic alone (None when the topic
+        is not this decoder's): what a cluster of gateways partitions readings by."""
+        ...
+
 
 def json_part(value: Any) -> bytes:
     """One part of a parsed message as JSON again, for its own dead letter. orjson reads

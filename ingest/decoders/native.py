@@ -185,6 +185,12 @@ class NativeDecoder:
     def topic_filters(self) -> list[str]:
         return [f"{self.prefix}/+/telemetry"]
 
+    def tag_id_of(self, topic: str) -> str | None:
+        parts = topic.split("/")
+        if len(parts) != 3 or parts[0] != self.prefix or parts[2] != "telemetry":
+            return None
+        return parts[1]
+
     def decode(self, topic: str, payload: bytes, received_at: datetime) -> Decoded | None:
         parts = topic.split("/")
         if len(parts) != 3 or parts[0] != self.prefix or parts[2] != "telemetry":

@@ -28,6 +28,12 @@ class OwnTracksDecoder:
     def topic_filters(self) -> list[str]:
         return ["owntracks/+/+"]
 
+    def tag_id_of(self, topic: str) -> str | None:
+        parts = topic.split("/")
+        if len(parts) != 3 or parts[0] != "owntracks":
+            return None
+        return f"{parts[1]}-{parts[2]}"
+
     def decode(self, topic: str, payload: bytes, received_at: datetime) -> Decoded | None:
         parts = topic.split("/")
         if len(parts) != 3 or parts[0] != "owntracks":

@@ -19,6 +19,12 @@ class ThingsStackDecoder:
     def topic_filters(self) -> list[str]:
         return ["v3/+/devices/+/up"]
 
+    def tag_id_of(self, topic: str) -> str | None:
+        parts = topic.split("/")
+        if len(parts) != 5 or parts[0] != "v3" or parts[2] != "devices" or parts[4] != "up":
+            return None
+        return parts[3]
+
     def decode(self, topic: str, payload: bytes, received_at: datetime) -> Decoded | None:
         parts = topic.split("/")
         if len(parts) != 5 or parts[0] != "v3" or parts[2] != "devices" or parts[4] != "up":

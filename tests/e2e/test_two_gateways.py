@@ -15,15 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import pytest
-from sqlalchemy import select
 from support.common import wait_until
 from support.gateways import STATE, GatewayProcess, run_gateway
-from support.servers import Mosquitto, ReceivedRequest, publisher, run_webhook_receiver
-
-from alerts.store import ALERTS
-from ingest.statedb import StateDb
+from support.servers import Mosquitto, ReceivedRequest, publish_readings, run_webhook_receiver
+from support.state import live_alerts_per_key
 
 STATE_ENGINES = ("postgresql",)
 TAGS = ("tag-e", "tag-f", "tag-g")
@@ -40,27 +36,6 @@ def pair(tmp_path: Path, mosquitto: Mosquitto, state_engine: str
             tmp_path / "b", {**common, "BOOMERANG_INGEST": "false",
                              "BOOMERANG_MQTT_URL": mosquitto.gateway_url()}) as b:
         yield a, b
-
-
-def publish(port: int, tag_id: str, readings: list[dict[str, Any]]) -> None:
-    client = publisher(port, tag_id)
-    try:
-        for reading in readings:
-            client.publish(f"tags/{tag_id}/telemetry", orjson.dumps(reading), qos=1
-                           ).wait_for_publish(10)
-    finally:
-        client.disconnect()
-        client.loop_stop()
-
-
-def live_alerts_per_key(state_url: str) -> Counter[tuple[str, str, str]]:
-    db = StateDb.open(state_url)
-    try:
-        rows = db.rows(select(ALERTS.c.asset_id, ALERTS.c.kind, ALERTS.c.key)
-                       .where(ALERTS.c.state != "resolved"))
-    finally:
-        db.close()
-    return Counter((row.asset_id, row.kind, row.key) for row in rows)
 
 
 def test_the_same_asset_created_through_both_at_once_is_created_once(
@@ -98,7 +73,7 @@ def test_what_the_api_only_gateway_registers_the_ingesting_one_judges(
                  ).raise_for_status()
     time.sleep(1)  # five of A's registry polls
     now = datetime.now(UTC)
-    publish(mosquitto.port, TAGS[0], [{"ts": now.isoformat(), "temp_c": 20, "seq": 1}])
+    publish_readings(mosquitto.port, TAGS[0], [{"ts": now.isoformat(), "temp_c": 20, "seq": 1}])
     with b.client() as api:
         wait_until(lambda: api.get("/api/v1/alerts", params={"asset_id": asset_id}
                                    ).json()["items"] != [], 15, "A judged B's asset")
@@ -144,7 +119,7 @@ def test_each_delivery_goes_out_once_and_in_order_while_both_deliver(
                 api_b.post(f"/api/v1/subscriptions/{subscription}/test").raise_for_status()
             now = datetime.now(UTC)
             for tag_id in TAGS[1:]:
-                publish(mosquitto.port, tag_id, [
+                publish_readings(mosquitto.port, tag_id, [
                     {"ts": (now - timedelta(minutes=m)).isoformat(), "temp_c": 20, "seq": 30 - m}
                     for m in (20, 10, 0)])
             expected = 30 + 2 * len(TAGS[1:])  # tests, overdue and out_of_spec per rental
@@ -166,7 +141,7 @@ def test_an_alert_is_never_open_twice_while_both_act_on_it(
                                            "flow": "customer_return", "profile": "cold_chain"}
                    ).raise_for_status()
         start = datetime.now(UTC) - timedelta(hours=1)
-        publish(mosquitto.port, TAGS[2], [
+        publish_readings(mosquitto.port, TAGS[2], [
             {"ts": (start + timedelta(minutes=m)).isoformat(), "temp_c": 20 + m % 7, "seq": m}
             for m in range(0, 10)])
         wait_until(lambda: api_b.get("/api/v1/alerts", params={"asset_id": asset_id}
@@ -177,7 +152,7 @@ def test_an_alert_is_never_open_twice_while_both_act_on_it(
             api_b.post(f"/api/v1/alerts/{alert_id}/acknowledge", json={"note": "seen"})
             for _ in range(5)])
         acknowledging.start()
-        publish(mosquitto.port, TAGS[2], [
+        publish_readings(mosquitto.port, TAGS[2], [
             {"ts": (start + timedelta(minutes=m)).isoformat(), "temp_c": 20 + m % 7, "seq": m}
             for m in range(10, 40)])
         acknowledging.join(30)

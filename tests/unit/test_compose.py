@@ -6,8 +6,9 @@ then for what the schema cannot see: host paths that exist, health checks behind
 source and dashboard path, the InfluxDB token, org, bucket and database on every side, the
 PostgreSQL service every gateway waits for and keeps its state in (its account and database),
 broker accounts that the password file and the ACL accept (one per service, since the broker
-makes the user name the client id on every listener). Each check is a small function,
-tested once on the real files and once on a copy broken on purpose, so that each can fail.
+makes the user name the client id on every listener), and the `scale` profile's NATS and
+cluster of gateways. Each check is a small function, tested once on the real files and once
+on a copy broken on purpose, so that each can fail.
 """
 
 from __future__ import annotations
@@ -57,6 +58,11 @@ START_ORDER = {
     "gateway": {"mosquitto", "influxdb", "postgres"},
     "simulator": {"gateway"},
 }
+SCALE = "scale"  # the profile of NATS and the cluster of gateways
+NATS = "nats"
+CLUSTER = ("gateway-1", "gateway-2", "gateway-3")
+# The cluster's gateways wait for NATS besides what the single gateway waits for.
+SCALE_START_ORDER = {name: {NATS, *START_ORDER["gateway"]} for name in CLUSTER}
 GRAFANA_PROVISIONING = "/etc/grafana/provisioning"  # GF_PATHS_PROVISIONING of the image
 POSTGRES = "postgres"  # the service holding the gateway's state (BOOMERANG_STATE_URL)
 POSTGRES_DATA = "/var/lib/postgresql/data"  # PGDATA of the postgres:15 image
@@ -74,8 +80,10 @@ def _no_boomerang_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def compose() -> Compose:
-    """A fresh copy for each test, so that a test may break it."""
-    doc: Compose = load_yaml(COMPOSE)
+    """A fresh copy for each test, so that a test may break it. Through JSON, so that what YAML
+    aliases share (the scale gateways' settings) is copied: breaking one service breaks no
+    other."""
+    doc: Compose = json.loads(json.dumps(load_yaml(COMPOSE)))
     return doc
 
 
@@ -341,6 +349,8 @@ def test_an_awaited_service_without_healthcheck_is_found(compose: Compose) -> No
         "grafana waits for influxdb to be healthy; it has no healthcheck",
         "gateway waits for influxdb to be healthy; it has no healthcheck",
         "simulator waits for gateway to be healthy; it has no healthcheck",
+        *(f"gateway-{n} waits for influxdb to be healthy; it has no healthcheck"
+          for n in (1, 2, 3)),
     ]
 
 
@@ -653,11 +663,11 @@ def gateway_state_problems(doc: Compose) -> list[str]:
 
 
 def test_gateway_services_are_found(compose: Compose) -> None:
-    assert gateway_services(compose) == ["gateway"]
-    compose["services"]["gateway-2"] = {"image": "boomerang:dev"}  # the image's CMD: serve
+    assert gateway_services(compose) == ["gateway", *CLUSTER]
+    compose["services"]["gateway-4"] = {"image": "boomerang:dev"}  # the image's CMD: serve
     compose["services"]["migrate"] = {"image": "boomerang:dev", "command": "db upgrade"}
     compose["services"]["other"] = {"image": "elsewhere:1", "command": ["serve"]}
-    assert gateway_services(compose) == ["gateway", "gateway-2"]
+    assert gateway_services(compose) == ["gateway", *CLUSTER, "gateway-4"]
 
 
 def test_postgres_has_a_healthcheck_and_a_declared_data_volume(compose: Compose) -> None:
@@ -696,11 +706,11 @@ def test_every_gateway_keeps_its_state_in_a_healthy_postgres(compose: Compose) -
 
 def test_a_gateway_not_waiting_for_postgres_is_found(compose: Compose) -> None:
     compose["services"]["gateway"]["depends_on"]["postgres"]["condition"] = "service_started"
-    second = compose["services"]["gateway-2"] = dict(compose["services"]["gateway"])
+    second = compose["services"]["gateway-4"] = dict(compose["services"]["gateway"])
     second["depends_on"] = {"mosquitto": {"condition": "service_healthy"}}
     assert gateway_state_problems(compose) == [
         "gateway does not wait for postgres to be healthy",
-        "gateway-2 does not wait for postgres to be healthy",
+        "gateway-4 does not wait for postgres to be healthy",
     ]
 
 
@@ -784,6 +794,7 @@ def broker_logins(doc: Compose) -> list[BrokerLogin]:
                     for topic_filter in DECODERS[name](settings).topic_filters())
     logins.append(BrokerLogin("gateway", address.host, address.username or "",
                               address.password or "", reads=filters))
+    logins += cluster_logins(doc)
 
     test = [unescape(str(arg)) for arg in services["mosquitto"]["healthcheck"]["test"]]
     if "mosquitto_sub" in test:
@@ -807,6 +818,22 @@ def broker_logins(doc: Compose) -> list[BrokerLogin]:
                                                      f"{prefix}/{t.tag_id}/status"))
                    for t in tags]
     return logins
+
+
+def cluster_logins(doc: Compose) -> list[BrokerLogin]:
+    """The scale profile's gateways, one login per account. Only the gateway holding the relay
+    lease logs in, so the cluster's gateways share one account (one session) by design."""
+    accounts: dict[str, tuple[list[str], BrokerLogin]] = {}
+    for name in cluster_gateways(doc):
+        settings = gateway_settings(env_of(doc["services"][name]))
+        address = settings.mqtt
+        filters = tuple(topic_filter for decoder in settings.decoders
+                        for topic_filter in DECODERS[decoder](settings).topic_filters())
+        names, _ = accounts.setdefault(address.username or "", ([], BrokerLogin(
+            "", address.host, address.username or "", address.password or "", reads=filters)))
+        names.append(name)
+    return [BrokerLogin(f"{', '.join(names)} (the relay)", login.host, login.user,
+                        login.password, login.reads) for names, login in accounts.values()]
 
 
 def wrong_broker_hosts(logins: Iterable[BrokerLogin]) -> list[str]:
@@ -927,10 +954,13 @@ def shared_accounts(logins: Iterable[BrokerLogin]) -> list[str]:
 
 def test_broker_logins_are_what_compose_says(compose: Compose) -> None:
     logins = broker_logins(compose)
-    assert [login.user for login in logins[:2]] == ["boomerang-gateway", "broker-healthcheck"]
+    assert [login.user for login in logins[:3]] == [
+        "boomerang-gateway", "boomerang-gateway-2", "broker-healthcheck"]
     assert logins[0].reads == ("tags/+/telemetry", "owntracks/+/+", "v3/+/devices/+/up")
-    assert logins[1].reads == ("$SYS/broker/uptime",)
-    assert [login.user for login in logins[2:]] == [f"tag-{n:04d}" for n in range(1, 51)]
+    assert logins[1].who == "gateway-1, gateway-2, gateway-3 (the relay)"
+    assert logins[1].reads == logins[0].reads
+    assert logins[2].reads == ("$SYS/broker/uptime",)
+    assert [login.user for login in logins[3:]] == [f"tag-{n:04d}" for n in range(1, 51)]
     assert wrong_broker_hosts(logins) == []
 
 
@@ -948,8 +978,12 @@ def test_no_two_services_share_a_broker_account(compose: Compose) -> None:
 def test_a_shared_broker_account_is_found(compose: Compose) -> None:
     test = compose["services"]["mosquitto"]["healthcheck"]["test"]
     test[test.index("-u") + 1] = "boomerang-gateway"
+    compose["services"]["gateway-3"]["environment"]["BOOMERANG_MQTT_URL"] = (
+        "mqtt://boomerang-gateway:boomerang-dev@mosquitto:1883")
     assert shared_accounts(broker_logins(compose)) == [
-        "gateway and mosquitto healthcheck both log in as boomerang-gateway"]
+        "gateway and gateway-3 (the relay) both log in as boomerang-gateway",
+        "gateway and mosquitto healthcheck both log in as boomerang-gateway",
+    ]
 
 
 def test_the_password_file_accepts_every_login(compose: Compose) -> None:
@@ -979,12 +1013,14 @@ def test_acl_gaps_are_found(compose: Compose) -> None:
         assert line in acl
         acl = acl.replace(line, "")
     problems = acl_problems(acl, broker_logins(compose))
-    assert problems[:3] == [
+    assert problems[:4] == [
         "gateway (boomerang-gateway) may not read owntracks/+/+",
+        "gateway-1, gateway-2, gateway-3 (the relay) (boomerang-gateway-2) may not read "
+        "owntracks/+/+",
         "mosquitto healthcheck (broker-healthcheck) may not read $SYS/broker/uptime",
         "simulator tag tag-0001 (tag-0001) may not write tags/tag-0001/status",
     ]
-    assert len(problems) == 2 + 50
+    assert len(problems) == 3 + 50
 
 
 def test_acl_topic_coverage() -> None:
@@ -1134,3 +1170,215 @@ def test_readme_omissions_are_found(compose: Compose) -> None:
         "the README's compose section does not mention 'Rentals'",
         "the README's compose section does not mention 'http://localhost:3300'",
     ]
+
+
+# --- 10. the scale profile: NATS and a cluster of gateways --------------------------------
+
+
+def profiles_of(service: dict[str, Any]) -> list[str]:
+    return [str(profile) for profile in service.get("profiles") or []]
+
+
+def cluster_gateways(doc: Compose) -> list[str]:
+    """The gateways of the scale profile."""
+    return [name for name in gateway_services(doc)
+            if SCALE in profiles_of(doc["services"][name])]
+
+
+def nats_problems(doc: Compose) -> list[str]:
+    """A NATS service in the scale profile, with JetStream stored in a named volume, and a
+    health check that fails while JetStream is not up."""
+    service = doc["services"].get(NATS)
+    if service is None:
+        return [f"no {NATS} service"]
+    problems = []
+    if profiles_of(service) != [SCALE]:
+        problems.append(f"{NATS} is in the profiles {profiles_of(service)}, not [{SCALE!r}]")
+    command = service.get("command") or []
+    argv = shlex.split(command) if isinstance(command, str) else [str(a) for a in command]
+    if not {"-js", "--jetstream"} & set(argv):
+        problems.append(f"{NATS} runs without JetStream (-js): {argv}")
+    store = option(argv, "-sd") or option(argv, "--store_dir")
+    volumes = {mount.target: mount for mount in mounts_of(service) if not mount.bind}
+    if store is None or store not in volumes:
+        problems.append(f"{NATS} keeps JetStream's store ({store}) in no named volume")
+    check = service.get("healthcheck") or {}
+    if not has_healthcheck(service) or "js-enabled-only=true" not in " ".join(
+            map(str, check.get("test") or [])):
+        problems.append(f"{NATS} has no healthcheck that asks for JetStream")
+    return problems
+
+
+OWN_TO_EACH = ("BOOMERANG_GATEWAY_ID", "API port", "spool volume")
+"""What each gateway of the cluster has of its own; it shares the rest of cluster_problems'."""
+
+
+def cluster_problems(doc: Compose) -> list[str]:
+    """The cluster's gateways: real settings, on this NATS and one PostgreSQL state database,
+    each its own id, spool and API port, all with one partition count and one broker account
+    (one MQTT session, held by the relay)."""
+    services = doc["services"]
+    names = cluster_gateways(doc)
+    if not names:
+        return [f"no gateway in the {SCALE} profile"]
+    problems = []
+    seen: dict[str, dict[str, str]] = {}
+    for name in names:
+        env = env_of(services[name])
+        unknown = unknown_gateway_settings(env)
+        problems += [f"{name}: {setting} is no gateway setting" for setting in unknown]
+        settings = gateway_settings({k: v for k, v in env.items() if k not in unknown})
+        nats = urlsplit(settings.nats_url or "")
+        if (nats.hostname, nats.port) != (NATS, 4222):
+            problems.append(f"{name} BOOMERANG_NATS_URL is {settings.nats_url!r}, not the "
+                            f"{NATS} service's nats://{NATS}:4222")
+        spool = [mount.source for mount in mounts_of(services[name])
+                 if mount.target == str(settings.data_dir)]
+        this = {"BOOMERANG_GATEWAY_ID": settings.gateway_id,
+                "BOOMERANG_STATE_URL": settings.state_url,
+                "BOOMERANG_PARTITIONS": str(settings.partitions),
+                "broker account": settings.mqtt.username or "",
+                "API port": ",".join(host or "" for host, _ in ports_of(services[name])),
+                "spool volume": ",".join(spool)}
+        for what, value in this.items():
+            if what in OWN_TO_EACH:
+                others = [other for other, theirs in seen.items() if theirs[what] == value]
+                if others:
+                    problems.append(f"{name} and {others[0]} have the same {what} {value!r}")
+            elif seen and value != seen[names[0]][what]:
+                problems.append(f"{name} {what} is {value!r}, {names[0]}'s is "
+                                f"{seen[names[0]][what]!r}")
+        seen[name] = this
+    return problems
+
+
+def profile_dependency_problems(doc: Compose, profile: str) -> list[str]:
+    """Each service of `profile` waits for services that are healthy, exist and run under that
+    profile (none, or it among their profiles)."""
+    services = doc["services"]
+    problems = []
+    for name, service in services.items():
+        if profile not in profiles_of(service):
+            continue
+        depends = service.get("depends_on") or {}
+        if isinstance(depends, list):
+            depends = {target: {"condition": "service_started"} for target in depends}
+        for target, spec in depends.items():
+            if target not in services:
+                problems.append(f"{name} depends on {target}, which is no service")
+                continue
+            theirs = profiles_of(services[target])
+            if theirs and profile not in theirs:
+                problems.append(f"{name} depends on {target}, which runs only in the profiles "
+                                f"{theirs}")
+            if (spec or {}).get("condition") != "service_healthy":
+                problems.append(f"{name} does not wait for {target} to be healthy")
+            elif not has_healthcheck(services[target]):
+                problems.append(f"{name} waits for {target} to be healthy; it has no healthcheck")
+    return problems
+
+
+def published_port_clashes(doc: Compose) -> list[str]:
+    """Host ports published by two services (the second could not start)."""
+    owners: dict[str, str] = {}
+    problems = []
+    for name, service in doc["services"].items():
+        for host, _ in ports_of(service):
+            if host is None:
+                continue
+            if host in owners:
+                problems.append(f"{name} and {owners[host]} both publish port {host}")
+            owners.setdefault(host, name)
+    return problems
+
+
+def test_nats_runs_jetstream_in_the_scale_profile(compose: Compose) -> None:
+    assert nats_problems(compose) == []
+
+
+def test_nats_problems_are_found(compose: Compose) -> None:
+    nats = compose["services"][NATS]
+    nats["profiles"] = []
+    nats["command"] = ["-sd", "/elsewhere"]
+    nats["healthcheck"] = {"disable": True}
+    assert nats_problems(compose) == [
+        "nats is in the profiles [], not ['scale']",
+        "nats runs without JetStream (-js): ['-sd', '/elsewhere']",
+        "nats keeps JetStream's store (/elsewhere) in no named volume",
+        "nats has no healthcheck that asks for JetStream",
+    ]
+    del compose["services"][NATS]
+    assert nats_problems(compose) == ["no nats service"]
+
+
+def test_three_gateways_share_the_fleet(compose: Compose) -> None:
+    assert cluster_gateways(compose) == list(CLUSTER)
+    ids = [env_of(compose["services"][name])["BOOMERANG_GATEWAY_ID"] for name in CLUSTER]
+    assert ids == list(CLUSTER)
+    state_urls = {env_of(compose["services"][name])["BOOMERANG_STATE_URL"]
+                  for name in (*CLUSTER, "gateway")}
+    assert len(state_urls) == 1
+    assert cluster_problems(compose) == []
+
+
+def test_cluster_problems_are_found(compose: Compose) -> None:
+    first, second, third = (compose["services"][name] for name in CLUSTER)
+    second["environment"]["BOOMERANG_GATEWAY_ID"] = "gateway-1"
+    second["environment"]["BOOMERANG_PARTITIONS"] = "8"
+    second["ports"] = list(first["ports"])
+    third["environment"]["BOOMERANG_STATE_URL"] = (
+        "postgresql://boomerang:boomerang-dev-postgres@postgres:5432/other")
+    third["environment"]["BOOMERANG_NATS_URL"] = "nats://localhost:4222"
+    third["environment"]["BOOMERANG_MQTT_URL"] = (
+        "mqtt://boomerang-gateway:boomerang-dev@mosquitto:1883")
+    third["environment"]["BOOMERANG_PARTITION"] = "3"
+    third["volumes"] = ["gateway-1-data:/data"]
+    assert cluster_problems(compose) == [
+        "gateway-2 and gateway-1 have the same BOOMERANG_GATEWAY_ID 'gateway-1'",
+        "gateway-2 BOOMERANG_PARTITIONS is '8', gateway-1's is '16'",
+        "gateway-2 and gateway-1 have the same API port '8081'",
+        "gateway-3: BOOMERANG_PARTITION is no gateway setting",
+        "gateway-3 BOOMERANG_NATS_URL is 'nats://localhost:4222', not the nats service's "
+        "nats://nats:4222",
+        "gateway-3 BOOMERANG_STATE_URL is "
+        "'postgresql://boomerang:boomerang-dev-postgres@postgres:5432/other', gateway-1's is "
+        "'postgresql://boomerang:boomerang-dev-postgres@postgres:5432/boomerang'",
+        "gateway-3 broker account is 'boomerang-gateway', gateway-1's is 'boomerang-gateway-2'",
+        "gateway-3 and gateway-1 have the same spool volume 'gateway-1-data'",
+    ]
+    for name in CLUSTER:
+        compose["services"][name]["profiles"] = []
+    assert cluster_problems(compose) == ["no gateway in the scale profile"]
+
+
+def test_the_scale_profile_waits_for_healthy_services_that_run(compose: Compose) -> None:
+    assert missing_start_order(compose, SCALE_START_ORDER) == []
+    assert profile_dependency_problems(compose, SCALE) == []
+    assert published_port_clashes(compose) == []
+
+
+def test_scale_dependency_problems_are_found(compose: Compose) -> None:
+    services = compose["services"]
+    services["grafana"]["profiles"] = ["dashboards"]
+    first, second, third = (services[name] for name in CLUSTER)
+    first["depends_on"]["grafana"] = {"condition": "service_healthy"}
+    second["depends_on"]["nats"]["condition"] = "service_started"
+    third["depends_on"]["broker"] = third["depends_on"].pop("mosquitto")
+    del services[NATS]["healthcheck"]
+    assert profile_dependency_problems(compose, SCALE) == [
+        "gateway-1 waits for nats to be healthy; it has no healthcheck",
+        "gateway-1 depends on grafana, which runs only in the profiles ['dashboards']",
+        "gateway-2 does not wait for nats to be healthy",
+        "gateway-3 waits for nats to be healthy; it has no healthcheck",
+        "gateway-3 depends on broker, which is no service",
+    ]
+    assert missing_start_order(compose, SCALE_START_ORDER) == [
+        "gateway-2 does not wait for nats to be healthy",
+        "gateway-3 does not wait for mosquitto to be healthy",
+    ]
+
+
+def test_a_published_port_clash_is_found(compose: Compose) -> None:
+    compose["services"]["gateway-3"]["ports"] = ["127.0.0.1:8080:8080"]
+    assert published_port_clashes(compose) == [
+        "gateway-3 and gateway both publish port 8080"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -110,18 +111,40 @@ def test_a_bad_url_is_named_without_its_password(monkeypatch: pytest.MonkeyPatch
     assert "s3cret" not in str(refused.value) and "t0k" not in str(refused.value)
 
 
+PG = "postgresql://boomerang:pw@db:5432/boomerang"
+
+
 @pytest.mark.parametrize(
     ("settings", "named"),
     [({"BOOMERANG_DEAD_LETTER_PAYLOAD_BYTES": "2048",
        "BOOMERANG_DEAD_LETTER_MAX_BYTES_PER_TAG": "1024"}, "BOOMERANG_DEAD_LETTER_PAYLOAD_BYTES"),
      ({"BOOMERANG_DEAD_LETTER_MAX_BYTES_PER_TAG": "4096",
        "BOOMERANG_DEAD_LETTER_MAX_BYTES": "2048"}, "BOOMERANG_DEAD_LETTER_MAX_BYTES_PER_TAG"),
-     ({"BOOMERANG_READING_TS_MIN": "2000-01-01T00:00:00"}, "BOOMERANG_READING_TS_MIN")],
+     ({"BOOMERANG_READING_TS_MIN": "2000-01-01T00:00:00"}, "BOOMERANG_READING_TS_MIN"),
+     ({"BOOMERANG_NATS_URL": "nats://nats:4222"}, "BOOMERANG_STATE_URL"),
+     ({"BOOMERANG_NATS_URL": "http://nats:4222", "BOOMERANG_STATE_URL": PG},
+      "BOOMERANG_NATS_URL"),
+     ({"BOOMERANG_NATS_URL": "nats://nats:4222", "BOOMERANG_STATE_URL": PG,
+       "BOOMERANG_SHARED_GROUP": "g"}, "BOOMERANG_SHARED_GROUP"),
+     ({"BOOMERANG_NATS_URL": "nats://nats:4222", "BOOMERANG_STATE_URL": PG,
+       "BOOMERANG_INGEST": "false"}, "BOOMERANG_INGEST"),
+     ({"BOOMERANG_PARTITIONS": "0"}, "BOOMERANG_PARTITIONS"),
+     ({"BOOMERANG_GATEWAY_ID": "gateway.one"}, "BOOMERANG_GATEWAY_ID"),
+     ({"BOOMERANG_LEASE_TTL_S": "0.5"}, "BOOMERANG_LEASE_TTL_S")],
 )
-def test_bad_bounds_are_named(
+def test_settings_that_cannot_work_are_named(
     monkeypatch: pytest.MonkeyPatch, settings: dict[str, str], named: str,
 ) -> None:
     for name, value in settings.items():
         monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError, match=named):
         load_settings()
+
+
+def test_a_cluster_on_postgresql_loads_and_names_each_gateway_by_default(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOOMERANG_NATS_URL", "nats://nats:4222")
+    monkeypatch.setenv("BOOMERANG_STATE_URL", PG)
+    settings = load_settings()
+    assert settings.partitions == 16 and settings.lease_ttl_s == 6
+    assert re.fullmatch(r"[A-Za-z0-9_-]+-\d+", settings.gateway_id)
