@@ -642,6 +642,11 @@ class RuleEngine:
         self._unsaved.difference_update(dropped)
         return len(dropped)
 
+    def judges(self, asset_id: str) -> bool:
+        """Whether this gateway judges the asset (`owns`): what it writes snapshots of."""
+        asset = self._assets.get(asset_id)
+        return asset is not None and self.owns(asset)
+
     def assets_where(self, keep: Callable[[Asset], bool]) -> list[Asset]:
         return [asset for asset in self._assets.values() if keep(asset)]
 

@@ -363,7 +363,8 @@ class Gateway:
             engine, batcher.offer,
             rules_now=lambda: engine.watermark if settings.clock == "event" else engine.now(),
             asset_interval_s=settings.snapshot_interval_s,
-            stats_interval_s=settings.stats_interval_s, instance=settings.mqtt_client_id,
+            stats_interval_s=settings.stats_interval_s,
+            instance=settings.gateway_id if settings.nats_url else settings.mqtt_client_id,
             started_at=utc_now(), run=run)
         engine.listeners.append(snapshots.on_event)
         engine.listeners.append(TripPoints(engine, batcher.offer).on_event)

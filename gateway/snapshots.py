@@ -247,7 +247,11 @@ class Snapshots:
         open_kinds = await self._run(self._engine.open_alert_kinds)
         # Arrived assets too while an alert of theirs is open: a recall that reached an item
         # already received must stay on the dashboards until it is dealt with.
-        assets = list(dict.fromkeys([*await self._run(self._engine.followed), *open_kinds]))
+        # Of a cluster's gateways, each writes those it judges (the others' copies of an
+        # asset may be behind).
+        judges = self._engine.judges
+        assets = [asset_id for asset_id in dict.fromkeys(
+            [*await self._run(self._engine.followed), *open_kinds]) if judges(asset_id)]
         self._fresh = set()
         try:
             for start in range(0, len(assets), SNAPSHOT_PART):

@@ -219,3 +219,12 @@ async def test_an_asset_written_by_an_event_during_a_snapshot_is_left_to_that_ev
     points = [p.tags["asset_id"] for batch in written.batches for p in batch]
     assert points.count("r17") == 1  # the event's, not the snapshot's older reading
     assert len(set(points)) == 22
+
+
+async def test_a_cluster_gateway_writes_the_snapshots_of_the_assets_it_judges_alone(
+        engine: RuleEngine) -> None:
+    """The others' copies of an asset may be behind: its judge's points are the truth."""
+    engine.owns = lambda asset: asset.tag_id == "t2"
+    written = Written()
+    await snapshots(engine, written).on_rules_clock(T0)
+    assert [p.tags["asset_id"] for p in written.batches[0]] == ["gen"]
