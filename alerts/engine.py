@@ -366,11 +366,13 @@ class RuleEngine:
             self._states[where] = state
             self._unsaved.add(where)
 
-    def save_state(self) -> None:
+    def save_state(self, *, fenced: bool = False) -> None:
         """Write the rule state changed since the last call, in one transaction. Called
         before readings are acknowledged (so a crash loses no state of an acknowledged
-        reading), by the timer, at shutdown, and with every alert transition."""
-        if not self._unsaved:
+        reading), by the timer, at shutdown, and with every alert transition. `fenced`:
+        pass the fence even with nothing to write (a cluster's gateway, before it
+        acknowledges, learns so whether its partitions are still its own)."""
+        if not self._unsaved and not fenced:
             return
         with self._store.db.transaction():
             self.fence()

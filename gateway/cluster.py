@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -53,6 +53,7 @@ from ingest.consumer import ConnectionLost
 from ingest.errors import error_text
 from ingest.jetstream import (
     STREAM,
+    ClusterSettingMismatch,
     Handle,
     JetStreamRelay,
     PartitionReader,
@@ -79,8 +80,11 @@ TAKEOVERS = Counter("boomerang_cluster_takeovers", "Partitions taken (at start, 
 LOST = Counter("boomerang_cluster_partitions_lost",
                "Partitions this gateway lost without giving them back (its lease lapsed)")
 FENCED = Counter("boomerang_cluster_fenced_writes",
-                 "Transactions that found a partition taken over by another gateway: a batch "
-                 "of its readings refused, or a save or tick trimmed of its state", ["what"])
+                 "Writes of a partition another gateway took over, refused: a batch of its "
+                 "readings, rule states dropped unsaved, acknowledgements withheld", ["what"])
+UNACKED = Gauge("boomerang_cluster_unacknowledged_messages",
+                "Messages of its partitions this gateway judged and has yet to acknowledge "
+                "(waiting to be stored)")
 LAG = Gauge("boomerang_cluster_partition_lag",
             "Messages of a partition this gateway holds not yet delivered to it", ["partition"])
 
@@ -104,11 +108,13 @@ class Held:
     renewed_at: float
     reader: PartitionReader | None = None
     task: asyncio.Task[None] | None = None
+    given_back: bool = False
+    """Its lease is being deleted: no longer renewed."""
     clock: datetime | None = None
     """The newest reading time judged of the partition: its now for the clock-driven rules
-    on event time (BOOMERANG_CLOCK=event). One clock per partition, because a partition
-    taken over catches up on its backlog while the others go on: judged by a clock ahead
-    of its readings, its assets would all seem silent."""
+    on event time (BOOMERANG_CLOCK=event) while it catches up (`Cluster.event_clocks`). A
+    partition taken over catches up on its backlog while the others go on: judged by their
+    clock, ahead of its readings, its assets would all seem silent."""
 
 
 @dataclass
@@ -137,6 +143,7 @@ class Cluster:
     """When the membership entry was last renewed (monotonic)."""
     judging: int | None = None
     """The partition whose batch is being handled (one at a time: `_handle_of`)."""
+    _giving_back: dict[int, asyncio.Task[None]] = field(default_factory=dict)
     _adopted_clock: datetime | None = None
     _turn: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -160,6 +167,14 @@ class Cluster:
             except BucketNotFoundError:
                 kv = await js.create_key_value(bucket=LEASES, ttl=settings.lease_ttl_s,
                                                history=1)
+            ttl = (await kv.status()).ttl
+            if ttl is None or abs(ttl - settings.lease_ttl_s) > 0.001:
+                # Renewed every third of this gateway's TTL, a lease in a bucket with a
+                # shorter one would lapse while held.
+                raise ClusterSettingMismatch(
+                    f"BOOMERANG_LEASE_TTL_S is {settings.lease_ttl_s:g} but the cluster's lease "
+                    f"bucket {LEASES} was made with {ttl}: every gateway of a cluster needs the "
+                    "same TTL")
             cluster = cls(settings, nc, js, kv, db, engine, registry, registry_writer,
                           pipeline, batcher, relay_consumer, PartitionOwners(db))
             cluster._hook()
@@ -180,6 +195,12 @@ class Cluster:
                                packet_ids=lambda: self.relay_consumer.packet_ids)
         self.relay_consumer.replace_handler(relay.handle_batch)
         self.relay_consumer.before_connect = self._relay_may_connect
+        # Before acknowledging, always through the fence: a gateway that was paused learns
+        # there that what it is about to acknowledge is no longer its own.
+        engine, db = self.engine, self.db
+        self.batcher.before_acknowledging = lambda: db.run(engine.save_state, fenced=True)
+        UNACKED.set_function(lambda: sum(
+            held.reader.unacked for held in list(self.held.values()) if held.reader))
 
     # Fencing (inside the state database's transactions) ----------------------------------
 
@@ -195,7 +216,6 @@ class Cluster:
             FENCED.labels("batch").inc()
             raise Fenced([self.judging])
         # A save or a tick: it goes on without what belonged to the lost partitions.
-        FENCED.labels("state").inc()
 
     def _let_go(self, partitions: list[int], why: str) -> None:
         """Partitions no longer this gateway's: not judged, their unsaved state dropped
@@ -214,6 +234,7 @@ class Cluster:
                 LAG.remove(str(p))
         dropped = self.engine.drop_unsaved(self._asset_ids_of(gone))
         if dropped:
+            FENCED.labels("state").inc(dropped)
             log.warning("%d rule states of them, not saved, are dropped: their readings, not "
                         "acknowledged, are judged again by the new holder", dropped)
         OWNED.set(len(self.owned))
@@ -226,27 +247,34 @@ class Cluster:
     # The lease loop --------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Renew, take and give back leases every third of their TTL, until cancelled."""
+        """Every third of the lease TTL until cancelled: renew the leases (a task of its own,
+        so that nothing slower ever holds a renewal up), and take or give back partitions."""
+        await asyncio.gather(self._every(self._renew, "renewing leases"),
+                             self._every(self.step, "sharing partitions"))
+
+    async def _every(self, work: Callable[[], Awaitable[None]], what: str) -> None:
         period = self.settings.lease_ttl_s / 3
         while True:
             started = time.monotonic()
             try:
-                await self.step()
+                await work()
             except Exception as exc:
                 # NATS away, the state database failing: leases not renewed lapse on their
                 # own and the fence keeps the state safe; try again next time.
-                log.warning("cluster step failed: %s", error_text(exc))
+                log.warning("%s failed: %s", what, error_text(exc))
             await asyncio.sleep(max(0.0, period - (time.monotonic() - started)))
 
     async def step(self) -> None:
-        await self._renew()
         await self.kv.put(f"member.{self.settings.gateway_id}",
                           self.settings.gateway_id.encode())
         self.joined_at = time.monotonic()
         self.members = await self._members()
         share = self.share(self.members)
         for p in sorted(set(self.owned) - share):
-            await self._give_back(p)
+            if p not in self._giving_back:
+                task = asyncio.create_task(self._give_back(p), name=f"give-back-{p}")
+                self._giving_back[p] = task
+                task.add_done_callback(partial(self._given_back, p))
         for p in sorted(share - set(self.held)):
             await self._take(p)
         if self.relay_revision is None:
@@ -274,7 +302,7 @@ class Cluster:
         ttl = self.settings.lease_ttl_s
         me = self.settings.gateway_id.encode()
         for p, held in list(self.held.items()):
-            if p not in self.held:
+            if self.held.get(p) is not held or held.given_back:
                 continue
             try:
                 held.lease_revision = await self.kv.update(f"partition.{p}", me,
@@ -283,7 +311,8 @@ class Cluster:
                 RENEWALS.labels("renewed").inc()
             except (KeyWrongLastSequenceError, NotFoundError):
                 RENEWALS.labels("lost").inc()
-                self._let_go([p], "its lease lapsed")
+                if not held.given_back:
+                    self._let_go([p], "its lease lapsed")
             except Exception as exc:
                 RENEWALS.labels("failed").inc()
                 log.warning("renewing the lease of partition %d failed: %s", p,
@@ -321,8 +350,11 @@ class Cluster:
             with contextlib.suppress(Exception):
                 await self.kv.delete(f"partition.{p}", last=revision)
             raise
+        engine = self.engine
         reader = PartitionReader(self.js, p, name, self._handle_of(p),
-                                 unacked_high=self.batcher.flush_soon)
+                                 unacked_high=self.batcher.flush_soon,
+                                 may_acknowledge=partial(self._may_acknowledge, p),
+                                 newest_judged=lambda: engine.watermark)
         held = Held(revision, epoch, renewed_at, reader, clock=self._adopted_clock)
         self.held[p] = held
         self.owned.add(p)
@@ -346,11 +378,29 @@ class Cluster:
 
     def event_clocks(self) -> list[tuple[datetime, Callable[[Asset], bool]]]:
         """On event time: each partition judged here with a reading time yet, its clock and
-        which assets are its own."""
+        which assets are its own. A partition follows the newest reading time this gateway
+        judged of any partition, as one gateway's clock does (its own tags may be quiet
+        while time goes on, as an overdue rental's), but only as far as it has caught up
+        with its stream behind it (`PartitionReader.caught_up_to`): after a backlog (a
+        takeover, a relay that was away) the others' readings may be far ahead of its."""
         n = self.settings.partitions
-        return [(held.clock, partial(_in_partition, p, n))
-                for p, held in sorted(self.held.items())
-                if p in self.owned and held.clock is not None]
+        clocks: list[tuple[datetime, Callable[[Asset], bool]]] = []
+        for p, held in sorted(self.held.items()):
+            clock = held.clock
+            caught_up_to = held.reader.caught_up_to if held.reader is not None else None
+            if caught_up_to is not None:
+                clock = caught_up_to if clock is None else max(clock, caught_up_to)
+            if p in self.owned and clock is not None:
+                clocks.append((clock, partial(_in_partition, p, n)))
+        return clocks
+
+    def _may_acknowledge(self, p: int, count: int) -> bool:
+        """Whether messages of p may be acknowledged: not once p was lost (its new holder
+        reads from what was acknowledged before; these are judged there again)."""
+        if p in self.held:
+            return True
+        FENCED.labels("ack").inc(count)
+        return False
 
     def _handle_of(self, p: int) -> Handle:
         """The pipeline for partition p's reader: one partition's batch at a time, so that
@@ -358,7 +408,8 @@ class Cluster:
         async def handle(messages: Sequence[tuple[str, bytes]], received_at: datetime,
                          done: Callable[[], None], *, stamps: Sequence[datetime]) -> None:
             async with self._turn:
-                if p not in self.owned:
+                if p not in self.owned:  # let go while this batch waited for its turn
+                    FENCED.labels("batch").inc()
                     raise Fenced([p])
                 # A registry change made through another gateway's API (a recall, an asset,
                 # a trip) before these readings were sent is judged before them, as on one
@@ -398,6 +449,9 @@ class Cluster:
                         await open_reader(self.js, p, f"{held.reader.name}-{failures}")
                         held.reader.name = f"{held.reader.name}-{failures}"
 
+    def _given_back(self, p: int, _task: asyncio.Task[None]) -> None:
+        self._giving_back.pop(p, None)
+
     async def _give_back(self, p: int) -> None:
         """A partition that is now another's share: stop reading it, let what was judged be
         stored and acknowledged, save its state, then give the lease back."""
@@ -414,14 +468,27 @@ class Cluster:
             self.batcher.flush_soon()
             await asyncio.sleep(0.05)
         try:
-            await self.db.run(self.engine.save_state)
+            await self.db.run(self.engine.save_state, fenced=True)
         finally:
             self.engine.drop_unsaved(self._asset_ids_of({p}))
-            self.held.pop(p, None)
+            held.given_back = True
+            if self.held.get(p) is held:
+                del self.held[p]
             OWNED.set(len(self.owned))
-            with contextlib.suppress(Exception):
-                await self.kv.delete(f"partition.{p}", last=held.lease_revision)
+            await self._delete_lease(f"partition.{p}", held.lease_revision)
         log.info("gave partition %d back", p)
+
+    async def _delete_lease(self, key: str, revision: int) -> None:
+        """Give a lease back, unless another holds it now (a renewal may have raised its
+        revision meanwhile: then the latest, if still this gateway's)."""
+        me = self.settings.gateway_id.encode()
+        with contextlib.suppress(Exception):
+            try:
+                await self.kv.delete(key, last=revision)
+            except KeyWrongLastSequenceError:
+                entry = await self.kv.get(key)
+                if entry.value == me and entry.revision is not None:
+                    await self.kv.delete(key, last=entry.revision)
 
     async def _measure_lag(self) -> None:
         for p, held in list(self.held.items()):
@@ -498,9 +565,12 @@ class Cluster:
         over at once rather than after the TTL."""
         await self.stop_relaying()
         await self.stop_reading()
+        for task in list(self._giving_back.values()):
+            task.cancel()
+        await asyncio.gather(*self._giving_back.values(), return_exceptions=True)
         for p, held in list(self.held.items()):
-            with contextlib.suppress(Exception):
-                await self.kv.delete(f"partition.{p}", last=held.lease_revision)
+            held.given_back = True
+            await self._delete_lease(f"partition.{p}", held.lease_revision)
             self.held.pop(p, None)
         with contextlib.suppress(Exception):
             await self.kv.delete(f"member.{self.settings.gateway_id}")

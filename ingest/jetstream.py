@@ -85,14 +85,15 @@ async def ensure_stream(js: JetStreamContext, partitions: int) -> None:
             max_age=RETENTION.total_seconds(), duplicate_window=DUPLICATE_WINDOW_S))
         return
     if info.config.description != description:
-        raise PartitionCountMismatch(
+        raise ClusterSettingMismatch(
             f"BOOMERANG_PARTITIONS is {partitions} but the cluster's stream {STREAM} was made "
             f"with {info.config.description or 'another count'}: every gateway of a cluster "
             "needs the same count (docs/operations.md, changing the partition count)")
 
 
-class PartitionCountMismatch(Exception):
-    pass
+class ClusterSettingMismatch(Exception):
+    """A setting that every gateway of a cluster must share differs from the cluster's (the
+    partition count, the lease TTL): start-up stops, naming it."""
 
 
 class RelayLeaseLost(Exception):
@@ -184,14 +185,26 @@ class PartitionReader:
     JetStream once the pipeline has handed it off."""
 
     def __init__(self, js: JetStreamContext, partition: int, name: str, handle: Handle,
-                 unacked_high: Callable[[], None] = lambda: None) -> None:
+                 unacked_high: Callable[[], None] = lambda: None,
+                 may_acknowledge: Callable[[int], bool] = lambda _count: True,
+                 newest_judged: Callable[[], datetime | None] = lambda: None) -> None:
+        """`may_acknowledge(n)`: asked before n handed-off messages are acknowledged; no
+        when the partition is no longer this gateway's (its new holder judges them).
+        `newest_judged`: the newest reading time the gateway has judged, of any partition
+        (`caught_up_to`)."""
         self._js = js
         self.partition = partition
         self.name = name
         self._handle = handle
         self._unacked_high = unacked_high
+        self._may_acknowledge = may_acknowledge
         self.unacked = 0
         self.judged = 0
+        self._newest_judged = newest_judged
+        self.caught_up_to: datetime | None = None
+        """The gateway's newest judged reading time when the last fetch that found no more
+        waiting than it took began: every message of this partition stored before the
+        readings that made that time has been judged here since."""
         self._acking: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
@@ -201,11 +214,15 @@ class PartitionReader:
         subscription = await self._js.pull_subscribe_bind(self.name, stream=STREAM)
         try:
             while True:
+                newest = self._newest_judged()
                 try:
                     messages = await subscription.fetch(FETCH_MAX, timeout=FETCH_WAIT_S)
                 except TimeoutError:
+                    self.caught_up_to = newest
                     continue
                 await self._hand_on(messages)
+                if len(messages) < FETCH_MAX:
+                    self.caught_up_to = newest
         finally:
             await asyncio.gather(*self._acking, return_exceptions=True)
             try:
@@ -225,22 +242,36 @@ class PartitionReader:
                 stamp = 0
             stamps.append(datetime.fromtimestamp(stamp / 1_000_000, UTC)
                           if stamp else datetime.now(UTC))
-        self.unacked += len(messages)
+        count = len(messages)
+        self.unacked += count
+        waiting = [True]  # until acknowledged, or given up with the batch
+
+        def settle() -> None:
+            if waiting[0]:
+                waiting[0] = False
+                self.unacked -= count
+
         loop = asyncio.get_running_loop()
 
         def done() -> None:
-            task = loop.create_task(self._ack(messages))
+            task = loop.create_task(self._ack(messages, settle))
             self._acking.add(task)
             task.add_done_callback(self._acking.discard)
 
-        await self._handle(batch, datetime.now(UTC), done, stamps=stamps)
+        try:
+            await self._handle(batch, datetime.now(UTC), done, stamps=stamps)
+        except BaseException:
+            settle()  # not handed off: never acknowledged here
+            raise
         self.judged += len(messages)
         _metrics.PARTITION_MESSAGES.labels(str(self.partition)).inc(len(messages))
         if self.unacked >= MAX_ACK_PENDING // 2:
             self._unacked_high()
 
-    async def _ack(self, messages: list[Msg]) -> None:
+    async def _ack(self, messages: list[Msg], settle: Callable[[], None]) -> None:
         try:
+            if not self._may_acknowledge(len(messages)):
+                return
             for message in messages:
                 await message.ack()
         except Exception as exc:
@@ -249,4 +280,4 @@ class PartitionReader:
             log.warning("acknowledging %d messages of partition %d failed: %s",
                         len(messages), self.partition, error_text(exc))
         finally:
-            self.unacked -= len(messages)
+            settle()

@@ -42,8 +42,10 @@ def judge_clock(
                "customer": asset.customer}
     if not state.open:
         severity = Severity.CRITICAL if now >= late_from + escalate_after else Severity.WARNING
+        # Opened when it became overdue, whenever the timer (or, on event time, a clock
+        # that jumped over a gap in the readings) finds it.
         opened = Transition(
-            Action.OPEN, AlertKind.OVERDUE, key="", at=now, severity=severity,
+            Action.OPEN, AlertKind.OVERDUE, key="", at=late_from, severity=severity,
             summary=f"{what}: due {asset.due_at:%Y-%m-%d %H:%M} UTC", value=days_late,
             details=details, location=location,
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from alerts.domain import AlertKind, Asset, Location, Severity
 from alerts.rules._base import NOTHING, Action, Rule, RuleContext, Transition
@@ -30,8 +30,11 @@ def judge_clock(
     quiet_s = (now - last_heard).total_seconds()
     if state.open or quiet_s < silent_after_s:
         return state, []
+    # Opened when the silence passed the limit, whenever the timer (or, on event time, a
+    # clock that jumped over a gap in the readings) finds it.
     opened = Transition(
-        Action.OPEN, AlertKind.SILENT, key="", at=now, severity=Severity.WARNING,
+        Action.OPEN, AlertKind.SILENT, key="", at=last_heard + timedelta(seconds=silent_after_s),
+        severity=Severity.WARNING,
         summary=f"no reading for {quiet_s / 60:.0f} min (limit {silent_after_s / 60:g} min)",
         details={"last_heard": last_heard.isoformat(), "silent_after_s": silent_after_s},
         location=location,

@@ -26,14 +26,14 @@ def serve() -> None:
             await gateway.run(stop_on_signals())
 
     from gateway.migrations import SchemaTooNew
-    from ingest.jetstream import PartitionCountMismatch
+    from ingest.jetstream import ClusterSettingMismatch
 
     try:
         asyncio.run(main())
     except SchemaTooNew as exc:
         typer.echo(f"boomerang: {settings.masked()['BOOMERANG_STATE_URL']}: {exc}", err=True)
         raise typer.Exit(2) from None
-    except PartitionCountMismatch as exc:
+    except ClusterSettingMismatch as exc:
         typer.echo(f"boomerang: {exc}", err=True)
         raise typer.Exit(2) from None
 

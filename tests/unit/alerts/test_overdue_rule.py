@@ -50,3 +50,9 @@ def test_found_long_after_due_it_opens_critical_directly() -> None:
 def test_an_arrived_asset_or_one_without_due_date_is_never_overdue() -> None:
     assert at(timedelta(days=10), asset=replace(RENTAL, state=AssetState.RETURNED))[1] == []
     assert at(timedelta(days=10), asset=replace(RENTAL, due_at=None))[1] == []
+
+
+def test_found_late_it_opens_when_the_grace_ran_out() -> None:
+    """A tick long after dates the alert when it became overdue, not when it was noticed."""
+    _, [opened] = at(timedelta(hours=7))
+    assert opened.action is Action.OPEN and opened.at == DUE + GRACE

@@ -28,3 +28,11 @@ def test_any_reading_resolves_it() -> None:
     state, found = judge_reading(state, T0 + timedelta(minutes=3))
     assert [t.action for t in found] == [Action.RESOLVE] and not state.open
     assert judge_reading(state, T0 + timedelta(minutes=4))[1] == []
+
+
+def test_found_late_it_opens_when_the_silence_passed_the_limit() -> None:
+    """A tick long after (a timer interval, or on event time a clock that jumped over a gap
+    in the readings) dates the alert when the tag went silent, not when it was noticed."""
+    _, found = judge_clock(3600, T0, SilentState(), T0 + timedelta(hours=5), None)
+    assert found[0].at == T0 + timedelta(hours=1)
+    assert found[0].summary == "no reading for 300 min (limit 60 min)"
