@@ -11,6 +11,7 @@ messages, and knows the stream's names and layout."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import zlib
@@ -51,6 +52,10 @@ had not taken)."""
 FETCH_MAX = 200
 """Messages handed on at once from one partition, as the MQTT consumer's MAX_BATCH."""
 FETCH_WAIT_S = 1.0
+TOP_UP_S = 0.005
+"""After a message that ended a wait, how long to wait for whatever came with it: nats-py's
+fetch of many, once one has come, waits for the rest until its timeout (up to FETCH_WAIT_S
+of latency for a lone message)."""
 ACK_WAIT = timedelta(minutes=10)
 """JetStream redelivers a message not acknowledged this long: a reader never relies on it
 (a new holder starts from the acknowledged floor), so only a holder stuck that long sees
@@ -213,15 +218,23 @@ class PartitionReader:
         decides what next."""
         subscription = await self._js.pull_subscribe_bind(self.name, stream=STREAM)
         try:
+            full = False
             while True:
                 newest = self._newest_judged()
                 try:
-                    messages = await subscription.fetch(FETCH_MAX, timeout=FETCH_WAIT_S)
+                    if full:  # more is waiting: a whole batch at once
+                        messages = await subscription.fetch(FETCH_MAX, timeout=FETCH_WAIT_S)
+                    else:  # the next message as soon as it comes, with what came with it
+                        messages = await subscription.fetch(1, timeout=FETCH_WAIT_S)
+                        with contextlib.suppress(TimeoutError):
+                            messages += await subscription.fetch(FETCH_MAX - 1,
+                                                                 timeout=TOP_UP_S)
                 except TimeoutError:
-                    self.caught_up_to = newest
+                    self.caught_up_to, full = newest, False
                     continue
                 await self._hand_on(messages)
-                if len(messages) < FETCH_MAX:
+                full = len(messages) >= FETCH_MAX
+                if not full:
                     self.caught_up_to = newest
         finally:
             await asyncio.gather(*self._acking, return_exceptions=True)
