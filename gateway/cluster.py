@@ -344,6 +344,8 @@ class Cluster:
             epoch = await self.db.run(self.owners.take, p, me, revision, datetime.now(UTC))
             # From here the previous holder writes nothing more of p: what it left is final.
             await self.db.run(self._adopt, p)
+            n = self.settings.partitions
+            self.pipeline.forget_tags(lambda tag_id: partition_of(tag_id, n) == p)
             name = f"judge-{p}-{epoch}"
             start = await open_reader(self.js, p, name)
         except BaseException:

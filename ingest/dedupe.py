@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 
 
 class SeqDeduplicator:
@@ -57,3 +58,10 @@ class SeqDeduplicator:
         below = highest - seq
         if 0 <= below < self._window:
             self._tags[tag_id] = (highest, seen & ~(1 << below))
+
+    def forget_tags(self, which: Callable[[str], bool]) -> None:
+        """Unsee every pair of the tags `which` picks: a cluster's gateway taking a partition
+        (back) over is given again what was not acknowledged, some of which it may have
+        marked seen in an earlier turn without handing it off (its batch cut short)."""
+        for tag_id in [tag_id for tag_id in self._tags if which(tag_id)]:
+            del self._tags[tag_id]

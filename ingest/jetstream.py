@@ -37,7 +37,6 @@ log = logging.getLogger(__name__)
 
 STREAM = "boomerang-readings"
 SUBJECT_PREFIX = "boomerang.readings"
-TOPIC_HEADER = "Boomerang-Topic"
 STAMP_HEADER = "Boomerang-Received-Us"
 """The relay's receive time of the message, microseconds since the epoch: what a reading
 without `ts` is stamped with, the same however often it is judged."""
@@ -69,6 +68,19 @@ Handle = Callable[..., Awaitable[None]]
 
 def subject_of(partition: int) -> str:
     return f"{SUBJECT_PREFIX}.{partition}"
+
+
+def framed(topic: str, payload: bytes) -> bytes:
+    """A message's topic and payload as one stream message: the topic, NUL, the payload.
+    Not the topic in a header: a header is a line of text, and a topic may hold what a
+    header line cannot (a line break), which would fail the relay's batch, and every batch
+    after it, on one message. MQTT topics never hold NUL."""
+    return topic.encode() + b"\0" + payload
+
+
+def unframed(data: bytes) -> tuple[str, bytes]:
+    topic, _, payload = data.partition(b"\0")
+    return topic.decode(errors="replace"), payload
 
 
 def partition_of(key: str, partitions: int) -> int:
@@ -148,9 +160,8 @@ class JetStreamRelay:
             digest = hashlib.blake2b(b"%s\0%d\0%s" % (topic.encode(), packet_id, payload),
                                      digest_size=16).hexdigest()
             acks.append(await self._js.publish_async(
-                subject_of(partition_of(tag_id, self._partitions)), payload,
-                headers={TOPIC_HEADER: topic, STAMP_HEADER: str(stamp),
-                         "Nats-Msg-Id": digest}))
+                subject_of(partition_of(tag_id, self._partitions)), framed(topic, payload),
+                headers={STAMP_HEADER: str(stamp), "Nats-Msg-Id": digest}))
         # Every one stored before any is acknowledged to the broker: a failure leaves them
         # all with the broker, and those stored already are dropped as duplicates later.
         async with asyncio.timeout(PUBLISH_TIMEOUT_S):
@@ -248,7 +259,7 @@ class PartitionReader:
         stamps: list[datetime] = []
         for message in messages:
             headers = message.headers or {}
-            batch.append((headers.get(TOPIC_HEADER, ""), message.data))
+            batch.append(unframed(message.data))
             try:
                 stamp = int(headers.get(STAMP_HEADER, ""))
             except ValueError:

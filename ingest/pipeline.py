@@ -75,6 +75,10 @@ class IngestPipeline:
     def topic_filters(self) -> list[str]:
         return [f for decoder in self._decoders for f in decoder.topic_filters()]
 
+    def forget_tags(self, which: Callable[[str], bool]) -> None:
+        """The duplicates seen of the tags `which` picks are forgotten (SeqDeduplicator)."""
+        self._dedupe.forget_tags(which)
+
     def tag_id_of(self, topic: str) -> str | None:
         """The tag a message on `topic` is of, by the first decoder that reads the topic."""
         for decoder in self._decoders:

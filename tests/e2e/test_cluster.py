@@ -205,14 +205,14 @@ def test_all_faults_on_three_gateways_one_killed_one_paused_loses_and_doubles_no
             play = processes.popen(
                 [sys.executable, "-m", "gateway", "sim", "play", str(SCENARIO), "--broker",
                  f"mqtt://127.0.0.1:{broker.port}", "--register-api", steady.api,
-                 "--time-scale", "4000", "--no-progress", "--truth", str(truth)],
+                 "--time-scale", "2500", "--no-progress", "--truth", str(truth)],
                 what="boomerang sim play", cwd=ROOT, stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 env={"PATH": "", "BOOMERANG_API_KEY": ADMIN_KEY,
                      "BOOMERANG_SIM_TAG_PASSWORD": TAG_PASSWORD})
-            time.sleep(12)
+            time.sleep(15)
             relay.kill()
-            time.sleep(8)
+            time.sleep(10)
             # Paused with readings judged and not yet stored: what it would acknowledge and
             # save on resuming are its late writes.
             wait_until(lambda: metric(paused.api,
