@@ -73,59 +73,42 @@ def spread_evenly(members: list[GatewayProcess]) -> bool:
     return sum(counts) == PARTITIONS and max(counts) - min(counts) <= 1
 
 
-def test_three_gateways_split_the_partitions_and_store_every_reading_once(
+def test_gateways_split_the_partitions_store_every_reading_once_and_rebalance(
         tmp_path: Path, mosquitto: Mosquitto, nats_server: NatsServer,
         influxdb: InfluxDB) -> None:
+    """Two, then a third joins and gets its share, the readings are judged once and split,
+    and the third gives its share back as it stops (taken at once, not after the TTL)."""
     database = "cluster_split"
     influxdb.create_database(database)
     env = cluster_env(tmp_path, mosquitto, nats_server, influxdb, database)
-    with gateways(tmp_path, env, ("g1", "g2", "g3")) as members:
-        wait_until(lambda: spread_evenly(members), 30, "partitions spread over three")
-        with members[0].client() as api:
-            for tag in TAGS:
-                api.post("/api/v1/assets", json={
-                    "id": f"asset-{tag}", "tag_id": tag, "kind": "shipment",
-                    "flow": "customer_return"}).raise_for_status()
-        time.sleep(0.5)  # the registry poll
-        start = datetime.now(UTC) - timedelta(hours=1)
-        for tag in TAGS:
-            publish_readings(mosquitto.port, tag, [
-                {"ts": (start + timedelta(seconds=i)).isoformat(), "seq": i,
-                 "temp_c": 20.0 + i} for i in range(20)])
-        wait_until(lambda: influxdb.count(
-            database, "SELECT count(temp_c) FROM telemetry") == 20 * len(TAGS), 30,
-            "every reading stored")
-        judged = sum(metric(g.api, "boomerang_rules_readings_judged_total") for g in members)
-        assert judged == 20 * len(TAGS)
-        # More than one gateway judged: the work is split.
-        assert sum(1 for g in members
-                   if metric(g.api, "boomerang_rules_readings_judged_total") > 0) >= 2
-        relays = [metric(g.api, "boomerang_cluster_relay") for g in members]
-        assert sorted(relays) == [0, 0, 1]
-
-
-def test_a_gateway_that_leaves_gives_its_partitions_back_and_one_that_joins_gets_a_share(
-        tmp_path: Path, mosquitto: Mosquitto, nats_server: NatsServer,
-        influxdb: InfluxDB) -> None:
-    database = "cluster_rebalance"
-    influxdb.create_database(database)
-    env = cluster_env(tmp_path, mosquitto, nats_server, influxdb, database)
-    with gateways(tmp_path, env, ("g1", "g2")) as members:
-        wait_until(lambda: spread_evenly(members), 30, "partitions spread over two")
+    with gateways(tmp_path, env, ("g1", "g2")) as pair:
+        wait_until(lambda: spread_evenly(pair), 30, "partitions spread over two")
+        checks = httpx.get(f"{pair[0].api}/readyz").json()
+        assert checks["cluster_joined"] is True and "broker_connected" not in checks
         with run_gateway(tmp_path / "g3", {**env, "BOOMERANG_GATEWAY_ID": "g3"}) as third:
-            wait_until(lambda: spread_evenly([*members, third]), 30,
-                       "partitions spread over three")
-        # Given back at shutdown: taken at once, not after the lease's TTL.
-        wait_until(lambda: spread_evenly(members), 10, "partitions spread over two again")
-
-
-def test_readyz_names_cluster_membership(tmp_path: Path, mosquitto: Mosquitto,
-                                         nats_server: NatsServer, influxdb: InfluxDB) -> None:
-    env = cluster_env(tmp_path, mosquitto, nats_server, influxdb, "cluster_ready")
-    with gateways(tmp_path, env, ("g1",)) as (member,):
-        checks = httpx.get(f"{member.api}/readyz").json()
-        assert checks["cluster_joined"] is True
-        assert "broker_connected" not in checks
+            members = [*pair, third]
+            wait_until(lambda: spread_evenly(members), 30, "partitions spread over three")
+            with pair[0].client() as api:
+                for tag in TAGS:
+                    api.post("/api/v1/assets", json={
+                        "id": f"asset-{tag}", "tag_id": tag, "kind": "shipment",
+                        "flow": "customer_return"}).raise_for_status()
+            time.sleep(0.5)  # the registry poll
+            start = datetime.now(UTC) - timedelta(hours=1)
+            for tag in TAGS:
+                publish_readings(mosquitto.port, tag, [
+                    {"ts": (start + timedelta(seconds=i)).isoformat(), "seq": i,
+                     "temp_c": 20.0 + i} for i in range(20)])
+            wait_until(lambda: influxdb.count(
+                database, "SELECT count(temp_c) FROM telemetry") == 20 * len(TAGS), 30,
+                "every reading stored")
+            judged = [metric(g.api, "boomerang_rules_readings_judged_total") for g in members]
+            assert sum(judged) == 20 * len(TAGS)
+            # More than one gateway judged: the work is split.
+            assert sum(1 for n in judged if n > 0) >= 2
+            relays = [metric(g.api, "boomerang_cluster_relay") for g in members]
+            assert sorted(relays) == [0, 0, 1]
+        wait_until(lambda: spread_evenly(pair), 10, "partitions spread over two again")
 
 
 @pytest.fixture(autouse=True)
@@ -259,18 +242,17 @@ def test_all_faults_on_three_gateways_one_killed_one_paused_loses_and_doubles_no
         assert len(received) - len(set(received)) <= 1, "deliveries went out twice"
 
 
-@pytest.mark.parametrize(("setting", "value"), [("BOOMERANG_PARTITIONS", "4"),
-                                                ("BOOMERANG_LEASE_TTL_S", "5")])
 def test_a_gateway_that_disagrees_with_the_cluster_on_a_shared_setting_does_not_start(
         tmp_path: Path, mosquitto: Mosquitto, nats_server: NatsServer,
-        influxdb: InfluxDB, setting: str, value: str) -> None:
+        influxdb: InfluxDB) -> None:
     env = cluster_env(tmp_path, mosquitto, nats_server, influxdb, "cluster_count")
     with gateways(tmp_path, env, ("g1",)):
-        refused = processes.run(
-            [sys.executable, "-m", "gateway", "serve"], what=f"boomerang serve, {setting}",
-            capture_output=True, text=True, timeout=60, cwd=ROOT,
-            env={**{k: v for k, v in os.environ.items() if not k.startswith("BOOMERANG_")},
-                 **env, setting: value, "BOOMERANG_GATEWAY_ID": "g2",
-                 "BOOMERANG_DATA_DIR": str(tmp_path / "g2"), "BOOMERANG_API_PORT": "0"})
-    assert refused.returncode == 2, refused.stderr
-    assert f"{setting} is {value}" in refused.stderr
+        for setting, value in (("BOOMERANG_PARTITIONS", "4"), ("BOOMERANG_LEASE_TTL_S", "5")):
+            refused = processes.run(
+                [sys.executable, "-m", "gateway", "serve"], what=f"boomerang serve, {setting}",
+                capture_output=True, text=True, timeout=60, cwd=ROOT,
+                env={**{k: v for k, v in os.environ.items() if not k.startswith("BOOMERANG_")},
+                     **env, setting: value, "BOOMERANG_GATEWAY_ID": "g2",
+                     "BOOMERANG_DATA_DIR": str(tmp_path / "g2"), "BOOMERANG_API_PORT": "0"})
+            assert refused.returncode == 2, refused.stderr
+            assert f"{setting} is {value}" in refused.stderr
