@@ -144,7 +144,6 @@ class Cluster:
     judging: int | None = None
     """The partition whose batch is being handled (one at a time: `_handle_of`)."""
     _giving_back: dict[int, asyncio.Task[None]] = field(default_factory=dict)
-    _adopted_clock: datetime | None = None
     _turn: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod
@@ -343,9 +342,8 @@ class Cluster:
         try:
             epoch = await self.db.run(self.owners.take, p, me, revision, datetime.now(UTC))
             # From here the previous holder writes nothing more of p: what it left is final.
-            await self.db.run(self._adopt, p)
-            n = self.settings.partitions
-            self.pipeline.forget_tags(lambda tag_id: partition_of(tag_id, n) == p)
+            clock = await self.db.run(self._adopt, p)
+            self._forget_duplicates(p)
             name = f"judge-{p}-{epoch}"
             start = await open_reader(self.js, p, name)
         except BaseException:
@@ -357,7 +355,7 @@ class Cluster:
                                  unacked_high=self.batcher.flush_soon,
                                  may_acknowledge=partial(self._may_acknowledge, p),
                                  newest_judged=lambda: engine.watermark)
-        held = Held(revision, epoch, renewed_at, reader, clock=self._adopted_clock)
+        held = Held(revision, epoch, renewed_at, reader, clock=clock)
         self.held[p] = held
         self.owned.add(p)
         held.task = asyncio.create_task(self._read(held), name=f"partition-{p}")
@@ -365,9 +363,10 @@ class Cluster:
         OWNED.set(len(self.owned))
         log.info("judging partition %d (epoch %d, from stream sequence %d)", p, epoch, start)
 
-    def _adopt(self, p: int) -> None:
+    def _adopt(self, p: int) -> datetime | None:
         """The partition's assets as the state database has them now: registry rows (the
-        previous holder moved their trips) and rule state."""
+        previous holder moved their trips) and rule state; the newest reading time of
+        them, the partition's clock to start from."""
         self.registry_writer.catch_up()
         n = self.settings.partitions
         ids = [asset.id for asset in self.engine.assets_where(
@@ -375,8 +374,8 @@ class Cluster:
         fresh = self.registry.get_assets(ids)
         self.engine.upsert_assets(list(fresh.values()), judge=False)
         self.engine.adopt(ids)
-        self._adopted_clock = max((seen.newest_ts for seen in map(self.engine.seen, ids)
-                                   if seen.newest_ts is not None), default=None)
+        return max((seen.newest_ts for seen in map(self.engine.seen, ids)
+                    if seen.newest_ts is not None), default=None)
 
     def event_clocks(self) -> list[tuple[datetime, Callable[[Asset], bool]]]:
         """On event time: each partition judged here with a reading time yet, its clock and
@@ -450,6 +449,16 @@ class Cluster:
                     with contextlib.suppress(Exception):
                         await open_reader(self.js, p, f"{held.reader.name}-{failures}")
                         held.reader.name = f"{held.reader.name}-{failures}"
+                        # What comes again may still wait in the batcher, unstored: taken
+                        # for duplicates it would be acknowledged before it is stored.
+                        self._forget_duplicates(p)
+
+    def _forget_duplicates(self, p: int) -> None:
+        """What p's reader is given from its acknowledged floor is judged as new: this
+        gateway may have marked some of it seen without storing it (a batch cut short, in
+        an earlier turn or before a reader failed)."""
+        n = self.settings.partitions
+        self.pipeline.forget_tags(lambda tag_id: partition_of(tag_id, n) == p)
 
     def _given_back(self, p: int, _task: asyncio.Task[None]) -> None:
         self._giving_back.pop(p, None)

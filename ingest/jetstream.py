@@ -134,7 +134,6 @@ class JetStreamRelay:
         self._holds_lease = holds_lease
         self._packet_ids = packet_ids
         self._next_us = 0
-        self.relayed = 0
 
     def stamps(self, payloads: Sequence[bytes], now: datetime) -> list[int]:
         """Each message's receive time in microseconds, never two alike: each starts after
@@ -166,7 +165,6 @@ class JetStreamRelay:
         # all with the broker, and those stored already are dropped as duplicates later.
         async with asyncio.timeout(PUBLISH_TIMEOUT_S):
             await asyncio.gather(*acks)
-        self.relayed += len(messages)
         _metrics.RELAYED.inc(len(messages))
         done()
 
@@ -215,7 +213,6 @@ class PartitionReader:
         self._unacked_high = unacked_high
         self._may_acknowledge = may_acknowledge
         self.unacked = 0
-        self.judged = 0
         self._newest_judged = newest_judged
         self.caught_up_to: datetime | None = None
         """The gateway's newest judged reading time when the last fetch that found no more
@@ -287,7 +284,6 @@ class PartitionReader:
         except BaseException:
             settle()  # not handed off: never acknowledged here
             raise
-        self.judged += len(messages)
         _metrics.PARTITION_MESSAGES.labels(str(self.partition)).inc(len(messages))
         if self.unacked >= MAX_ACK_PENDING // 2:
             self._unacked_high()

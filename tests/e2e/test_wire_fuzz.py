@@ -48,7 +48,7 @@ from ingest.deadletters import DEAD_LETTERS
 from ingest.decoders._base import TAG_ID
 from ingest.statedb import StateDb
 
-FUZZ_EXAMPLES = int(os.environ.get("BOOMERANG_FUZZ_EXAMPLES", "15"))
+FUZZ_EXAMPLES = int(os.environ.get("BOOMERANG_FUZZ_EXAMPLES", "10"))
 FUZZ_BATCH = int(os.environ.get("BOOMERANG_FUZZ_BATCH", "300"))
 # Tag ids, each used by one hostile message: the batches Hypothesis generates take
 # FUZZ_EXAMPLES * FUZZ_BATCH; the rest is for shrinking a failure (registering each tag
