@@ -215,9 +215,9 @@ class PartitionReader:
         self.unacked = 0
         self._newest_judged = newest_judged
         self.caught_up_to: datetime | None = None
-        """The gateway's newest judged reading time when the last fetch that found no more
-        waiting than it took began: every message of this partition stored before the
-        readings that made that time has been judged here since."""
+        """The gateway's newest judged reading time when the last fetch that left nothing
+        waiting (JetStream's `num_pending`) began: every message of this partition stored
+        before the readings that made that time has been judged here since."""
         self._acking: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
@@ -241,7 +241,9 @@ class PartitionReader:
                     self.caught_up_to, full = newest, False
                     continue
                 await self._hand_on(messages)
-                full = len(messages) >= FETCH_MAX
+                # Caught up by what JetStream says is left, not by a short fetch: the top-up's
+                # few milliseconds may end before a backlog's batch has all come.
+                full = messages[-1].metadata.num_pending > 0
                 if not full:
                     self.caught_up_to = newest
         finally:
