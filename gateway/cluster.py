@@ -368,9 +368,7 @@ class Cluster:
         previous holder moved their trips) and rule state; the newest reading time of
         them, the partition's clock to start from."""
         self.registry_writer.catch_up()
-        n = self.settings.partitions
-        ids = [asset.id for asset in self.engine.assets_where(
-            lambda asset: partition_of(partition_key(asset), n) == p)]
+        ids = sorted(self._asset_ids_of({p}))
         fresh = self.registry.get_assets(ids)
         self.engine.upsert_assets(list(fresh.values()), judge=False)
         self.engine.adopt(ids)
