@@ -68,8 +68,13 @@ class PointBatcher:
         self._max_delay_s = max_delay_s
         self._max_buffered = max(max_buffered, max_points)
         self._buffer: list[Point] = []
-        # (number of points in the buffer when the callback's points were added, callback)
+        # (how many points had been added when the callback's points were, callback). Counted
+        # from the batcher's start, not as places in the buffer: points added while a written
+        # batch is being called back (its rule state saved first) would otherwise be taken
+        # for part of it, and acknowledged unstored.
         self._waiting: deque[tuple[int, Done]] = deque()
+        self._added = 0
+        self._handed = 0
         self._full = asyncio.Event()
         self._space = asyncio.Condition()
         self._closing = False
@@ -96,8 +101,9 @@ class PointBatcher:
         """Add without waiting for space: for the rare points made outside the ingest path
         (alert transitions), which must not block the rule engine."""
         self._buffer.extend(points)
+        self._added += len(points)
         if done is not None:
-            self._waiting.append((len(self._buffer), done))
+            self._waiting.append((self._added, done))
         if len(self._buffer) >= self._max_points:
             self._full.set()
 
@@ -132,18 +138,18 @@ class PointBatcher:
                     break
 
     async def _handed_off(self, count: int) -> None:
-        """The first `count` points are stored: call back whoever was waiting on them."""
-        waiting = self._waiting
-        if waiting and waiting[0][0] <= count:
+        """The next `count` points are stored: call back whoever was waiting on them."""
+        self._handed += count
+        handed, waiting = self._handed, self._waiting
+        if waiting and waiting[0][0] <= handed:
             await self._until_done("saving the rule state before acknowledging",
                                    self.before_acknowledging)
-        while waiting and waiting[0][0] <= count:
+        while waiting and waiting[0][0] <= handed:
             done = waiting.popleft()[1]
             try:
                 done()
             except Exception:  # the others' acknowledgements must still go out
                 log.exception("a hand-off callback failed")
-        self._waiting = deque((end - count, done) for end, done in waiting)
 
     async def _until_done(self, what: str, action: Callable[[], T | Awaitable[T]]) -> T:
         """`action`, a write to one of the gateway's own stores (the state database, the
