@@ -109,7 +109,7 @@ def private_data_dir(settings: Settings) -> None:
     used = [settings.state_db] if settings.state_db is not None else []
     if settings.influx_url is None:
         used.append(settings.telemetry_db)
-    elif settings.spool_max_points > 0:
+    elif settings.spooling:
         used.append(settings.spool_db)
     for path in used:
         os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
@@ -331,9 +331,7 @@ class Gateway:
             max_bytes=settings.dead_letter_max_bytes,
             max_bytes_per_tag=settings.dead_letter_max_bytes_per_tag,
             payload_bytes=settings.dead_letter_payload_bytes)
-        spool = None
-        if settings.influx_url is not None and settings.spool_max_points > 0:
-            spool = Spool(settings.spool_db, settings.spool_max_points)
+        spool = Spool(settings.spool_db, settings.spool_max_points) if settings.spooling else None
         batcher = PointBatcher(
             build_sink(settings),
             max_points=settings.batch_max_points,

@@ -393,6 +393,14 @@ class Settings(BaseSettings):
     def spool_db(self) -> Path:
         return self.data_dir / "spool.db"
 
+    @property
+    def spooling(self) -> bool:
+        """Whether batches InfluxDB does not take wait in `spool_db`. Not in a cluster: there
+        the stream keeps them unacknowledged until InfluxDB takes them, where any gateway can
+        reach them; a spool would strand them on the disk of a gateway that died."""
+        return (self.influx_url is not None and self.spool_max_points > 0
+                and self.nats_url is None)
+
     def masked(self) -> dict[str, Any]:
         """The effective settings as `BOOMERANG_*` names, secrets and URL passwords masked."""
         shown: dict[str, Any] = {}

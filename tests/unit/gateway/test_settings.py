@@ -148,3 +148,16 @@ def test_a_cluster_on_postgresql_loads_and_names_each_gateway_by_default(
     settings = load_settings()
     assert settings.partitions == 16 and settings.lease_ttl_s == 6
     assert re.fullmatch(r"[A-Za-z0-9_-]+-\d+", settings.gateway_id)
+
+
+def test_only_a_gateway_outside_a_cluster_spools(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cluster's gateway leaves what InfluxDB does not take unacknowledged in the stream,
+    where another can write it if it dies, rather than in a spool on its own disk."""
+    monkeypatch.setenv("BOOMERANG_INFLUX_URL", "http://influxdb:8086")
+    assert load_settings().spooling
+    monkeypatch.setenv("BOOMERANG_SPOOL_MAX_POINTS", "0")
+    assert not load_settings().spooling
+    monkeypatch.delenv("BOOMERANG_SPOOL_MAX_POINTS")
+    monkeypatch.setenv("BOOMERANG_NATS_URL", "nats://nats:4222")
+    monkeypatch.setenv("BOOMERANG_STATE_URL", PG)
+    assert not load_settings().spooling
