@@ -151,8 +151,12 @@ class IngestPipeline:
                     limiter.refund(tag_id)
             raise
         if not points:
+            # Duplicates, dead letters, readings over their tag's rate: nothing to store, but
+            # a duplicate's first copy may still wait in the buffer (a redelivery after a
+            # reconnect, whose first copy's acknowledgement went nowhere), and acknowledging
+            # this one would leave it to a crash in the meantime.
             if done is not None:
-                done()
+                self._batcher.offer((), done)
             return
         self.counts.readings += len(points)
         _metrics.READINGS.inc(len(points))

@@ -99,11 +99,15 @@ class PointBatcher:
 
     def offer(self, points: Sequence[Point], done: Done | None = None) -> None:
         """Add without waiting for space: for the rare points made outside the ingest path
-        (alert transitions), which must not block the rule engine."""
+        (alert transitions), which must not block the rule engine. No points with a `done`:
+        called once everything added before is stored (at once if it is)."""
         self._buffer.extend(points)
         self._added += len(points)
         if done is not None:
-            self._waiting.append((self._added, done))
+            if self._added == self._handed and not self._waiting:
+                done()
+            else:
+                self._waiting.append((self._added, done))
         if len(self._buffer) >= self._max_points:
             self._full.set()
 

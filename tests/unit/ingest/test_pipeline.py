@@ -64,3 +64,23 @@ async def test_a_batch_of_nothing_but_bad_messages_is_done_at_once() -> None:
     await pipeline.handle_batch([("tags/t/telemetry", b"[]"), ("elsewhere", b"{}")], NOW,
                                 lambda: done.append(True))
     assert done == [True] and judged == [] and pipeline.counts.dead_letters == 2
+
+
+async def test_a_duplicate_is_done_only_once_its_first_copy_is_stored() -> None:
+    """A redelivery that dedupe drops (its first copy came on a connection since lost, whose
+    acknowledgement went nowhere) is acknowledged once the first copy's points are written,
+    not at once: a crash in between would lose them."""
+    sink, judged = CollectingSink(), list[list[Reading]]()
+    pipeline, batcher = pipeline_with(sink, judged)
+    message = ("tags/t/telemetry", orjson.dumps({"seq": 7, "temp_c": 3}))
+    done: list[str] = []
+    await pipeline.handle_batch([message], NOW, lambda: done.append("first"))
+    await pipeline.handle_batch([message], NOW, lambda: done.append("again"))
+    assert done == [] and pipeline.counts.duplicates == 1 and sink.points == []
+    writer = asyncio.create_task(batcher.run())
+    await asyncio.sleep(0.1)
+    assert done == ["first", "again"] and len(sink.points) == 1
+    await pipeline.handle_batch([message], NOW, lambda: done.append("nothing waits"))
+    assert done[-1] == "nothing waits"
+    await batcher.close()
+    await writer
