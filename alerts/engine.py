@@ -623,10 +623,10 @@ class RuleEngine:
             del self._states[where]
         self._unsaved.difference_update(
             [where for where in self._unsaved if where[0] in adopted])
-        for rule, cls in self._state_types.items():
-            for (asset_id, key), data in self._store.load_rule_states(rule).items():
-                if asset_id in adopted:
-                    self._states[(asset_id, rule, key)] = decode(cls, data)
+        types = self._state_types
+        for (asset_id, rule, key), data in self._store.load_rule_states_of(adopted).items():
+            if rule in types:  # a rule since removed leaves its rows behind
+                self._states[(asset_id, rule, key)] = decode(types[rule], data)
         for asset_id in adopted:
             self._estimates.pop(asset_id, None)
             self._recall_keys.pop(asset_id, None)

@@ -60,11 +60,13 @@ def test_a_partition_taken_over_reads_the_state_its_last_holder_saved(
     other = Harness(state_url)
     try:
         for h in (harness, other):
-            h.engine.upsert_asset(cold_asset())
+            h.engine.upsert_assets([cold_asset(), cold_asset("a2", "t2")])
         other.feed("t1", 5, temp_c=5)  # judged and saved by the other gateway
+        other.feed("t2", 9, temp_c=5)  # of a partition not taken over here
         assert harness.engine.seen("a1").newest_ts is None
         harness.engine.adopt(["a1"])
         assert harness.engine.seen("a1").newest_ts == T0 + timedelta(minutes=5)
+        assert harness.engine.seen("a2").newest_ts is None  # only what was taken over
         assert harness.engine.watermark == T0 + timedelta(minutes=5)
     finally:
         other.db.close()
