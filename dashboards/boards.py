@@ -670,6 +670,11 @@ def gateway_health() -> Dashboard:
                      f'$timeFilter AND {mine} GROUP BY time($__interval), "instance" '
                      "fill(none)")
 
+    def increase(field: str, alias: str) -> Query:
+        return Query(f'SELECT non_negative_difference(max("{field}")) AS "{alias}" '
+                     f'FROM "gateway_stats" WHERE $timeFilter AND {mine} '
+                     'GROUP BY time($__interval), "instance" fill(none)')
+
     return Dashboard(
         uid="boomerang-gateway", title="Boomerang / Gateway health",
         description="Is the gateway keeping up, what does it refuse, are webhooks going "
@@ -715,6 +720,31 @@ def gateway_health() -> Dashboard:
                                'GROUP BY time($__interval), "kind" fill(none)')],
                         description="Alert transitions by kind (opened, updated, "
                                     "acknowledged, resolved).")],
+            # A cluster of gateways (BOOMERANG_NATS_URL; docs/operations.md, "A cluster of
+            # gateways"): zero throughout for one gateway alone.
+            [timeseries("Cluster: partitions judged, relay",
+                        [gauge("partitions_owned", "partitions"), gauge("relay", "relay")],
+                        width=8,
+                        description="The partitions each gateway judges (together, "
+                                    "BOOMERANG_PARTITIONS) and which one relays the "
+                                    "broker's messages (1)."),
+             timeseries("Cluster: waiting",
+                        [gauge("partition_lag", "in the stream"),
+                         gauge("unacknowledged", "judged, not yet stored")],
+                        width=8,
+                        description="Messages of a gateway's partitions not yet delivered "
+                                    "to it, and those it judged that wait to be stored "
+                                    "and acknowledged: growing, it falls behind."),
+             timeseries("Cluster: takeovers and refusals",
+                        [increase("takeovers", "partitions taken"),
+                         increase("partitions_lost", "partitions lost"),
+                         increase("fenced_writes", "writes fenced"),
+                         increase("lease_renewals_failed", "renewals failed")],
+                        width=8,
+                        description="Partitions taken (at start, from a gateway gone, in a "
+                                    "rebalance); lost without giving them back (a lease "
+                                    "lapsed: paused, cut off) and the late writes refused "
+                                    "then; lease renewals that failed.")],
         ],
     )
 

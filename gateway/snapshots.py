@@ -49,7 +49,20 @@ STATS_SAMPLES: dict[str, tuple[str, dict[str, str]]] = {
     "webhook_delivered": ("boomerang_webhook_attempts_total", {"outcome": "delivered"}),
     "webhook_retried": ("boomerang_webhook_attempts_total", {"outcome": "pending"}),
     "webhook_failed": ("boomerang_webhook_attempts_total", {"outcome": "failed"}),
+    # A cluster's gateway (BOOMERANG_NATS_URL; 0 for one gateway alone).
+    "partitions_owned": ("boomerang_cluster_partitions_owned", {}),
+    "relay": ("boomerang_cluster_relay", {}),
+    "takeovers": ("boomerang_cluster_takeovers_total", {}),
+    "partitions_lost": ("boomerang_cluster_partitions_lost_total", {}),
+    "lease_renewals_lost": ("boomerang_cluster_lease_renewals_total", {"outcome": "lost"}),
+    "lease_renewals_failed": ("boomerang_cluster_lease_renewals_total", {"outcome": "failed"}),
+    "unacknowledged": ("boomerang_cluster_unacknowledged_messages", {}),
 }
+SUMMED_SAMPLES = {
+    "fenced_writes": "boomerang_cluster_fenced_writes_total",
+    "partition_lag": "boomerang_cluster_partition_lag",
+}
+"""Fields of gateway_stats that add up a metric's samples over all their labels."""
 
 
 def asset_state_point(found: AssetCondition) -> Point:
@@ -113,12 +126,24 @@ def _sample(name: str, labels: dict[str, str]) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
+def _summed(names: set[str]) -> dict[str, float]:
+    """Each sample name's values added up over all its labels (0 when there is none)."""
+    totals = dict.fromkeys(names, 0.0)
+    for family in REGISTRY.collect():
+        for sample in family.samples:
+            if sample.name in totals:
+                totals[sample.name] += sample.value
+    return totals
+
+
 def gateway_stats_points(instance: str, at: datetime, uptime_s: float) -> list[Point]:
     fields: dict[str, FieldValue] = {
         field: _sample(name, labels) for field, (name, labels) in STATS_SAMPLES.items()}
     fields["dead_letters"] = sum(
         _sample("boomerang_ingest_dead_letters_total", {"cause": cause})
         for cause in DEAD_LETTER_CAUSES)
+    summed = _summed(set(SUMMED_SAMPLES.values()))
+    fields.update({field: summed[name] for field, name in SUMMED_SAMPLES.items()})
     fields["uptime_s"] = uptime_s
     points = [Point(GATEWAY_STATS, {"instance": instance}, fields, at)]
     points += [

@@ -68,6 +68,11 @@ def gateways(tmp_path: Path, env: dict[str, str], names: tuple[str, ...]
                for name in names]
 
 
+def gateway_id(gateway: GatewayProcess) -> str:
+    """Its BOOMERANG_GATEWAY_ID: `gateways` names each after its directory."""
+    return gateway.log.parent.name
+
+
 def spread_evenly(members: list[GatewayProcess]) -> bool:
     counts = [owned(g) for g in members]
     return sum(counts) == PARTITIONS and max(counts) - min(counts) <= 1
@@ -175,7 +180,7 @@ def test_all_faults_on_three_gateways_one_killed_one_paused_loses_and_doubles_no
         # Readings wait up to a second to be stored (and acknowledged).
         env = {**cluster_env(tmp_path, broker, nats_server, influxdb, database),
                "BOOMERANG_CLOCK": "event", "BOOMERANG_TIMER_INTERVAL_S": "0.1",
-               "BOOMERANG_BATCH_MAX_DELAY_S": "1"}
+               "BOOMERANG_BATCH_MAX_DELAY_S": "1", "BOOMERANG_STATS_INTERVAL_S": "1"}
         with gateways(tmp_path, env, ("g1", "g2", "g3")) as members:
             wait_until(lambda: spread_evenly(members), 30, "partitions spread over three")
             relay = next(g for g in members if metric(g.api, "boomerang_cluster_relay") == 1)
@@ -228,6 +233,15 @@ def test_all_faults_on_three_gateways_one_killed_one_paused_loses_and_doubles_no
             # The paused one found its partitions taken and its late writes refused.
             assert metric(paused.api, "boomerang_cluster_partitions_lost_total") > 0
             assert metric(paused.api, "boomerang_cluster_fenced_writes_total") > 0
+            # The health dashboard's cluster panels say the same from gateway_stats.
+            live_ids = {gateway_id(g) for g in live}
+            judged = cluster_panel(influxdb, database, "Cluster: partitions judged, relay")
+            assert sum(judged[g]["partitions"] for g in live_ids) == PARTITIONS
+            assert sum(judged[g]["relay"] for g in live_ids) == 1
+            refused = cluster_panel(influxdb, database, "Cluster: takeovers and refusals",
+                                    total=True)
+            assert refused[gateway_id(paused)]["writes fenced"] > 0
+            assert refused[gateway_id(paused)]["partitions lost"] > 0
             with steady.client() as api:
                 subscription = api.get("/api/v1/subscriptions").json()[0]["id"]
                 deliveries = sorted(api.get(f"/api/v1/subscriptions/{subscription}/deliveries",
@@ -240,6 +254,27 @@ def test_all_faults_on_three_gateways_one_killed_one_paused_loses_and_doubles_no
         # recorded is sent again by the next, with the same webhook-id (receivers drop it).
         assert list(dict.fromkeys(received)) == [d["msg_id"] for d in deliveries]
         assert len(received) - len(set(received)) <= 1, "deliveries went out twice"
+
+
+def cluster_panel(influxdb: InfluxDB, database: str, title: str, *, total: bool = False
+                  ) -> dict[str, dict[str, float]]:
+    """Per gateway, each series of a Gateway health panel: its last value, or with `total`
+    the sum of its values (increments), over the last ten minutes."""
+    from dashboards.boards import gateway_health
+    from dashboards.variables import ALL, interpolate
+
+    panel = next(p for p in gateway_health().panels() if p.title == title)
+    now = datetime.now(UTC)
+    found: dict[str, dict[str, float]] = {}
+    for query in panel.queries:
+        text = interpolate(query.text, {"instance": ALL}, start=now - timedelta(minutes=10),
+                           end=now, interval="1s")
+        for series in influxdb.query(database, text):
+            values = [row[1] for row in series["values"] if row[1] is not None]
+            name = series["columns"][1]
+            found.setdefault(series["tags"]["instance"], {})[name] = (
+                sum(values) if total else values[-1])
+    return found
 
 
 def test_a_gateway_that_disagrees_with_the_cluster_on_a_shared_setting_does_not_start(

@@ -171,6 +171,27 @@ def test_gateway_stats_carry_the_counters_and_dead_letters_by_cause() -> None:
     assert {"not_json", "invalid_reading", "too_large", "sink_refused"} <= causes
 
 
+def test_gateway_stats_carry_the_cluster_counters_added_up_over_their_labels() -> None:
+    from gateway import cluster
+
+    before = gateway_stats_points("gw-1", T0, 1)[0].fields
+    cluster.FENCED.labels("batch").inc(2)
+    cluster.FENCED.labels("ack").inc(3)
+    cluster.TAKEOVERS.inc()
+    cluster.LAG.labels("3").set(5)
+    cluster.LAG.labels("4").set(7)
+    try:
+        after = gateway_stats_points("gw-1", T0, 1)[0].fields
+    finally:
+        cluster.LAG.remove("3")
+        cluster.LAG.remove("4")
+    assert after["fenced_writes"] == before["fenced_writes"] + 5
+    assert after["takeovers"] == before["takeovers"] + 1
+    assert after["partition_lag"] == before["partition_lag"] + 12
+    assert {"partitions_owned", "relay", "partitions_lost", "lease_renewals_lost",
+            "unacknowledged"} <= set(after)
+
+
 async def test_a_trip_time_stops_at_arrival_and_later_points_do_not_stretch_it(
         engine: RuleEngine) -> None:
     written = Written()
