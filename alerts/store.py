@@ -69,7 +69,6 @@ _SAVE_RULE_STATES = (
 """The same SQL on both engines; {0}: the driver's placeholder."""
 
 
-
 def _location_json(location: Location | None) -> dict[str, Any] | None:
     if location is None:
         return None
