@@ -59,6 +59,7 @@ STATS_SAMPLES: dict[str, tuple[str, dict[str, str]]] = {
     "unacknowledged": ("boomerang_cluster_unacknowledged_messages", {}),
 }
 SUMMED_SAMPLES = {
+    "dead_letters": "boomerang_ingest_dead_letters_total",
     "fenced_writes": "boomerang_cluster_fenced_writes_total",
     "partition_lag": "boomerang_cluster_partition_lag",
 }
@@ -139,9 +140,6 @@ def _summed(names: set[str]) -> dict[str, float]:
 def gateway_stats_points(instance: str, at: datetime, uptime_s: float) -> list[Point]:
     fields: dict[str, FieldValue] = {
         field: _sample(name, labels) for field, (name, labels) in STATS_SAMPLES.items()}
-    fields["dead_letters"] = sum(
-        _sample("boomerang_ingest_dead_letters_total", {"cause": cause})
-        for cause in DEAD_LETTER_CAUSES)
     summed = _summed(set(SUMMED_SAMPLES.values()))
     fields.update({field: summed[name] for field, name in SUMMED_SAMPLES.items()})
     fields["uptime_s"] = uptime_s
