@@ -123,7 +123,8 @@ class Asset:
     origin_lon: float | None = None
 
     def binding(self) -> TagBinding:
-        return TagBinding(asset_id=self.id, asset_kind=str(self.kind), flow=str(self.flow))
+        # The members' own values, shared by every binding: str() would copy them.
+        return TagBinding(asset_id=self.id, asset_kind=self.kind.value, flow=self.flow.value)
 
 
 @dataclass(slots=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from ingest.readings import Reading, TagBinding
@@ -16,6 +16,9 @@ class Point:
     tags: dict[str, str]
     fields: dict[str, FieldValue]
     ts: datetime
+    series: str = field(default="", compare=False, repr=False)
+    """The line-protocol series key of `measurement` and `tags`, when already known (a
+    tag's telemetry); `to_line` builds it otherwise."""
 
 
 def telemetry_point(reading: Reading, binding: TagBinding) -> Point:
@@ -29,7 +32,8 @@ def telemetry_point(reading: Reading, binding: TagBinding) -> Point:
         fields.update(reading.extra)
     if reading.seq is not None:
         fields["seq"] = reading.seq
-    return Point("telemetry", tags, fields, reading.ts)
+    return Point("telemetry", tags, fields, reading.ts, _telemetry_series(reading.tag_id, binding,
+                                                                        tags))
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -58,27 +62,38 @@ def _field(value: FieldValue) -> str:
     return f'"{escaped}"'
 
 
-# Escaped series keys and field keys, by what they were made from: a fleet has a bounded
-# number of each, and building them was the costliest part of every line (a sixth of the
-# gateway's busy time). Cleared when full, so that churning tags cannot grow them forever.
+# A tag's telemetry series key, by tag id, with the binding it was built for: building it
+# was the costliest part of every line (a sixth of the gateway's busy time). Keyed by the
+# tag id alone: a key of the measurement and every tag pair held about 500 bytes a series,
+# and every asset's state and trip points made two more series (registering 20,000 assets
+# grew the gateway by 53 MB with that cache, by 39 MB with this one; issue 18). Other
+# measurements' points are few (an asset's state when it changes, alerts, trips, stats):
+# their series keys are built each time.
+# Both caches are cleared when full, so that churning tags cannot grow them forever.
 _MAX_CACHED = 200_000
-_heads: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+_telemetry_series_by_tag: dict[str, tuple[TagBinding, str]] = {}
 _field_keys: dict[str, str] = {}
 
 
-def _head(measurement: str, tags: dict[str, str]) -> str:
-    key = (measurement, tuple(tags.items()))
-    head = _heads.get(key)
-    if head is None:
-        head = measurement.translate(_MEASUREMENT_ESCAPES)
-        for name in sorted(tags):
-            value = tags[name]
-            if value:
-                head += f",{name.translate(_KEY_ESCAPES)}={value.translate(_KEY_ESCAPES)}"
-        if len(_heads) >= _MAX_CACHED:
-            _heads.clear()
-        _heads[key] = head
-    return head
+def _telemetry_series(tag_id: str, binding: TagBinding, tags: dict[str, str]) -> str:
+    cached = _telemetry_series_by_tag.get(tag_id)
+    # A binding changes when its asset does: the registry hands on a new object then.
+    if cached is not None and (cached[0] is binding or cached[0] == binding):
+        return cached[1]
+    series = _series("telemetry", tags)
+    if len(_telemetry_series_by_tag) >= _MAX_CACHED:
+        _telemetry_series_by_tag.clear()
+    _telemetry_series_by_tag[tag_id] = (binding, series)
+    return series
+
+
+def _series(measurement: str, tags: dict[str, str]) -> str:
+    series = measurement.translate(_MEASUREMENT_ESCAPES)
+    for name in sorted(tags):
+        value = tags[name]
+        if value:
+            series += f",{name.translate(_KEY_ESCAPES)}={value.translate(_KEY_ESCAPES)}"
+    return series
 
 
 def _field_key(name: str) -> str:
@@ -96,4 +111,5 @@ def to_line(point: Point) -> str:
     because line protocol cannot carry them."""
     fields = ",".join([f"{_field_key(key)}={_field(value)}"
                        for key, value in point.fields.items()])
-    return f"{_head(point.measurement, point.tags)} {fields} {epoch_us(point.ts)}"
+    series = point.series or _series(point.measurement, point.tags)
+    return f"{series} {fields} {epoch_us(point.ts)}"
