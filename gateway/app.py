@@ -363,7 +363,7 @@ class Gateway:
             asset_interval_s=settings.snapshot_interval_s,
             stats_interval_s=settings.stats_interval_s,
             instance=settings.gateway_id if settings.nats_url else settings.mqtt_client_id,
-            started_at=utc_now(), run=run)
+            started_at=utc_now(), run=run, stored=batcher.stored)
         engine.listeners.append(snapshots.on_event)
         engine.listeners.append(TripPoints(engine, batcher.offer).on_event)
         mqtt = settings.mqtt
@@ -427,11 +427,24 @@ class Gateway:
                             await self.db.run(self.engine.tick, clock, only=only)
                     else:
                         await self.db.run(self.engine.tick, now)
-                    await self.snapshots.on_rules_clock(now)
                 except Exception:
                     # The state store failing (the engine guards each asset itself): the
                     # next tick tries again, the rest of the gateway goes on.
                     log.exception("the timer-driven rules failed; trying again at the next tick")
+            await asyncio.sleep(self.settings.timer_interval_s)
+
+    async def run_snapshots(self) -> None:
+        """The fleet's `asset_states` snapshots on the rules' clock, beside the timer rather
+        than in it: a snapshot waits for the telemetry store part by part, and a store that
+        does not take points (InfluxDB down in a cluster, which keeps no spool) must not
+        hold up the overdue and silent rules."""
+        while True:
+            now = self.engine.watermark if self.settings.clock == "event" else self.engine.now()
+            if now is not None:
+                try:
+                    await self.snapshots.on_rules_clock(now)
+                except Exception:
+                    log.exception("the asset snapshot failed; trying again at the next tick")
             await asyncio.sleep(self.settings.timer_interval_s)
 
     async def run_registry_sync(self) -> None:
@@ -560,11 +573,12 @@ class Gateway:
         if self.cluster is not None:
             # The cluster runs the relay (the broker's consumer) and the partitions' readers
             # as its leases say.
-            ingest = [asyncio.create_task(self.cluster.run(), name="cluster"),
-                      asyncio.create_task(self.run_timer(), name="timer")]
+            ingest = [asyncio.create_task(self.cluster.run(), name="cluster")]
         elif self.settings.ingest:
-            ingest = [asyncio.create_task(self.consumer.run(), name="mqtt"),
-                      asyncio.create_task(self.run_timer(), name="timer")]
+            ingest = [asyncio.create_task(self.consumer.run(), name="mqtt")]
+        if ingest:
+            ingest += [asyncio.create_task(self.run_timer(), name="timer"),
+                       asyncio.create_task(self.run_snapshots(), name="snapshots")]
         background = [asyncio.create_task(self.run_stats(), name="stats"),
                       asyncio.create_task(self.run_registry_sync(), name="registry-sync")]
         api_task: asyncio.Task[None] | None = None

@@ -111,6 +111,22 @@ class PointBatcher:
         if len(self._buffer) >= self._max_points:
             self._full.set()
 
+    async def stored(self) -> None:
+        """Until every point added so far is stored (or spooled): for a writer of many points
+        that are no message's (a snapshot of the fleet) to keep only a part of them in
+        memory at a time."""
+        if self._added == self._handed and not self._waiting:
+            return
+        handed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def stored() -> None:
+            if not handed.done():  # cancelled
+                handed.set_result(None)
+
+        self.offer((), stored)
+        self.flush_soon()  # rather than wait for a full batch or BOOMERANG_BATCH_MAX_DELAY_S
+        await handed
+
     def flush_soon(self) -> None:
         """Write what is buffered now rather than when the batch is full or old."""
         if self._buffer:

@@ -16,7 +16,7 @@ from alerts.domain import Asset, AssetKind, AssetState, Flow, Recall
 from gateway.migrations import upgrade
 from gateway.snapshots import ASSET_STATES, Snapshots, asset_state_point, gateway_stats_points
 from ingest.readings import Reading
-from ingest.sinks import Point
+from ingest.sinks import Point, PointBatcher
 from ingest.statedb import StateDb
 
 T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
@@ -109,11 +109,18 @@ async def test_snapshots_come_once_per_interval_and_skip_what_has_arrived(
     assert len(written.batches) == 2
 
 
-async def test_a_large_fleet_is_written_in_parts_with_the_loop_free_between(
-        engine: RuleEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def fleet_in_parts(engine: RuleEngine, monkeypatch: pytest.MonkeyPatch) -> RuleEngine:
+    """32 assets followed, snapshots written in parts of 7."""
     monkeypatch.setattr("gateway.snapshots.SNAPSHOT_PART", 7)
     engine.upsert_assets([Asset(f"r{i}", AssetKind.RENTAL, Flow.RENTAL_RETURN)
                           for i in range(30)])
+    return engine
+
+
+async def test_a_large_fleet_is_written_in_parts_with_the_loop_free_between(
+        fleet_in_parts: RuleEngine) -> None:
+    engine = fleet_in_parts
     written = Written()
     turns = 0
 
@@ -129,6 +136,43 @@ async def test_a_large_fleet_is_written_in_parts_with_the_loop_free_between(
     assert [len(batch) for batch in written.batches] == [7, 7, 7, 7, 4]
     assert len({p.tags["asset_id"] for batch in written.batches for p in batch}) == 32
     assert turns >= 4
+
+
+class GatedSink:
+    """A telemetry sink that stores a batch only when let through."""
+
+    name = "gated"
+
+    def __init__(self) -> None:
+        self.open = asyncio.Event()
+        self.points: list[Point] = []
+
+    async def write(self, points: Sequence[Point]) -> None:
+        await self.open.wait()
+        self.points += points
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_a_part_of_a_snapshot_is_offered_only_once_the_part_before_is_stored(
+        fleet_in_parts: RuleEngine) -> None:
+    """Offered all at once, 100,000 assets' points waited in the batcher together (130 MB)."""
+    engine = fleet_in_parts
+    sink = GatedSink()
+    batcher = PointBatcher(sink, max_points=100, max_delay_s=0.01)
+    flushing = asyncio.create_task(batcher.run())
+    writer = Snapshots(engine, batcher.offer, rules_now=lambda: T0, asset_interval_s=60,
+                       stats_interval_s=10, instance="gw-1", started_at=T0,
+                       stored=batcher.stored)
+    snapshot = asyncio.create_task(writer.on_rules_clock(T0))
+    await asyncio.sleep(0.1)
+    assert not snapshot.done() and batcher.buffered == 7 and sink.points == []
+    sink.open.set()
+    await asyncio.wait_for(snapshot, 5)
+    await batcher.close()
+    await flushing
+    assert len({p.tags["asset_id"] for p in sink.points}) == len(sink.points) == 32
 
 
 async def test_the_events_of_one_batch_become_one_write_stamped_with_the_rules_now(

@@ -106,3 +106,19 @@ async def test_points_added_while_the_state_is_saved_are_called_back_only_once_s
     assert sink.written == [3, 1] and done == ["a", "b"]
     await batcher.close()
     await task
+
+
+async def test_stored_waits_for_every_point_added_before_it() -> None:
+    sink = SlowSink()
+    batcher = PointBatcher(sink, max_points=10, max_delay_s=0.01)
+    task = asyncio.create_task(batcher.run())
+    await asyncio.wait_for(batcher.stored(), 1)  # nothing added: at once
+    batcher.offer([point(1), point(2)])
+    stored = asyncio.create_task(batcher.stored())
+    await asyncio.sleep(0.05)
+    assert not stored.done()
+    sink.release.set()
+    await asyncio.wait_for(stored, 1)
+    assert sink.written == [2]
+    await batcher.close()
+    await task
