@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import httpx
 
@@ -45,8 +45,13 @@ class InfluxV1Sink:
     async def write(self, points: Sequence[Point]) -> None:
         body = "\n".join(to_line(point) for point in points).encode()
         try:
+            # Handed over by a generator, which lets go of it once sent: httpcore leaves each
+            # request in a reference cycle, and a body held there (half a megabyte a batch)
+            # waited for a full garbage collection, rare once `serve` has tuned the collector:
+            # a gateway with 100,000 assets grew by about 30 MB a snapshot (issue 18).
             response = await self._http.post(
-                "/write", params={"db": self._database, "precision": "u"}, content=body)
+                "/write", params={"db": self._database, "precision": "u"},
+                content=_sent_once(body), headers={"Content-Length": str(len(body))})
         except httpx.TransportError as exc:  # connection refused or reset, timeouts
             raise SinkUnavailable(f"InfluxDB did not answer: {error_text(exc)}") from exc
         if response.status_code in REFUSALS:
@@ -61,6 +66,10 @@ class InfluxV1Sink:
 
     async def close(self) -> None:
         await self._http.aclose()
+
+
+async def _sent_once(body: bytes) -> AsyncIterator[bytes]:
+    yield body
 
 
 REFUSALS = (400, 413, 422)
