@@ -57,6 +57,7 @@ from _report import report
 from bench_ingest import (
     DATABASE,
     baseline,
+    cpu_s,
     drain_mosquitto_sub,
     git_commit,
     latency_figures,
@@ -85,18 +86,8 @@ from device_sim.load import LoadStream, build_load, load_tag_id
 from gateway.registry.partitions import PARTITION_OWNERS
 from ingest.statedb import StateDb
 
-TICKS = os.sysconf("SC_CLK_TCK")
 PHASE_TIMEOUT_S = 240.0
 ALERT_TIMEOUT_S = 60.0
-
-
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process so far (0 once it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def children(pid: int) -> list[int]:

@@ -30,6 +30,9 @@ a few minutes ago.
   published; the broker queues what it cannot take yet. Timed from the first publish until
   `SELECT count(seq) FROM telemetry` (polled every 0.5 s) has every reading.
   Memory: VmHWM (peak) and VmRSS of the gateway process from /proc, before and after.
+- CPU: microseconds of CPU (user + system) per reading while draining, for each: the
+  `mosquitto_sub` process (its rusage), the paho client's thread (`time.thread_time`), and
+  the gateway process over its phase (from /proc, every thread). Not the broker's.
 - alerts under load: when half of the readings have landed, `--alerts` other cold_chain
   tags each publish 20 C twice, 301 s apart in reading time (cold_chain opens after 300 s
   outside 2-8 C), one tag every `--alert-spacing-s`; latency is from publishing a tag's
@@ -68,8 +71,10 @@ import argparse
 import contextlib
 import json
 import math
+import os
 import platform
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -80,7 +85,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import orjson
@@ -198,22 +203,49 @@ def rates(messages: int, readings: int, seconds: float) -> dict[str, Any]:
             "readings_per_s": round(readings / seconds, 1)}
 
 
-def drain_mosquitto_sub(broker: Mosquitto, stream: LoadStream) -> tuple[float, LoadResult]:
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def children_cpu_s() -> float:
+    """User + system CPU seconds of this process's children that have been waited for."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+class Drained(NamedTuple):
+    s: float
+    published: LoadResult
+    cpu_s: float
+    """The drain's CPU time: the client's, not the broker's."""
+
+
+def drain_mosquitto_sub(broker: Mosquitto, stream: LoadStream) -> Drained:
     account = broker.gateway_account()
     command = [require_binary("mosquitto_sub"), "-h", "127.0.0.1", "-p", str(broker.port),
                "-u", account, "-P", GATEWAY_PASSWORD, "-q", "1", "-c", "-i", account,
                "-t", TOPIC_FILTER]
     subprocess.run([*command, "-E"], check=True, timeout=10)  # subscribe, then leave
     published = publish(broker.port, stream)
+    cpu_before = children_cpu_s()
     started = time.perf_counter()
     subprocess.run([*command, "-C", str(stream.messages), "-W", str(int(PHASE_TIMEOUT_S))],
                    check=True, stdout=subprocess.DEVNULL, timeout=PHASE_TIMEOUT_S + 5)
     drained_s = time.perf_counter() - started
+    cpu = children_cpu_s() - cpu_before
     forget_session(broker.port, account)
-    return drained_s, published
+    return Drained(drained_s, published, cpu)
 
 
-def drain_paho(broker: Mosquitto, stream: LoadStream) -> tuple[float, LoadResult]:
+def drain_paho(broker: Mosquitto, stream: LoadStream) -> Drained:
     """paho's own loop in this thread (steadier here than loop_start's thread), counting."""
     account = broker.gateway_account()
     subscribe_and_leave(broker.port, account)
@@ -233,28 +265,32 @@ def drain_paho(broker: Mosquitto, stream: LoadStream) -> tuple[float, LoadResult
     guard = threading.Timer(PHASE_TIMEOUT_S, client.disconnect)
     guard.start()
     started = time.perf_counter()
+    cpu_before = time.thread_time()
     try:
         client.connect("127.0.0.1", broker.port)
         client.loop_forever()
     finally:
         guard.cancel()
+    cpu = time.thread_time() - cpu_before
     if received < stream.messages:
         raise TimeoutError(f"paho received {received} of {stream.messages}")
     forget_session(broker.port, account)
-    return finished_at - started, published
+    return Drained(finished_at - started, published, cpu)
 
 
 def baseline(
-    drain: Callable[[Mosquitto, LoadStream], tuple[float, LoadResult]], broker: Mosquitto,
+    drain: Callable[[Mosquitto, LoadStream], Drained], broker: Mosquitto,
     stream: LoadStream, repeats: int,
 ) -> dict[str, Any]:
     """The median of `repeats` drains of the same messages, and each one's rate."""
     runs = [drain(broker, stream) for _ in range(repeats)]
-    drained_s = statistics.median(s for s, _ in runs)
-    publisher_s = statistics.median(p.acked_s for _, p in runs)
+    drained_s = statistics.median(run.s for run in runs)
+    publisher_s = statistics.median(run.published.acked_s for run in runs)
     return {
         **rates(stream.messages, stream.readings, drained_s),
-        "messages_per_s_each": [round(stream.messages / s, 1) for s, _ in runs],
+        "cpu_us_per_reading": round(
+            statistics.median(run.cpu_s for run in runs) * 1e6 / stream.readings, 2),
+        "messages_per_s_each": [round(stream.messages / run.s, 1) for run in runs],
         "publisher_s": round(publisher_s, 3),
         "publisher_messages_per_s": round(stream.messages / publisher_s, 1),
     }
@@ -430,6 +466,7 @@ def phase_gateway(
                     publish(broker.port, stream, args.rate)),
                 daemon=True)
             started = time.perf_counter()
+            cpu_before = cpu_s(pid)
             thread.start()
             profiler: subprocess.Popen[bytes] | None = None
             alerts_sent: dict[str, float] = {}
@@ -466,6 +503,7 @@ def phase_gateway(
                         "messages_in_gateway_not_landed": received - landed // args.batch,
                     }
             gateway_s = time.perf_counter() - started
+            gateway_cpu_s = cpu_s(pid) - cpu_before
             thread.join(PHASE_TIMEOUT_S)
             complete = landed >= target
             if alerts_thread is not None:
@@ -486,6 +524,8 @@ def phase_gateway(
     figures: dict[str, Any] = {
         **rates(landed // args.batch, landed, gateway_s),
         "complete": complete,
+        # With the alerts sent under load and the receiver's count queries: a few readings.
+        "cpu_us_per_reading": round(gateway_cpu_s * 1e6 / max(1, landed), 2),
         "slowest_count_query_s": round(slowest_poll_s, 3),
         "readings_landed": landed,
         "readings_expected": target,
@@ -569,6 +609,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         **({"gateway_by_state": by_state, **compared} if len(by_state) > 1 else {}),
         "ratio_gateway_to_mosquitto_sub": round(gateway_rate / mosquitto_sub["messages_per_s"], 4),
         "ratio_gateway_to_paho": round(gateway_rate / paho_figures["messages_per_s"], 4),
+        "ratio_gateway_cpu_to_paho": round(
+            gateway["cpu_us_per_reading"] / paho_figures["cpu_us_per_reading"], 2),
         "broker_logged_dropped_messages": dropped,
         "generate_s": round(generate_s, 2),
         "total_s": round(time.perf_counter() - wall_started, 2),
