@@ -268,7 +268,7 @@ class Snapshots:
         on event time); in parts, letting the loop run between them (100,000 assets take
         about 1.2 s here), each part once the one before is stored: offered all at once, a
         snapshot of 100,000 assets waited in the batcher whole and took the gateway's
-        memory from 250 to 380 MB (issue 18). So a snapshot can wait as long as the
+        memory from 252 to 378 MB (issue 18). So a snapshot can wait as long as the
         telemetry store does: its caller must not hold up anything else on it. An asset an
         event writes meanwhile is left out: its point is newer than the alerts this
         snapshot read."""
