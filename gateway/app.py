@@ -414,11 +414,16 @@ class Gateway:
 
     # Parts that run ---------------------------------------------------------------------
 
+    def timer_now(self) -> datetime | None:
+        """The rules' clock for the timer and the snapshots: on event time the newest reading
+        time seen, None before the first."""
+        return self.engine.watermark if self.settings.clock == "event" else self.engine.now()
+
     async def run_timer(self) -> None:
         """Timer-driven rules see every asset, whether it reports or not; on event time
         (BOOMERANG_CLOCK=event) their now is the newest reading time seen."""
         while True:
-            now = self.engine.watermark if self.settings.clock == "event" else self.engine.now()
+            now = self.timer_now()
             if now is not None:
                 try:
                     if self.cluster is not None and self.settings.clock == "event":
@@ -439,7 +444,7 @@ class Gateway:
         does not take points (InfluxDB down in a cluster, which keeps no spool) must not
         hold up the overdue and silent rules."""
         while True:
-            now = self.engine.watermark if self.settings.clock == "event" else self.engine.now()
+            now = self.timer_now()
             if now is not None:
                 try:
                     await self.snapshots.on_rules_clock(now)
